@@ -1,0 +1,294 @@
+//! Downloading flags: the outcome of one code, the settings of a run, and the three ways
+//! the book runs it ([`Mode`]).
+//!
+//! Every mode has the book's shape: `get_flag` fetches one image, `download_one` fetches
+//! and saves one code and returns how it ended, and `download_many` runs them all and hands
+//! each [`Outcome`] to the caller as it finishes. One failing code never stops the others,
+//! and every code yields exactly one outcome. Counting and printing are the caller's (see
+//! `report`), so the modes differ only in how they schedule requests.
+
+pub mod asyncio;
+pub mod blocking;
+pub mod sequential;
+pub mod threads;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How requests are scheduled: the book's three scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One tokio task per code, a semaphore capping requests in flight (flags2_asyncio.py).
+    Async,
+    /// A pool of OS threads doing blocking I/O (flags2_threadpool.py).
+    Threads,
+    /// One request at a time over one kept-alive connection (flags2_sequential.py).
+    Sequential,
+}
+
+impl Mode {
+    /// The book's `DEFAULT_CONCUR_REQ` for this mode.
+    pub fn default_max_req(self) -> usize {
+        match self {
+            Mode::Async => 5,
+            Mode::Threads => 30,
+            Mode::Sequential => 1,
+        }
+    }
+
+    /// The book's `MAX_CONCUR_REQ`: the most requests in flight this mode allows.
+    pub fn max_max_req(self) -> usize {
+        match self {
+            Mode::Async | Mode::Threads => 1000,
+            Mode::Sequential => 1,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Async => "async",
+            Mode::Threads => "threads",
+            Mode::Sequential => "sequential",
+        })
+    }
+}
+
+/// How one code ended (the book's `DownloadStatus`, with the reason for an error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadStatus {
+    /// Fetched, checked and saved.
+    Ok,
+    /// The server answered 404: the data set has no such flag. Not an error.
+    NotFound,
+    /// Anything else, with a reason a person can act on.
+    Error(String),
+}
+
+/// Everything known about one code once it has finished.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Upper case.
+    pub cc: String,
+    pub status: DownloadStatus,
+    /// Where the flag was saved, for [`DownloadStatus::Ok`].
+    pub path: Option<PathBuf>,
+    /// Body bytes saved.
+    pub bytes: u64,
+    /// From the first request for this code to its file saved.
+    pub elapsed: Duration,
+    /// HTTP requests made for this code.
+    pub attempts: u32,
+    /// The last HTTP status received, if any.
+    pub http_status: Option<u16>,
+}
+
+/// The settings of one download run, shared by every mode.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Base URL without a trailing slash: flags are at `<base>/<cc>/<cc>.gif`.
+    pub base_url: String,
+    /// Upper case, sorted, distinct.
+    pub codes: Vec<String>,
+    pub out_dir: PathBuf,
+    /// Requests in flight at once (threads in the pool, permits of the semaphore).
+    pub max_req: usize,
+    /// For the whole of one request, body included.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Bodies larger than this are abandoned as soon as the limit is passed.
+    pub max_size: u64,
+}
+
+impl Job {
+    /// Default limits for `base_url` and `codes`, writing into `out_dir`.
+    pub fn new(base_url: String, codes: Vec<String>, out_dir: PathBuf, max_req: usize) -> Job {
+        Job {
+            base_url,
+            codes,
+            out_dir,
+            max_req,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_size: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// Runs every code of `job` in `mode`, calling `on_outcome` once per code, on the calling
+/// thread, as each finishes.
+pub fn download_many(
+    mode: Mode,
+    job: &Job,
+    on_outcome: &mut dyn FnMut(Outcome),
+) -> anyhow::Result<()> {
+    match mode {
+        Mode::Async => asyncio::download_many(job, on_outcome),
+        Mode::Threads => threads::download_many(job, on_outcome),
+        Mode::Sequential => sequential::download_many(job, on_outcome),
+    }
+}
+
+/// What a successful GET gave.
+#[derive(Debug)]
+pub enum Fetched {
+    /// 200 with a checked GIF body.
+    Image(Vec<u8>),
+    /// 404.
+    NotFound,
+}
+
+/// Why a GET failed, as the user will read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    /// Lower case, no trailing period: `HTTP 418 I'm a teapot`, `connection refused`.
+    pub reason: String,
+    /// The status, when the server answered.
+    pub http_status: Option<u16>,
+}
+
+impl FetchError {
+    pub fn new(reason: impl Into<String>) -> FetchError {
+        FetchError {
+            reason: reason.into(),
+            http_status: None,
+        }
+    }
+
+    /// A status other than 200 and 404.
+    pub fn status(code: u16) -> FetchError {
+        let reason = hyper::StatusCode::from_u16(code)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .map_or_else(|| format!("HTTP {code}"), |r| format!("HTTP {code} {r}"));
+        FetchError {
+            reason,
+            http_status: Some(code),
+        }
+    }
+}
+
+/// Checks a 200 body before it may be saved: it must be a GIF.
+pub fn check_gif(body: &[u8], content_type: Option<&str>) -> Result<(), FetchError> {
+    if body.starts_with(b"GIF87a") || body.starts_with(b"GIF89a") {
+        return Ok(());
+    }
+    let what = content_type.unwrap_or("no content type");
+    let mut err = FetchError::new(format!("not a GIF ({what})"));
+    err.http_status = Some(200);
+    Err(err)
+}
+
+/// The reason for a body larger than the limit.
+pub fn too_large(limit: u64) -> FetchError {
+    FetchError::new(format!(
+        "response larger than {} (raise --max-size to accept it)",
+        human_bytes(limit)
+    ))
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
+        format!("{} MiB", n / (1024 * 1024))
+    } else if n >= 1024 && n % 1024 == 0 {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The file name a code's flag is saved under.
+pub fn flag_file_name(cc: &str) -> String {
+    format!("{}.gif", cc.to_ascii_lowercase())
+}
+
+/// Turns a fetch result into the code's outcome, saving the image if there is one.
+///
+/// Shared by every mode, so that the same result always ends the same way.
+pub fn conclude(
+    out_dir: &Path,
+    cc: &str,
+    fetched: Result<Fetched, FetchError>,
+    started: std::time::Instant,
+    attempts: u32,
+) -> Outcome {
+    let mut outcome = Outcome {
+        cc: cc.to_string(),
+        status: DownloadStatus::Ok,
+        path: None,
+        bytes: 0,
+        elapsed: Duration::ZERO,
+        attempts,
+        http_status: None,
+    };
+    match fetched {
+        Ok(Fetched::Image(image)) => {
+            outcome.http_status = Some(200);
+            match crate::save::save_flag(out_dir, &flag_file_name(cc), &image) {
+                Ok(path) => {
+                    outcome.path = Some(path);
+                    outcome.bytes = image.len() as u64;
+                }
+                Err(e) => outcome.status = DownloadStatus::Error(format!("cannot save: {e}")),
+            }
+        }
+        Ok(Fetched::NotFound) => {
+            outcome.http_status = Some(404);
+            outcome.status = DownloadStatus::NotFound;
+        }
+        Err(e) => {
+            outcome.http_status = e.http_status;
+            outcome.status = DownloadStatus::Error(e.reason);
+        }
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+/// Describes an I/O error from the network in the user's terms.
+pub fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused".into(),
+        ConnectionReset => "connection reset by the server".into(),
+        ConnectionAborted => "connection aborted".into(),
+        UnexpectedEof => "connection closed before the response was complete".into(),
+        BrokenPipe => "connection closed by the server while sending the request".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_reasons_read_as_the_book_prints_them() {
+        assert_eq!(FetchError::status(418).reason, "HTTP 418 I'm a teapot");
+        assert_eq!(
+            FetchError::status(503).reason,
+            "HTTP 503 Service Unavailable"
+        );
+        assert_eq!(FetchError::status(599).reason, "HTTP 599");
+    }
+
+    #[test]
+    fn only_gif_bodies_pass() {
+        assert!(check_gif(b"GIF89a...", Some("image/gif")).is_ok());
+        assert!(check_gif(b"GIF87a...", None).is_ok());
+        let err = check_gif(b"<html>", Some("text/html")).unwrap_err();
+        assert_eq!(err.reason, "not a GIF (text/html)");
+    }
+
+    #[test]
+    fn size_limits_are_named_in_the_units_given() {
+        assert_eq!(
+            too_large(10 * 1024 * 1024).reason,
+            "response larger than 10 MiB (raise --max-size to accept it)"
+        );
+        assert_eq!(human_bytes(1000), "1000 bytes");
+    }
+}

@@ -1,0 +1,166 @@
+//! What the flag server serves: the generated data set, or a folder in the book's layout.
+//!
+//! The generated set is built once at start-up from the compiled-in country table (194 GIFs
+//! of 5–15 KB and their metadata, about 2 MB), so answering a request is a map lookup. A
+//! folder is read per request, like `python3 -m http.server`, but only at paths built from a
+//! checked code and file name, and never through a link that leaves the folder.
+
+use crate::countries;
+use crate::serve::gif::flag_gif;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The two files the book's layout has per country.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Gif,
+    Metadata,
+}
+
+impl FileKind {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            FileKind::Gif => "image/gif",
+            FileKind::Metadata => "application/json",
+        }
+    }
+}
+
+/// The data behind `/flags/`.
+pub enum FlagData {
+    /// Made from `flags/countries.tsv`: `(gif, metadata)` by lower-case code.
+    Generated(HashMap<String, (Bytes, Bytes)>),
+    /// A folder laid out as `<cc>/<cc>.gif` and `<cc>/metadata.json`, canonicalised.
+    Dir(PathBuf),
+}
+
+impl FlagData {
+    /// The generated data set.
+    pub fn generated() -> FlagData {
+        let files = countries::countries()
+            .iter()
+            .map(|c| {
+                let cc = c.code.to_ascii_lowercase();
+                let gif = Bytes::from(flag_gif(&cc));
+                (cc, (gif, Bytes::from(metadata_json(c))))
+            })
+            .collect();
+        FlagData::Generated(files)
+    }
+
+    /// A folder in the book's layout, such as `../shared/flags`.
+    pub fn dir(path: &Path) -> Result<FlagData, String> {
+        let root = path
+            .canonicalize()
+            .map_err(|e| format!("cannot serve --dir {}: {e}", path.display()))?;
+        if !root.is_dir() {
+            return Err(format!(
+                "cannot serve --dir {}: not a folder",
+                path.display()
+            ));
+        }
+        Ok(FlagData::Dir(root))
+    }
+
+    /// The bytes of one file, or `None` when there is no such file in the data.
+    ///
+    /// `cc` must already be two lower-case ASCII letters (see [`parse_flag_path`]), which is
+    /// what keeps a folder lookup inside the folder; the link check guards the rest.
+    pub async fn get(&self, cc: &str, kind: FileKind) -> Option<Bytes> {
+        match self {
+            FlagData::Generated(files) => {
+                let (gif, metadata) = files.get(cc)?;
+                Some(match kind {
+                    FileKind::Gif => gif.clone(),
+                    FileKind::Metadata => metadata.clone(),
+                })
+            }
+            FlagData::Dir(root) => {
+                let name = match kind {
+                    FileKind::Gif => format!("{cc}.gif"),
+                    FileKind::Metadata => "metadata.json".to_string(),
+                };
+                let path = tokio::fs::canonicalize(root.join(cc).join(name))
+                    .await
+                    .ok()?;
+                // A symlink inside the folder may point anywhere; serve only what resolves
+                // to a file under the folder itself.
+                if !path.starts_with(root) {
+                    return None;
+                }
+                tokio::fs::read(path).await.ok().map(Bytes::from)
+            }
+        }
+    }
+}
+
+/// The metadata document, in the book's key order.
+pub fn metadata_json(country: &countries::Country) -> String {
+    // GEC codes (the CIA's) are not part of ISO 3166, so the generated document leaves
+    // `gec_cc` out rather than guess it; `--dir` serves the book's own files unchanged.
+    let doc = serde_json::json!({
+        "tld_cc": country.tld,
+        "iso_cc": country.code,
+        "country": country.name,
+    });
+    doc.to_string()
+}
+
+/// Splits `/flags/<cc>/<cc>.gif` or `/flags/<cc>/metadata.json` into the code and file.
+///
+/// Anything else, including percent-encoded or backslashed escapes, dot segments and upper
+/// case, is `None` (the server answers 404): only the exact shapes are flags.
+pub fn parse_flag_path(path: &str) -> Option<(&str, FileKind)> {
+    let rest = path.strip_prefix("/flags/")?;
+    let (cc, file) = rest.split_once('/')?;
+    if cc.len() != 2 || !cc.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    if file == "metadata.json" {
+        return Some((cc, FileKind::Metadata));
+    }
+    let stem = file.strip_suffix(".gif")?;
+    (stem == cc).then_some((cc, FileKind::Gif))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_two_file_shapes_are_flags() {
+        assert_eq!(
+            parse_flag_path("/flags/br/br.gif"),
+            Some(("br", FileKind::Gif))
+        );
+        assert_eq!(
+            parse_flag_path("/flags/br/metadata.json"),
+            Some(("br", FileKind::Metadata))
+        );
+        for bad in [
+            "/flags/br/bd.gif",
+            "/flags/BR/BR.gif",
+            "/flags/../../etc/passwd",
+            "/flags/%2e%2e/%2e%2e/etc/passwd",
+            "/flags/..%2f..%2fetc/passwd",
+            "/flags/..\\..\\etc/passwd",
+            "/flags/br/br.gif/x",
+            "/flags/br/../br/br.gif",
+            "/flags/b/b.gif",
+            "/flags/br",
+            "/other/br/br.gif",
+        ] {
+            assert_eq!(parse_flag_path(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn metadata_has_the_books_fields() {
+        let br = countries::country("BR").unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&metadata_json(br)).unwrap();
+        assert_eq!(doc["tld_cc"], ".br");
+        assert_eq!(doc["iso_cc"], "BR");
+        assert_eq!(doc["country"], "Brazil");
+    }
+}

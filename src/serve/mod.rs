@@ -1,0 +1,449 @@
+//! The flag server: `flags-dl serve`, and the embedded server that downloads use by default.
+//!
+//! It replaces the book's `python3 -m http.server` and `slow_server.py`: it answers
+//! `/flags/<cc>/<cc>.gif` and `/flags/<cc>/metadata.json` from the generated data set or a
+//! folder ([`data`]), after an optional random delay and with optional random errors
+//! ([`inject`]). It is a plain hyper accept loop rather than a framework because the two
+//! things a flag server must survive are at the connection level: idle or dribbling
+//! connections (a header-read timeout) and too many of them (a cap on connections).
+
+pub mod data;
+pub mod gif;
+pub mod inject;
+
+use bytes::Bytes;
+use data::{parse_flag_path, FileKind, FlagData};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use inject::{DelayRange, Inject};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// The book's three servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// Port 8000, no delay: `python3 -m http.server`.
+    Local,
+    /// Port 8001, a random 0.5–5 s delay per request: `slow_server.py`.
+    Delay,
+    /// Port 8002, a 0.5 s delay and 25% of requests answered 418 I'm a teapot.
+    Error,
+}
+
+impl Preset {
+    pub fn port(self) -> u16 {
+        match self {
+            Preset::Local => 8000,
+            Preset::Delay => 8001,
+            Preset::Error => 8002,
+        }
+    }
+
+    pub fn delay(self) -> Option<DelayRange> {
+        match self {
+            Preset::Local => None,
+            Preset::Delay => Some(DelayRange {
+                min: Duration::from_millis(500),
+                max: Duration::from_secs(5),
+            }),
+            Preset::Error => Some(DelayRange::fixed(0.5)),
+        }
+    }
+
+    pub fn error_rate(self) -> f64 {
+        match self {
+            Preset::Error => 0.25,
+            _ => 0.0,
+        }
+    }
+}
+
+/// Connection-level limits of the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        // Enough for `-m 1000` plus hundreds of idle connections, well inside the default
+        // open-file limit that the server raises at start-up.
+        Limits {
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A flag server's data, faults and logging: what every request needs.
+pub struct FlagServer {
+    pub data: FlagData,
+    pub inject: Inject,
+    /// No log line per request.
+    pub quiet: bool,
+}
+
+impl FlagServer {
+    /// Answers one request: delay, maybe fail, else the file or 404; then log it.
+    ///
+    /// It takes any request body type, so tests can call it without a socket.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
+        let start = Instant::now();
+        let path = req.uri().path();
+        let draw = self.inject.draw();
+        if !draw.delay.is_zero() {
+            tokio::time::sleep(draw.delay).await;
+        }
+        let response = if draw.fail {
+            self.injected_error()
+        } else if req.method() != Method::GET && req.method() != Method::HEAD {
+            plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only GET and HEAD are served\n",
+            )
+        } else {
+            match parse_flag_path(path) {
+                Some((cc, kind)) => match self.data.get(cc, kind).await {
+                    Some(bytes) => Response::builder()
+                        .header("content-type", kind.content_type())
+                        .body(Full::new(bytes))
+                        .expect("a static header is valid"),
+                    None => not_found(),
+                },
+                None => not_found(),
+            }
+        };
+        if !self.quiet {
+            let label = match parse_flag_path(path) {
+                Some((cc, FileKind::Gif)) => cc.to_ascii_uppercase(),
+                Some((cc, FileKind::Metadata)) => format!("{} metadata", cc.to_ascii_uppercase()),
+                None => path.to_string(),
+            };
+            let secs = start.elapsed().as_secs_f64();
+            eprintln!("{label} {} {secs:.2}s", response.status().as_u16());
+        }
+        response
+    }
+
+    fn injected_error(&self) -> Response<Full<Bytes>> {
+        let status =
+            StatusCode::from_u16(self.inject.error_status).unwrap_or(StatusCode::IM_A_TEAPOT);
+        let mut response = plain(status, "injected error\n");
+        if let Some(secs) = self.inject.retry_after {
+            response.headers_mut().insert("retry-after", secs.into());
+        }
+        response
+    }
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("text/plain"),
+    );
+    response
+}
+
+fn not_found() -> Response<Full<Bytes>> {
+    plain(StatusCode::NOT_FOUND, "404 not found\n")
+}
+
+/// Serves connections from `listener` until `shutdown` completes, then gives the
+/// connections still open up to `grace` to finish before dropping them.
+pub async fn serve(
+    listener: TcpListener,
+    server: Arc<FlagServer>,
+    limits: Limits,
+    grace: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        // Take a slot before accepting, so that past the cap new clients wait in the
+        // kernel's listen queue instead of taking a file descriptor each.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before accept: not
+                    // fatal. Back off briefly so a full table does not spin the loop.
+                    if !server.quiet {
+                        eprintln!("accept failed: {e}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Reap finished connection tasks so the set does not grow over a long run.
+        while connections.try_join_next().is_some() {}
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let server = server.clone();
+                async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+    let _ = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// The settings of `flags-dl serve`, after the preset and the options are merged.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub dir: Option<PathBuf>,
+    pub delay: Option<DelayRange>,
+    pub error_rate: f64,
+    pub error_status: u16,
+    pub retry_after: Option<u64>,
+    pub seed: Option<u64>,
+    pub quiet: bool,
+    pub limits: Limits,
+}
+
+impl ServeConfig {
+    fn flag_server(&self) -> anyhow::Result<FlagServer> {
+        let data = match &self.dir {
+            Some(dir) => FlagData::dir(dir).map_err(anyhow::Error::msg)?,
+            None => FlagData::generated(),
+        };
+        let mut inject = Inject::new(self.delay, self.error_rate, self.seed);
+        inject.error_status = self.error_status;
+        inject.retry_after = self.retry_after;
+        Ok(FlagServer {
+            data,
+            inject,
+            quiet: self.quiet,
+        })
+    }
+
+    fn describe(&self, addr: SocketAddr) -> String {
+        let source = match &self.dir {
+            Some(dir) => format!("the files in {}", dir.display()),
+            None => "194 generated flags".to_string(),
+        };
+        let mut line = format!("Serving {source} at http://{addr}/flags");
+        if let Some(delay) = self.delay.filter(|d| !d.max.is_zero()) {
+            line += &format!(", {delay} delay");
+        }
+        if self.error_rate > 0.0 {
+            line += &format!(
+                ", {}% errors ({})",
+                self.error_rate * 100.0,
+                self.error_status
+            );
+        }
+        line + "; Ctrl-C stops it."
+    }
+}
+
+/// Runs `flags-dl serve` in the foreground until Ctrl-C or SIGTERM.
+pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
+    let server = Arc::new(config.flag_server()?);
+    crate::limits::raise_open_files();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| bind_error(addr, e))?;
+        let addr = listener.local_addr()?;
+        // On stdout, and flushed, so that a script (or a test) that starts the server on
+        // port 0 can read the address it got.
+        println!("{}", config.describe(addr));
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        serve(
+            listener,
+            server,
+            config.limits,
+            Duration::from_secs(1),
+            stop_signal(),
+        )
+        .await;
+        eprintln!("Server stopped.");
+        Ok(())
+    })
+}
+
+fn bind_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "port {} is already in use on {}: stop the program that holds it, or choose another with --port",
+            addr.port(),
+            addr.ip()
+        ),
+        std::io::ErrorKind::AddrNotAvailable => anyhow::anyhow!(
+            "cannot listen on {}: that address is not on this machine; try --bind 127.0.0.1",
+            addr.ip()
+        ),
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "not allowed to listen on port {}: choose a port above 1023 with --port",
+            addr.port()
+        ),
+        _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
+    }
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The embedded server: a flag server on an ephemeral loopback port, on a thread and
+/// runtime of its own so that it never competes with the client's executor for a worker.
+/// Dropping it stops the server.
+pub struct Embedded {
+    /// `http://127.0.0.1:<port>/flags`.
+    pub base_url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts the embedded server with the given faults.
+pub fn start_embedded(delay: Option<DelayRange>, error_rate: f64) -> anyhow::Result<Embedded> {
+    // Bound here, not on the server's thread, so the address is known (and a failure
+    // reported) before this function returns.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("flag-server".into())
+        .spawn(move || {
+            let server = Arc::new(FlagServer {
+                data: FlagData::generated(),
+                inject: Inject::new(delay, error_rate, None),
+                quiet: true,
+            });
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime builds unless the OS is out of resources");
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).expect("a fresh loopback listener");
+                let stopped = async {
+                    let _ = stopped.await;
+                };
+                serve(listener, server, Limits::default(), Duration::ZERO, stopped).await;
+            });
+        })?;
+    Ok(Embedded {
+        base_url: format!("http://{addr}/flags"),
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn get(server: &FlagServer, path: &str) -> (StatusCode, Bytes) {
+        let req = Request::get(path).body(()).unwrap();
+        let response = server.handle(req).await;
+        let status = response.status();
+        (
+            status,
+            response.into_body().collect().await.unwrap().to_bytes(),
+        )
+    }
+
+    #[tokio::test]
+    async fn generated_data_answers_flags_and_metadata_and_404s_the_rest() {
+        let server = FlagServer {
+            data: FlagData::generated(),
+            inject: Inject::none(),
+            quiet: true,
+        };
+        let (status, body) = get(&server, "/flags/br/br.gif").await;
+        assert_eq!((status, &body[..6]), (StatusCode::OK, &b"GIF89a"[..]));
+        let (status, body) = get(&server, "/flags/br/metadata.json").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(std::str::from_utf8(&body)
+            .unwrap()
+            .contains("\"country\":\"Brazil\""));
+        for path in [
+            "/flags/xx/xx.gif",
+            "/flags/../Cargo.toml",
+            "/",
+            "/flags/br/br.png",
+        ] {
+            assert_eq!(get(&server, path).await.0, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn error_rate_one_fails_every_request_with_the_chosen_status() {
+        let mut inject = Inject::new(None, 1.0, Some(1));
+        inject.error_status = 503;
+        inject.retry_after = Some(2);
+        let server = FlagServer {
+            data: FlagData::generated(),
+            inject,
+            quiet: true,
+        };
+        let response = server
+            .handle(Request::get("/flags/br/br.gif").body(()).unwrap())
+            .await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "2");
+    }
+}

@@ -1,0 +1,172 @@
+//! Where flags come from: the book's server labels (`SERVERS` in flags2_common.py) and
+//! plain base URLs, and the check that a server can be reached before a run starts.
+//!
+//! A flag's URL is `<base>/<cc>/<cc>.gif` with `cc` in lower case. The embedded server has
+//! no URL until it is started, so it is a variant of its own.
+
+use std::fmt;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// The server a download run talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Site {
+    /// The built-in server, started in this process on an ephemeral loopback port.
+    Embedded,
+    /// A server named by a label or a URL.
+    Remote {
+        /// `LOCAL`, `DELAY`, `ERROR`, `REMOTE`, or `None` for a URL given by the user.
+        label: Option<&'static str>,
+        /// Base URL without a trailing slash.
+        base: String,
+    },
+}
+
+/// The book's labels and their base URLs.
+pub const LABELS: [(&str, &str); 4] = [
+    ("LOCAL", "http://localhost:8000/flags"),
+    ("DELAY", "http://localhost:8001/flags"),
+    ("ERROR", "http://localhost:8002/flags"),
+    ("REMOTE", "https://www.fluentpython.com/data/flags"),
+];
+
+impl Site {
+    /// Parses `EMBEDDED`, one of [`LABELS`] (any case), or an http(s) base URL.
+    pub fn parse(arg: &str) -> Result<Site, String> {
+        if arg.eq_ignore_ascii_case("EMBEDDED") {
+            return Ok(Site::Embedded);
+        }
+        if let Some((label, base)) = LABELS.iter().find(|(l, _)| l.eq_ignore_ascii_case(arg)) {
+            return Ok(Site::Remote {
+                label: Some(label),
+                base: base.to_string(),
+            });
+        }
+        let url = reqwest::Url::parse(arg).map_err(|e| {
+            format!("'{arg}' is neither a server label (EMBEDDED, LOCAL, DELAY, ERROR, REMOTE) nor a URL ({e})")
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "'{arg}' is not an http or https URL; give one like http://localhost:8000/flags"
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "'{arg}' has a query or fragment; give the folder that holds <cc>/<cc>.gif"
+            ));
+        }
+        Ok(Site::Remote {
+            label: None,
+            base: arg.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The label the report shows (`LOCAL site: …`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Site::Embedded => "EMBEDDED",
+            Site::Remote {
+                label: Some(label), ..
+            } => label,
+            Site::Remote { label: None, .. } => "Custom",
+        }
+    }
+
+    /// What to do when this server cannot be reached.
+    pub fn unreachable_hint(&self) -> String {
+        match self.label() {
+            "LOCAL" => "start it with `flags-dl serve local` in another terminal".into(),
+            "DELAY" => "start it with `flags-dl serve delay` in another terminal".into(),
+            "ERROR" => "start it with `flags-dl serve error` in another terminal".into(),
+            _ => "check the URL and that the server is running, or leave out -s to use the embedded server".into(),
+        }
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Site::Embedded => f.write_str("EMBEDDED"),
+            Site::Remote { base, .. } => f.write_str(base),
+        }
+    }
+}
+
+/// The flag URL for one code under a base URL.
+pub fn flag_url(base: &str, cc: &str) -> String {
+    let cc = cc.to_ascii_lowercase();
+    format!("{base}/{cc}/{cc}.gif")
+}
+
+/// The metadata URL for one code under a base URL (the book's flags3).
+pub fn metadata_url(base: &str, cc: &str) -> String {
+    format!("{base}/{}/metadata.json", cc.to_ascii_lowercase())
+}
+
+/// Opens, and at once closes, one TCP connection to the server of `base`.
+///
+/// One refused connection says more than 194 "connection refused" lines, so the run checks
+/// once before it starts. A server that accepts and then fails is left to the per-code
+/// outcomes. Returns the reason in lower case on failure.
+pub fn check_reachable(base: &str, timeout: Duration) -> Result<(), String> {
+    let url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
+    let host = url.host_str().ok_or("the URL has no host")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port_or_known_default().ok_or("the URL has no port")?;
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = format!("{host} has no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                last = format!("connection refused by {addr}");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                last = format!("no answer from {addr} within {} s", timeout.as_secs_f64());
+            }
+            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_case_insensitive() {
+        assert_eq!(Site::parse("embedded"), Ok(Site::Embedded));
+        let local = Site::parse("local").unwrap();
+        assert_eq!(local.label(), "LOCAL");
+        assert_eq!(local.to_string(), "http://localhost:8000/flags");
+    }
+
+    #[test]
+    fn urls_lose_their_trailing_slash_and_must_be_http() {
+        assert_eq!(
+            Site::parse("http://127.0.0.1:9/flags/")
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:9/flags"
+        );
+        assert!(Site::parse("ftp://example.com/flags")
+            .unwrap_err()
+            .contains("http or https"));
+        assert!(Site::parse("nowhere")
+            .unwrap_err()
+            .contains("neither a server label"));
+    }
+
+    #[test]
+    fn flag_urls_are_lower_case() {
+        assert_eq!(flag_url("http://h/flags", "BR"), "http://h/flags/br/br.gif");
+        assert_eq!(
+            metadata_url("http://h/flags", "BR"),
+            "http://h/flags/br/metadata.json"
+        );
+    }
+}
