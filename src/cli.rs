@@ -43,6 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the flags over HTTP, as the book's `http.server` and `slow_server.py` do.
     Serve(ServeArgs),
+    /// Time the three modes across levels of concurrency: the book's experiment.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Which codes to fetch.

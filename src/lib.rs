@@ -11,9 +11,11 @@
 //! - [`download`]: `get_flag`, `download_one` and `download_many` in three modes.
 //! - [`save`]: atomic writes into the output folder.
 //! - [`report`]: the book's report, `-v` lines and the progress bar.
+//! - [`bench`]: `flags-dl bench`, the timing experiment, its exports and chart.
 //! - [`limits`]: the open-file limit.
 //! - [`error`]: the errors that decide the exit status.
 
+pub mod bench;
 pub mod cli;
 pub mod codes;
 pub mod countries;
@@ -44,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             serve::run_serve(args.config())?;
             Ok(Exit::Success)
         }
+        Some(Command::Bench(args)) => bench::run_bench(&args),
         None => run_download(&cli.download),
     }
 }

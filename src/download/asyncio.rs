@@ -71,6 +71,7 @@ pub async fn download_one(
             .await
             .expect("the semaphore is never closed");
         let started = Instant::now();
+        let _in_flight = job.in_flight.enter();
         (get_flag(&client, &job, &cc).await, started)
     };
     let (fetched, started) = fetched;

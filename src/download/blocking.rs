@@ -56,7 +56,11 @@ pub fn get_flag(agent: &ureq::Agent, job: &Job, cc: &str) -> Result<Fetched, Fet
 /// Fetches and saves one code.
 pub fn download_one(agent: &ureq::Agent, job: &Job, cc: &str) -> Outcome {
     let started = Instant::now();
-    conclude(&job.out_dir, cc, get_flag(agent, job, cc), started, 1)
+    let fetched = {
+        let _in_flight = job.in_flight.enter();
+        get_flag(agent, job, cc)
+    };
+    conclude(&job.out_dir, cc, fetched, started, 1)
 }
 
 /// Describes a ureq error in the user's terms.

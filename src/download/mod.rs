@@ -14,6 +14,8 @@ pub mod threads;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How requests are scheduled: the book's three scripts.
@@ -101,6 +103,8 @@ pub struct Job {
     pub connect_timeout: Duration,
     /// Bodies larger than this are abandoned as soon as the limit is passed.
     pub max_size: u64,
+    /// Requests in flight now, and the most there were at once.
+    pub in_flight: Arc<InFlight>,
 }
 
 impl Job {
@@ -114,6 +118,7 @@ impl Job {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             max_size: 10 * 1024 * 1024,
+            in_flight: Arc::default(),
         }
     }
 }
@@ -129,6 +134,37 @@ pub fn download_many(
         Mode::Async => asyncio::download_many(job, on_outcome),
         Mode::Threads => threads::download_many(job, on_outcome),
         Mode::Sequential => sequential::download_many(job, on_outcome),
+    }
+}
+
+/// Counts the requests in flight, and remembers the most there were at once, so that a
+/// benchmark can show the concurrency a run really reached, not the one it asked for.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl InFlight {
+    /// Marks one request as started until the guard is dropped.
+    pub fn enter(&self) -> InFlightGuard<'_> {
+        let now = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        InFlightGuard(self)
+    }
+
+    /// The most requests in flight at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Ends one request's stay in flight when dropped.
+pub struct InFlightGuard<'a>(&'a InFlight);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
