@@ -12,6 +12,7 @@ use crate::site::Site;
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 const EXAMPLES: &str = "\
 Examples, after the book's sample runs:
@@ -25,8 +26,8 @@ Examples, after the book's sample runs:
   flags-dl -e -m 1000                       every pair AA..ZZ: 194 found, 482 not found
   flags-dl -l 10 A B C                      the first 10 of the codes that start with A, B or C
 
-Exit status: 0 every code downloaded or not found; 1 some codes failed or the server could
-not be reached; 2 usage error.";
+Exit status: 0 every code downloaded, not found or skipped; 1 some codes failed, or the
+server could not be reached; 2 usage error; 130 interrupted (Ctrl-C).";
 
 /// A concurrent downloader of the Fluent Python country flags, with its own flag server.
 #[derive(Debug, Parser)]
@@ -117,6 +118,86 @@ pub struct DownloadArgs {
     /// One line per code as it finishes (`BR OK`, `XX not found`, `YY error: ...`).
     #[arg(short, long)]
     pub verbose: bool,
+
+    #[command(flatten)]
+    pub reliability: ReliabilityArgs,
+}
+
+/// Limits and retries: what keeps a run bounded against slow or failing servers.
+#[derive(Debug, Clone, Args)]
+pub struct ReliabilityArgs {
+    /// Time limit for the whole of one request, body included, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub timeout: Duration,
+
+    /// Time limit for opening a connection, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
+    pub connect_timeout: Duration,
+
+    /// Attempts after the first for transient failures (connection errors, resets,
+    /// timeouts, and the --retry-status codes); 0 is the book's behaviour.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: u32,
+
+    /// HTTP statuses that are retried, comma-separated, or `none`.
+    #[arg(long, value_name = "LIST", default_value = "408,429,500,502,503,504", value_parser = parse_status_list)]
+    pub retry_status: StatusList,
+
+    /// Largest response accepted; a larger one is abandoned as soon as the limit is
+    /// passed. Bytes, or with a unit: 512K, 10M, 1G (powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "10M", value_parser = parse_size)]
+    pub max_size: u64,
+
+    /// Don't request codes whose file is already in the output folder; count them as
+    /// skipped. Finishes an interrupted run.
+    #[arg(long)]
+    pub skip_existing: bool,
+
+    /// Also fetch each country's metadata.json and save flags as <Country_Name>-<cc>.gif
+    /// (the book's flags3).
+    #[arg(long)]
+    pub names: bool,
+}
+
+/// A list of HTTP statuses (a named type, since clap treats a bare `Vec` as repeated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusList(pub Vec<u16>);
+
+fn parse_status_list(arg: &str) -> Result<StatusList, String> {
+    crate::download::retry::parse_status_list(arg).map(StatusList)
+}
+
+/// Parses seconds, as `10` or `0.5`, above 0 and up to a day.
+pub fn parse_secs(arg: &str) -> Result<Duration, String> {
+    match arg.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "'{arg}' is not a time: give seconds above 0, as 10 or 0.5"
+        )),
+    }
+}
+
+/// Parses a size: bytes, or a number with K, M or G (powers of 1024; `KiB`, `MB` etc. too).
+pub fn parse_size(arg: &str) -> Result<u64, String> {
+    let bad = || format!("'{arg}' is not a size: give bytes, or a number with K, M or G, as 10M");
+    let text = arg.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    let bytes = number * scale as f64;
+    if !(1.0..=(1u64 << 50) as f64).contains(&bytes) {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
 }
 
 impl DownloadArgs {
@@ -163,6 +244,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "P", value_parser = parse_error_rate)]
     pub error_rate: Option<f64>,
 
+    /// Status of the injected errors: 418 as the book has, or e.g. 503 or 429 to exercise
+    /// a client's retries.
+    #[arg(long, value_name = "CODE", default_value_t = 418, value_parser = clap::value_parser!(u16).range(400..=599))]
+    pub error_status: u16,
+
+    /// Send `Retry-After: SECS` with the injected errors.
+    #[arg(long, value_name = "SECS")]
+    pub retry_after: Option<u64>,
+
     /// Seed for the random delays and errors, to repeat a run exactly.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -181,8 +271,8 @@ impl ServeArgs {
             dir: self.dir.clone(),
             delay: self.delay.or(self.preset.delay()),
             error_rate: self.error_rate.unwrap_or(self.preset.error_rate()),
-            error_status: 418,
-            retry_after: None,
+            error_status: self.error_status,
+            retry_after: self.retry_after,
             seed: self.seed,
             quiet: self.quiet,
             limits: crate::serve::Limits::default(),
@@ -198,6 +288,18 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_times_parse_with_units() {
+        assert_eq!(parse_size("10M"), Ok(10 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("1.5KiB"), Ok(1536));
+        assert!(parse_size("10X").unwrap_err().contains("'10X'"));
+        assert!(parse_size("0").is_err());
+        assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_secs("0").is_err() && parse_secs("-1").is_err());
     }
 
     #[test]

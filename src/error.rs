@@ -15,6 +15,8 @@ pub enum Exit {
     Failure = 1,
     /// The command line was wrong.
     Usage = 2,
+    /// Ctrl-C (or SIGTERM) stopped the run.
+    Interrupted = 130,
 }
 
 impl From<Exit> for ExitCode {

@@ -13,6 +13,7 @@
 //! - [`report`]: the book's report, `-v` lines and the progress bar.
 //! - [`bench`]: `flags-dl bench`, the timing experiment, its exports and chart.
 //! - [`limits`]: the open-file limit.
+//! - [`interrupt`]: Ctrl-C: stop cleanly, report, exit 130.
 //! - [`error`]: the errors that decide the exit status.
 
 pub mod bench;
@@ -21,6 +22,7 @@ pub mod codes;
 pub mod countries;
 pub mod download;
 pub mod error;
+pub mod interrupt;
 pub mod limits;
 pub mod report;
 pub mod save;
@@ -34,10 +36,7 @@ use error::{Error, Exit};
 use report::{Counter, Progress};
 use site::Site;
 use std::io::{self, Read};
-use std::time::{Duration, Instant};
-
-/// How long the reachability check waits for a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+use std::time::Instant;
 
 /// Runs the parsed command line and says how the program should exit.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -83,11 +82,13 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
             embedded.insert(server).base_url.clone()
         }
         site @ Site::Remote { base, .. } => {
-            site::check_reachable(base, CONNECT_TIMEOUT).map_err(|reason| Error::Unreachable {
-                label: site.label().to_string(),
-                url: base.clone(),
-                reason,
-                hint: site.unreachable_hint(),
+            site::check_reachable(base, args.reliability.connect_timeout).map_err(|reason| {
+                Error::Unreachable {
+                    label: site.label().to_string(),
+                    url: base.clone(),
+                    reason,
+                    hint: site.unreachable_hint(),
+                }
             })?;
             base.clone()
         }
@@ -114,7 +115,18 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         actual_req,
     )?;
 
-    let job = Job::new(base_url, codes, args.output_dir.clone(), actual_req);
+    let mut job = Job::new(base_url, codes, args.output_dir.clone(), actual_req);
+    let reliability = &args.reliability;
+    job.timeout = reliability.timeout;
+    job.connect_timeout = reliability.connect_timeout;
+    job.max_size = reliability.max_size;
+    job.retry.retries = reliability.retries;
+    job.retry.statuses = reliability.retry_status.0.clone();
+    job.names = reliability.names;
+    if reliability.skip_existing {
+        job.existing = Some(std::sync::Arc::new(job.saver.existing_files()));
+    }
+    interrupt::watch(job.cancel.clone(), job.saver.clone());
     let progress = Progress::new(job.codes.len(), args.verbose, true);
     let mut counter = Counter::default();
     let mut write_error = None;
@@ -132,7 +144,9 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     }
     report::final_report(&mut stdout, &counter, elapsed)?;
     drop(embedded);
-    Ok(if counter.error > 0 {
+    Ok(if job.cancel.is_cancelled() {
+        Exit::Interrupted
+    } else if counter.error > 0 {
         Exit::Failure
     } else {
         Exit::Success

@@ -16,6 +16,8 @@ pub struct Counter {
     pub ok: usize,
     pub not_found: usize,
     pub error: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
 }
 
 impl Counter {
@@ -24,11 +26,13 @@ impl Counter {
             DownloadStatus::Ok => self.ok += 1,
             DownloadStatus::NotFound => self.not_found += 1,
             DownloadStatus::Error(_) => self.error += 1,
+            DownloadStatus::Skipped => self.skipped += 1,
+            DownloadStatus::Cancelled => self.cancelled += 1,
         }
     }
 
     pub fn total(&self) -> usize {
-        self.ok + self.not_found + self.error
+        self.ok + self.not_found + self.error + self.skipped + self.cancelled
     }
 }
 
@@ -82,13 +86,25 @@ pub fn final_report(out: &mut dyn Write, counter: &Counter, elapsed: Duration) -
     if counter.error > 0 {
         writeln!(out, "{:3} error{}.", counter.error, plural(counter.error))?;
     }
+    if counter.skipped > 0 {
+        writeln!(out, "{:3} skipped (already saved).", counter.skipped)?;
+    }
+    if counter.cancelled > 0 {
+        writeln!(out, "{:3} cancelled.", counter.cancelled)?;
+    }
     writeln!(out, "Elapsed time: {:.2}s", elapsed.as_secs_f64())
 }
 
 /// The `-v` line for one code: `BR OK`, `XX not found`, `YY error: HTTP 418 I'm a teapot`.
+/// A code that needed more than one attempt says so (errors carry it in their reason).
 pub fn verbose_line(outcome: &Outcome) -> String {
     match &outcome.status {
+        DownloadStatus::Ok if outcome.attempts > 1 => {
+            format!("{} OK (after {} attempts)", outcome.cc, outcome.attempts)
+        }
         DownloadStatus::Ok => format!("{} OK", outcome.cc),
+        DownloadStatus::Skipped => format!("{} skipped: already saved", outcome.cc),
+        DownloadStatus::Cancelled => format!("{} cancelled", outcome.cc),
         DownloadStatus::NotFound => format!("{} not found", outcome.cc),
         DownloadStatus::Error(reason) => format!("{} error: {reason}", outcome.cc),
     }
@@ -168,6 +184,7 @@ mod tests {
             ok: 194,
             not_found: 482,
             error: 3,
+            ..Counter::default()
         };
         assert_eq!(
             text(|o| final_report(o, &counter, Duration::from_millis(410))),
@@ -175,8 +192,7 @@ mod tests {
         );
         let counter = Counter {
             ok: 1,
-            not_found: 0,
-            error: 0,
+            ..Counter::default()
         };
         assert_eq!(
             text(|o| final_report(o, &counter, Duration::ZERO)),

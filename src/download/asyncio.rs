@@ -2,16 +2,69 @@
 //! per code, a semaphore that caps the requests in flight, and a wait that gathers every
 //! outcome as it finishes.
 //!
+//! A task holds a permit only while its request is in flight: it gives the permit back
+//! before a retry's wait, so one code's backoff never holds up another's request. On
+//! cancellation every task ends at once with [`DownloadStatus::Cancelled`], so each code
+//! is still counted once.
+//!
 //! The runtime is built here, explicitly, rather than by `#[tokio::main]`: the blocking
 //! modes must run outside any runtime, and the embedded server has a runtime of its own.
 
-use super::{check_gif, conclude, describe_io, too_large, FetchError, Fetched, Job, Outcome};
-use crate::site::flag_url;
+use super::{
+    check_gif, conclude, describe_io, flag_file_name, metadata_too_large, parse_metadata, Body,
+    DownloadStatus, FetchError, Fetched, Job, Outcome, MAX_METADATA,
+};
+use crate::save::safe_flag_name;
+use crate::site::{flag_url, metadata_url};
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+
+/// GETs `url` and reads at most `limit` bytes of a 200 body. `Ok(None)` is a 404.
+async fn get_body(
+    client: &reqwest::Client,
+    job: &Job,
+    url: &str,
+    limit: u64,
+    too_big: fn(u64) -> FetchError,
+) -> Result<Option<Body>, FetchError> {
+    let describe = |e: reqwest::Error| describe_reqwest(&e, job);
+    let mut response = client.get(url).send().await.map_err(describe)?;
+    match response.status().as_u16() {
+        200 => {}
+        404 => return Ok(None),
+        other => {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok());
+            return Err(FetchError::status(other, &job.retry, retry_after));
+        }
+    }
+    if response.content_length().is_some_and(|len| len > limit) {
+        return Err(too_big(limit));
+    }
+    let capacity = response.content_length().unwrap_or(16 * 1024).min(limit);
+    let mut body = Vec::with_capacity(capacity as usize);
+    // Chunk by chunk, so that an endless body is dropped at the limit, not buffered.
+    while let Some(chunk) = response.chunk().await.map_err(describe)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_big(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok(Some(Body {
+        bytes: body,
+        content_type,
+    }))
+}
 
 /// Fetches one flag: 200 gives the checked image, 404 gives `NotFound`, anything else an
 /// error with its reason.
@@ -20,64 +73,98 @@ pub async fn get_flag(
     job: &Job,
     cc: &str,
 ) -> Result<Fetched, FetchError> {
-    let describe = |e: reqwest::Error| describe_reqwest(&e, job);
-    let mut response = client
-        .get(flag_url(&job.base_url, cc))
-        .send()
-        .await
-        .map_err(describe)?;
-    match response.status().as_u16() {
-        200 => {}
-        404 => return Ok(Fetched::NotFound),
-        other => return Err(FetchError::status(other)),
-    }
-    if response
-        .content_length()
-        .is_some_and(|len| len > job.max_size)
-    {
-        return Err(too_large(job.max_size));
-    }
-    let capacity = response
-        .content_length()
-        .unwrap_or(16 * 1024)
-        .min(job.max_size);
-    let mut body = Vec::with_capacity(capacity as usize);
-    // Chunk by chunk, so that an endless body is dropped at the limit, not buffered.
-    while let Some(chunk) = response.chunk().await.map_err(describe)? {
-        if (body.len() + chunk.len()) as u64 > job.max_size {
-            return Err(too_large(job.max_size));
+    let file_name = if job.names {
+        match get_country(client, job, cc).await? {
+            Some(country) => safe_flag_name(&country, cc),
+            None => return Ok(Fetched::NotFound),
         }
-        body.extend_from_slice(&chunk);
+    } else {
+        flag_file_name(cc)
+    };
+    match get_body(
+        client,
+        job,
+        &flag_url(&job.base_url, cc),
+        job.max_size,
+        super::too_large,
+    )
+    .await?
+    {
+        None => Ok(Fetched::NotFound),
+        Some(Body {
+            bytes: image,
+            content_type,
+        }) => {
+            check_gif(&image, content_type.as_deref())?;
+            Ok(Fetched::Image { image, file_name })
+        }
     }
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok());
-    check_gif(&body, content_type)?;
-    Ok(Fetched::Image(body))
 }
 
-/// Fetches and saves one code, holding a permit of `semaphore` while its request is in
-/// flight.
+/// The book's flags3 `get_country`: the country name from `metadata.json` (`None`: 404).
+pub async fn get_country(
+    client: &reqwest::Client,
+    job: &Job,
+    cc: &str,
+) -> Result<Option<String>, FetchError> {
+    let url = metadata_url(&job.base_url, cc);
+    match get_body(client, job, &url, MAX_METADATA, |_| metadata_too_large()).await? {
+        None => Ok(None),
+        Some(body) => parse_metadata(&body.bytes).map(Some),
+    }
+}
+
+/// Fetches and saves one code, retrying transient failures, holding a permit of
+/// `semaphore` only while a request is in flight.
 pub async fn download_one(
     client: reqwest::Client,
     semaphore: Arc<Semaphore>,
     job: Arc<Job>,
     cc: String,
 ) -> Outcome {
-    let fetched = {
-        let _permit = semaphore
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        let started = Instant::now();
-        let _in_flight = job.in_flight.enter();
-        (get_flag(&client, &job, &cc).await, started)
+    if let Some(path) = job.existing_file(&cc) {
+        let mut outcome = Outcome::without_request(&cc, DownloadStatus::Skipped);
+        outcome.path = Some(path);
+        return outcome;
+    }
+    let cancelled = |attempts| {
+        let mut outcome = Outcome::without_request(&cc, DownloadStatus::Cancelled);
+        outcome.attempts = attempts;
+        outcome
     };
-    let (fetched, started) = fetched;
-    // Saving is a small synchronous write (a flag is ~12 KB) into the page cache: cheaper
-    // done here than handed to spawn_blocking and back.
-    conclude(&job.out_dir, &cc, fetched, started, 1)
+    let mut started = None;
+    let mut attempt = 0;
+    loop {
+        let fetched = {
+            let permit = tokio::select! {
+                permit = semaphore.acquire() => permit.expect("the semaphore is never closed"),
+                () = job.cancel.cancelled() => return cancelled(attempt),
+            };
+            attempt += 1;
+            let _permit = permit;
+            let _in_flight = job.in_flight.enter();
+            started.get_or_insert_with(Instant::now);
+            tokio::select! {
+                fetched = get_flag(&client, &job, &cc) => fetched,
+                () = job.cancel.cancelled() => return cancelled(attempt),
+            }
+        };
+        match fetched {
+            Err(e) if job.retry.should_retry(attempt, e.transient) => {
+                let wait = job.retry.wait(attempt, e.retry_after);
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = job.cancel.cancelled() => return cancelled(attempt),
+                }
+            }
+            // Saving is a small synchronous write (a flag is ~12 KB) into the page cache:
+            // cheaper done here than handed to spawn_blocking and back.
+            fetched => {
+                let started = started.expect("set before the first request");
+                return conclude(&job, &cc, fetched, started, attempt);
+            }
+        }
+    }
 }
 
 /// Runs every code of `job` as its own task and reports each outcome as it finishes.
@@ -125,7 +212,7 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
 /// Describes a reqwest error by its root cause, in the user's terms.
 pub fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
     if e.is_timeout() {
-        return FetchError::new(format!("timed out after {} s", job.timeout.as_secs_f64()));
+        return job.timed_out();
     }
     if e.is_redirect() {
         return FetchError::new("too many redirects (more than 10), or a redirect loop");
@@ -133,12 +220,14 @@ pub fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
     let mut source = e.source();
     while let Some(cause) = source {
         if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
+            // Also what a kept-alive connection that the server had closed gives: safe to
+            // retry for a GET.
             if hyper_error.is_incomplete_message() {
-                return FetchError::new("connection closed before the response was complete");
+                return FetchError::transient("connection closed before the response was complete");
             }
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return FetchError::new(describe_io(io));
+            return describe_io(io);
         }
         source = cause.source();
     }
@@ -147,5 +236,10 @@ pub fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
     while let Some(cause) = innermost.source() {
         innermost = cause;
     }
-    FetchError::new(innermost.to_string())
+    let reason = innermost.to_string();
+    if e.is_connect() || e.is_request() || e.is_body() {
+        FetchError::transient(reason)
+    } else {
+        FetchError::new(reason)
+    }
 }

@@ -1,11 +1,14 @@
-//! `get_flag` and `download_one` with blocking I/O (ureq), for the thread-pool and
-//! sequential modes: each call holds its thread until the flag is saved, as the book's
-//! `requests` versions do. No async runtime is involved.
+//! `get_flag` with blocking I/O (ureq), for the thread-pool and sequential modes: each
+//! call holds its thread until the response is read, as the book's `requests` versions do.
+//! No async runtime is involved.
 
-use super::{check_gif, conclude, describe_io, too_large, FetchError, Fetched, Job, Outcome};
-use crate::site::flag_url;
+use super::{
+    check_gif, describe_io, flag_file_name, metadata_too_large, parse_metadata, too_large, Body,
+    FetchError, Fetched, Job, MAX_METADATA,
+};
+use crate::save::safe_flag_name;
+use crate::site::{flag_url, metadata_url};
 use std::io::Read;
-use std::time::Instant;
 
 /// An agent whose pool keeps up to `connections` idle connections to the server, so that
 /// each worker reuses its own kept-alive connection.
@@ -16,6 +19,7 @@ pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
         .timeout_global(Some(job.timeout))
         .timeout_connect(Some(job.connect_timeout))
         .no_delay(true)
+        .max_redirects(10)
         .max_idle_connections(connections)
         .max_idle_connections_per_host(connections)
         .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")))
@@ -23,63 +27,97 @@ pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
         .into()
 }
 
-/// Fetches one flag, blocking the calling thread.
-pub fn get_flag(agent: &ureq::Agent, job: &Job, cc: &str) -> Result<Fetched, FetchError> {
-    let mut response = agent
-        .get(flag_url(&job.base_url, cc))
-        .call()
-        .map_err(|e| describe_ureq(e, job))?;
+/// GETs `url` and reads at most `limit` bytes of a 200 body. `Ok(None)` is a 404.
+fn get_body(
+    agent: &ureq::Agent,
+    job: &Job,
+    url: &str,
+    limit: u64,
+    too_big: fn(u64) -> FetchError,
+) -> Result<Option<Body>, FetchError> {
+    let mut response = agent.get(url).call().map_err(|e| describe_ureq(e, job))?;
     match response.status().as_u16() {
         200 => {}
-        404 => return Ok(Fetched::NotFound),
-        other => return Err(FetchError::status(other)),
+        404 => return Ok(None),
+        other => {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok());
+            return Err(FetchError::status(other, &job.retry, retry_after));
+        }
     }
     let body = response.body_mut();
-    if body.content_length().is_some_and(|len| len > job.max_size) {
-        return Err(too_large(job.max_size));
+    if body.content_length().is_some_and(|len| len > limit) {
+        return Err(too_big(limit));
     }
     let content_type = body.mime_type().map(str::to_string);
-    let capacity = body.content_length().unwrap_or(16 * 1024).min(job.max_size);
-    let mut image = Vec::with_capacity(capacity as usize);
+    let capacity = body.content_length().unwrap_or(16 * 1024).min(limit);
+    let mut bytes = Vec::with_capacity(capacity as usize);
     // One byte past the limit tells "exactly at the limit" from "over it" without reading on.
     body.as_reader()
-        .take(job.max_size + 1)
-        .read_to_end(&mut image)
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| describe_ureq(ureq::Error::from(e), job))?;
-    if image.len() as u64 > job.max_size {
-        return Err(too_large(job.max_size));
+    if bytes.len() as u64 > limit {
+        return Err(too_big(limit));
     }
-    check_gif(&image, content_type.as_deref())?;
-    Ok(Fetched::Image(image))
+    Ok(Some(Body {
+        bytes,
+        content_type,
+    }))
 }
 
-/// Fetches and saves one code.
-pub fn download_one(agent: &ureq::Agent, job: &Job, cc: &str) -> Outcome {
-    let started = Instant::now();
-    let fetched = {
-        let _in_flight = job.in_flight.enter();
-        get_flag(agent, job, cc)
+/// Fetches one flag, blocking the calling thread: 200 gives the checked image, 404 gives
+/// `NotFound`, anything else an error with its reason.
+pub fn get_flag(agent: &ureq::Agent, job: &Job, cc: &str) -> Result<Fetched, FetchError> {
+    let file_name = if job.names {
+        match get_country(agent, job, cc)? {
+            Some(country) => safe_flag_name(&country, cc),
+            None => return Ok(Fetched::NotFound),
+        }
+    } else {
+        flag_file_name(cc)
     };
-    conclude(&job.out_dir, cc, fetched, started, 1)
+    match get_body(
+        agent,
+        job,
+        &flag_url(&job.base_url, cc),
+        job.max_size,
+        too_large,
+    )? {
+        None => Ok(Fetched::NotFound),
+        Some(Body {
+            bytes: image,
+            content_type,
+        }) => {
+            check_gif(&image, content_type.as_deref())?;
+            Ok(Fetched::Image { image, file_name })
+        }
+    }
+}
+
+/// The book's flags3 `get_country`: the country name from `metadata.json` (`None`: 404).
+pub fn get_country(agent: &ureq::Agent, job: &Job, cc: &str) -> Result<Option<String>, FetchError> {
+    let url = metadata_url(&job.base_url, cc);
+    match get_body(agent, job, &url, MAX_METADATA, |_| metadata_too_large())? {
+        None => Ok(None),
+        Some(body) => parse_metadata(&body.bytes).map(Some),
+    }
 }
 
 /// Describes a ureq error in the user's terms.
 pub fn describe_ureq(e: ureq::Error, job: &Job) -> FetchError {
     match e {
-        ureq::Error::Timeout(_) => {
-            FetchError::new(format!("timed out after {} s", job.timeout.as_secs_f64()))
-        }
-        ureq::Error::Io(io) => match io.kind() {
-            std::io::ErrorKind::TimedOut => {
-                FetchError::new(format!("timed out after {} s", job.timeout.as_secs_f64()))
-            }
-            _ => FetchError::new(describe_io(&io)),
-        },
+        ureq::Error::Timeout(_) => job.timed_out(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => job.timed_out(),
+        ureq::Error::Io(io) => describe_io(&io),
         ureq::Error::HostNotFound => FetchError::new("host not found"),
-        ureq::Error::ConnectionFailed => FetchError::new("cannot connect"),
+        ureq::Error::ConnectionFailed => FetchError::transient("cannot connect"),
         ureq::Error::TooManyRedirects => {
             FetchError::new("too many redirects (more than 10), or a redirect loop")
         }
+        ureq::Error::Protocol(p) => FetchError::transient(format!("bad response: {p}")),
         other => FetchError::new(other.to_string()),
     }
 }

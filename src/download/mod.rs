@@ -4,19 +4,27 @@
 //! Every mode has the book's shape: `get_flag` fetches one image, `download_one` fetches
 //! and saves one code and returns how it ended, and `download_many` runs them all and hands
 //! each [`Outcome`] to the caller as it finishes. One failing code never stops the others,
-//! and every code yields exactly one outcome. Counting and printing are the caller's (see
-//! `report`), so the modes differ only in how they schedule requests.
+//! and every code yields exactly one outcome, even when the run is cancelled. Counting and
+//! printing are the caller's (see `report`), so the modes differ only in how they schedule
+//! requests. What is common to all of them (classifying a response, retry waits, the
+//! metadata of `--names`, turning a result into an outcome) is here.
 
 pub mod asyncio;
 pub mod blocking;
+pub mod pool;
+pub mod retry;
 pub mod sequential;
 pub mod threads;
 
+use crate::save::Saver;
+use retry::RetryPolicy;
+use std::collections::HashSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// How requests are scheduled: the book's three scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -68,6 +76,10 @@ pub enum DownloadStatus {
     NotFound,
     /// Anything else, with a reason a person can act on.
     Error(String),
+    /// `--skip-existing` found its file already there; no request was made.
+    Skipped,
+    /// The run was interrupted before this code finished.
+    Cancelled,
 }
 
 /// Everything known about one code once it has finished.
@@ -76,16 +88,32 @@ pub struct Outcome {
     /// Upper case.
     pub cc: String,
     pub status: DownloadStatus,
-    /// Where the flag was saved, for [`DownloadStatus::Ok`].
+    /// Where the flag was saved, for [`DownloadStatus::Ok`] (and the existing file, for
+    /// [`DownloadStatus::Skipped`]).
     pub path: Option<PathBuf>,
     /// Body bytes saved.
     pub bytes: u64,
-    /// From the first request for this code to its file saved.
+    /// From the first request for this code to its file saved, retry waits included.
     pub elapsed: Duration,
-    /// HTTP requests made for this code.
+    /// HTTP requests made for this code (attempts, not counting `--names` metadata).
     pub attempts: u32,
     /// The last HTTP status received, if any.
     pub http_status: Option<u16>,
+}
+
+impl Outcome {
+    /// An outcome with no request made (skipped, or cancelled before it started).
+    pub fn without_request(cc: &str, status: DownloadStatus) -> Outcome {
+        Outcome {
+            cc: cc.to_string(),
+            status,
+            path: None,
+            bytes: 0,
+            elapsed: Duration::ZERO,
+            attempts: 0,
+            http_status: None,
+        }
+    }
 }
 
 /// The settings of one download run, shared by every mode.
@@ -95,7 +123,8 @@ pub struct Job {
     pub base_url: String,
     /// Upper case, sorted, distinct.
     pub codes: Vec<String>,
-    pub out_dir: PathBuf,
+    /// Writes into the output folder, atomically; stops writing once cancelled.
+    pub saver: Arc<Saver>,
     /// Requests in flight at once (threads in the pool, permits of the semaphore).
     pub max_req: usize,
     /// For the whole of one request, body included.
@@ -103,6 +132,14 @@ pub struct Job {
     pub connect_timeout: Duration,
     /// Bodies larger than this are abandoned as soon as the limit is passed.
     pub max_size: u64,
+    /// Which failures are tried again, how often, and how long to wait.
+    pub retry: RetryPolicy,
+    /// Fetch `metadata.json` too and name files `<Country_Name>-<cc>.gif` (the book's flags3).
+    pub names: bool,
+    /// Files already in the output folder, for `--skip-existing` (`None`: skip nothing).
+    pub existing: Option<Arc<HashSet<String>>>,
+    /// Cancelled on Ctrl-C: no new request starts, requests in flight are dropped.
+    pub cancel: CancellationToken,
     /// Requests in flight now, and the most there were at once.
     pub in_flight: Arc<InFlight>,
 }
@@ -113,13 +150,34 @@ impl Job {
         Job {
             base_url,
             codes,
-            out_dir,
+            saver: Arc::new(Saver::new(out_dir)),
             max_req,
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             max_size: 10 * 1024 * 1024,
+            retry: RetryPolicy::default(),
+            names: false,
+            existing: None,
+            cancel: CancellationToken::new(),
             in_flight: Arc::default(),
         }
+    }
+
+    /// The existing file that lets `--skip-existing` skip `cc`, if any.
+    pub fn existing_file(&self, cc: &str) -> Option<PathBuf> {
+        let existing = self.existing.as_ref()?;
+        let plain = flag_file_name(cc);
+        let suffix = format!("-{plain}");
+        // With --names the country part is unknown until the metadata is fetched, so any
+        // `<name>-<cc>.gif` counts, as does a plain `<cc>.gif`.
+        existing
+            .iter()
+            .find(|name| **name == plain || (self.names && name.ends_with(&suffix)))
+            .map(|name| self.saver.dir().join(name))
+    }
+
+    fn timed_out(&self) -> FetchError {
+        FetchError::transient(format!("timed out after {} s", self.timeout.as_secs_f64()))
     }
 }
 
@@ -168,34 +226,57 @@ impl Drop for InFlightGuard<'_> {
     }
 }
 
-/// What a successful GET gave.
+/// What a successful fetch of one code gave.
 #[derive(Debug)]
 pub enum Fetched {
-    /// 200 with a checked GIF body.
-    Image(Vec<u8>),
+    /// 200 with a checked GIF body, and the file name to save it under.
+    Image { image: Vec<u8>, file_name: String },
     /// 404.
     NotFound,
 }
 
-/// Why a GET failed, as the user will read it.
+/// A 200 response's body, read within its limit.
+#[derive(Debug)]
+pub struct Body {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+}
+
+/// Why a fetch failed, as the user will read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchError {
     /// Lower case, no trailing period: `HTTP 418 I'm a teapot`, `connection refused`.
     pub reason: String,
     /// The status, when the server answered.
     pub http_status: Option<u16>,
+    /// Whether trying again may help (a reset, a timeout, a 503), as opposed to a final
+    /// answer (a 418, a body that is not a GIF).
+    pub transient: bool,
+    /// The server's `Retry-After`, if it sent one.
+    pub retry_after: Option<Duration>,
 }
 
 impl FetchError {
+    /// A final failure: trying again would give the same.
     pub fn new(reason: impl Into<String>) -> FetchError {
         FetchError {
             reason: reason.into(),
             http_status: None,
+            transient: false,
+            retry_after: None,
         }
     }
 
-    /// A status other than 200 and 404.
-    pub fn status(code: u16) -> FetchError {
+    /// A failure of the connection or of time, worth another attempt.
+    pub fn transient(reason: impl Into<String>) -> FetchError {
+        FetchError {
+            transient: true,
+            ..FetchError::new(reason)
+        }
+    }
+
+    /// A status other than 200 and 404; transient if the policy retries it.
+    pub fn status(code: u16, policy: &RetryPolicy, retry_after: Option<&str>) -> FetchError {
         let reason = hyper::StatusCode::from_u16(code)
             .ok()
             .and_then(|s| s.canonical_reason())
@@ -203,6 +284,8 @@ impl FetchError {
         FetchError {
             reason,
             http_status: Some(code),
+            transient: policy.retries_status(code),
+            retry_after: retry_after.and_then(retry::parse_retry_after),
         }
     }
 }
@@ -226,7 +309,29 @@ pub fn too_large(limit: u64) -> FetchError {
     ))
 }
 
-fn human_bytes(n: u64) -> String {
+/// The most bytes of `metadata.json` read: a real one is under 100 bytes.
+pub const MAX_METADATA: u64 = 64 * 1024;
+
+/// The country name in a `metadata.json` body; anything else is an error for that code.
+pub fn parse_metadata(body: &[u8]) -> Result<String, FetchError> {
+    let doc: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| FetchError::new(format!("metadata is not JSON ({e})")))?;
+    match doc.get("country") {
+        Some(serde_json::Value::String(name)) => Ok(name.clone()),
+        Some(_) => Err(FetchError::new("metadata's \"country\" is not a string")),
+        None => Err(FetchError::new("metadata has no \"country\"")),
+    }
+}
+
+/// The reason for a metadata body over [`MAX_METADATA`].
+pub fn metadata_too_large() -> FetchError {
+    FetchError::new(format!(
+        "metadata larger than {}",
+        human_bytes(MAX_METADATA)
+    ))
+}
+
+pub fn human_bytes(n: u64) -> String {
     if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
         format!("{} MiB", n / (1024 * 1024))
     } else if n >= 1024 && n % 1024 == 0 {
@@ -236,7 +341,7 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-/// The file name a code's flag is saved under.
+/// The file name a code's flag is saved under without `--names`.
 pub fn flag_file_name(cc: &str) -> String {
     format!("{}.gif", cc.to_ascii_lowercase())
 }
@@ -245,28 +350,25 @@ pub fn flag_file_name(cc: &str) -> String {
 ///
 /// Shared by every mode, so that the same result always ends the same way.
 pub fn conclude(
-    out_dir: &Path,
+    job: &Job,
     cc: &str,
     fetched: Result<Fetched, FetchError>,
-    started: std::time::Instant,
+    started: Instant,
     attempts: u32,
 ) -> Outcome {
-    let mut outcome = Outcome {
-        cc: cc.to_string(),
-        status: DownloadStatus::Ok,
-        path: None,
-        bytes: 0,
-        elapsed: Duration::ZERO,
-        attempts,
-        http_status: None,
-    };
+    let mut outcome = Outcome::without_request(cc, DownloadStatus::Ok);
+    outcome.attempts = attempts;
     match fetched {
-        Ok(Fetched::Image(image)) => {
+        Ok(Fetched::Image { image, file_name }) => {
             outcome.http_status = Some(200);
-            match crate::save::save_flag(out_dir, &flag_file_name(cc), &image) {
+            match job.saver.save(&file_name, &image) {
                 Ok(path) => {
                     outcome.path = Some(path);
                     outcome.bytes = image.len() as u64;
+                }
+                Err(e) if job.cancel.is_cancelled() => {
+                    let _ = e;
+                    outcome.status = DownloadStatus::Cancelled;
                 }
                 Err(e) => outcome.status = DownloadStatus::Error(format!("cannot save: {e}")),
             }
@@ -277,24 +379,31 @@ pub fn conclude(
         }
         Err(e) => {
             outcome.http_status = e.http_status;
-            outcome.status = DownloadStatus::Error(e.reason);
+            let mut reason = e.reason;
+            if attempts > 1 {
+                reason = format!("{reason} (after {attempts} attempts)");
+            }
+            outcome.status = DownloadStatus::Error(reason);
         }
     }
     outcome.elapsed = started.elapsed();
     outcome
 }
 
-/// Describes an I/O error from the network in the user's terms.
-pub fn describe_io(e: &std::io::Error) -> String {
+/// Describes an I/O error from the network in the user's terms; all such errors are
+/// transient except those of the local system.
+pub fn describe_io(e: &std::io::Error) -> FetchError {
     use std::io::ErrorKind::*;
-    match e.kind() {
+    let reason = match e.kind() {
         ConnectionRefused => "connection refused".into(),
         ConnectionReset => "connection reset by the server".into(),
         ConnectionAborted => "connection aborted".into(),
         UnexpectedEof => "connection closed before the response was complete".into(),
         BrokenPipe => "connection closed by the server while sending the request".into(),
+        TimedOut => "timed out".into(),
         _ => e.to_string(),
-    }
+    };
+    FetchError::transient(reason)
 }
 
 #[cfg(test)]
@@ -303,12 +412,17 @@ mod tests {
 
     #[test]
     fn status_reasons_read_as_the_book_prints_them() {
-        assert_eq!(FetchError::status(418).reason, "HTTP 418 I'm a teapot");
+        let policy = RetryPolicy::default();
         assert_eq!(
-            FetchError::status(503).reason,
-            "HTTP 503 Service Unavailable"
+            FetchError::status(418, &policy, None).reason,
+            "HTTP 418 I'm a teapot"
         );
-        assert_eq!(FetchError::status(599).reason, "HTTP 599");
+        let unavailable = FetchError::status(503, &policy, Some("2"));
+        assert_eq!(unavailable.reason, "HTTP 503 Service Unavailable");
+        assert!(unavailable.transient);
+        assert_eq!(unavailable.retry_after, Some(Duration::from_secs(2)));
+        assert!(!FetchError::status(418, &policy, None).transient);
+        assert_eq!(FetchError::status(599, &policy, None).reason, "HTTP 599");
     }
 
     #[test]
@@ -326,5 +440,25 @@ mod tests {
             "response larger than 10 MiB (raise --max-size to accept it)"
         );
         assert_eq!(human_bytes(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn metadata_must_be_json_with_a_string_country() {
+        assert_eq!(
+            parse_metadata(br#"{"country": "Brazil"}"#).unwrap(),
+            "Brazil"
+        );
+        assert!(parse_metadata(b"<html>")
+            .unwrap_err()
+            .reason
+            .starts_with("metadata is not JSON"));
+        assert!(parse_metadata(br#"{"country": 7}"#)
+            .unwrap_err()
+            .reason
+            .contains("not a string"));
+        assert!(parse_metadata(br#"{}"#)
+            .unwrap_err()
+            .reason
+            .contains("no \"country\""));
     }
 }

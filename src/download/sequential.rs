@@ -1,12 +1,11 @@
-//! The book's `flags2_sequential.py`: one code after another on the calling thread, over
+//! The book's `flags2_sequential.py`: one code after another, one request at a time, over
 //! one kept-alive connection. The baseline that shows what concurrency buys.
+//!
+//! It is the pool with a single worker rather than a loop on the calling thread, so that
+//! Ctrl-C can end the run while a request is blocked, and retries wait the same way.
 
-use super::{blocking, Job, Outcome};
+use super::{pool, Job, Outcome};
 
 pub fn download_many(job: &Job, on_outcome: &mut dyn FnMut(Outcome)) -> anyhow::Result<()> {
-    let agent = blocking::agent(job, 1);
-    for cc in &job.codes {
-        on_outcome(blocking::download_one(&agent, job, cc));
-    }
-    Ok(())
+    pool::download_many(job, 1, on_outcome)
 }

@@ -1,0 +1,187 @@
+//! A pool of worker threads doing blocking downloads: the engine of the thread-pool mode
+//! (many workers) and of the sequential mode (one).
+//!
+//! Workers take work from a shared queue: codes not yet tried, in order, and retries that
+//! have waited out their backoff. A failed attempt goes back on the queue with the time it
+//! may run again, and its worker moves on to other codes, so a retry's wait never holds up
+//! another code's request. Outcomes travel back over a channel, so the caller sees them on
+//! its own thread as they finish.
+//!
+//! The workers are detached, not scoped: on Ctrl-C the caller must be able to report and
+//! exit while a worker is still blocked in a read, rather than wait out its timeout.
+
+use super::{blocking, conclude, DownloadStatus, Job, Outcome};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Stack size of a worker: `get_flag` needs little, and 1,000 default 8 MiB stacks would
+/// reserve 8 GiB of address space.
+const STACK_SIZE: usize = 256 * 1024;
+
+/// How often waiting threads look at the cancellation token.
+const POLL: Duration = Duration::from_millis(50);
+
+/// One unit of work: code `index`, attempt number `attempt` (1-based).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Task {
+    /// When it may run; first so that the heap orders by it.
+    at: Instant,
+    index: usize,
+    attempt: u32,
+    /// When its first attempt started, for the outcome's elapsed time.
+    started: Instant,
+}
+
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    /// The next code never tried.
+    next: usize,
+    /// Retries, earliest first.
+    retries: BinaryHeap<Reverse<Task>>,
+}
+
+impl Queue {
+    /// The next task to run, waiting for a retry's backoff if that is all that is left;
+    /// `None` when there is nothing left for this worker, or the run is cancelled.
+    fn take(&self, job: &Job) -> Option<Task> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if job.cancel.is_cancelled() {
+                return None;
+            }
+            let now = Instant::now();
+            if state
+                .retries
+                .peek()
+                .is_some_and(|Reverse(task)| task.at <= now)
+            {
+                return state.retries.pop().map(|Reverse(task)| task);
+            }
+            if state.next < job.codes.len() {
+                state.next += 1;
+                return Some(Task {
+                    at: now,
+                    index: state.next - 1,
+                    attempt: 1,
+                    started: now,
+                });
+            }
+            // Only retries that are not due yet: wait for the first of them (or a new one,
+            // or cancellation). Another worker's attempt in flight is its own to retry.
+            let Reverse(first) = state.retries.peek()?;
+            let wait = first.at.saturating_duration_since(now).min(POLL);
+            state = self
+                .changed
+                .wait_timeout(state, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn retry(&self, task: Task) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.retries.push(Reverse(task));
+        self.changed.notify_all();
+    }
+}
+
+/// Downloads every code of `job` with `workers` threads.
+pub fn download_many(
+    job: &Job,
+    workers: usize,
+    on_outcome: &mut dyn FnMut(Outcome),
+) -> anyhow::Result<()> {
+    let workers = workers.min(job.codes.len()).max(1);
+    let job = Arc::new(job.clone());
+    let agent = Arc::new(blocking::agent(&job, workers));
+    let queue = Arc::new(Queue::default());
+    let (sender, receiver) = mpsc::channel::<(usize, Outcome)>();
+    let mut started = 0;
+    for i in 0..workers {
+        let (job, agent, queue, sender) =
+            (job.clone(), agent.clone(), queue.clone(), sender.clone());
+        let spawned = thread::Builder::new()
+            .name(format!("flags-{i}"))
+            .stack_size(STACK_SIZE)
+            .spawn(move || work(&job, &agent, &queue, &sender));
+        match spawned {
+            Ok(_) => started += 1,
+            // Out of threads: the ones already running share the remaining codes.
+            Err(e) if started > 0 => {
+                eprintln!("flags-dl: warning: started only {started} of {workers} threads ({e}); continuing with {started}");
+                break;
+            }
+            Err(e) => return Err(anyhow::anyhow!("cannot start a download thread: {e}")),
+        }
+    }
+    drop(sender);
+
+    let mut reported = vec![false; job.codes.len()];
+    loop {
+        match receiver.recv_timeout(POLL) {
+            Ok((index, outcome)) => {
+                reported[index] = true;
+                on_outcome(outcome);
+            }
+            Err(RecvTimeoutError::Timeout) if job.cancel.is_cancelled() => break,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Cancelled: whatever has not been reported never will be, workers still blocked in a
+    // read included. Each such code is counted once, as cancelled.
+    queue.changed.notify_all();
+    for (index, cc) in job.codes.iter().enumerate() {
+        if !reported[index] {
+            on_outcome(Outcome::without_request(cc, DownloadStatus::Cancelled));
+        }
+    }
+    Ok(())
+}
+
+/// A worker: take a task, attempt it, then report it or queue its retry.
+fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(usize, Outcome)>) {
+    while let Some(task) = queue.take(job) {
+        let cc = &job.codes[task.index];
+        if task.attempt == 1 {
+            if let Some(path) = job.existing_file(cc) {
+                let mut outcome = Outcome::without_request(cc, DownloadStatus::Skipped);
+                outcome.path = Some(path);
+                if sender.send((task.index, outcome)).is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        let fetched = {
+            let _in_flight = job.in_flight.enter();
+            blocking::get_flag(agent, job, cc)
+        };
+        match fetched {
+            Err(e) if job.retry.should_retry(task.attempt, e.transient) => {
+                let at = Instant::now() + job.retry.wait(task.attempt, e.retry_after);
+                queue.retry(Task {
+                    at,
+                    attempt: task.attempt + 1,
+                    ..task
+                });
+            }
+            fetched => {
+                let outcome = conclude(job, cc, fetched, task.started, task.attempt);
+                if sender.send((task.index, outcome)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

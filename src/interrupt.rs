@@ -1,0 +1,37 @@
+//! Ctrl-C during a download: the first one stops the run cleanly, the second exits at once.
+//!
+//! Stopping cleanly means: cancel the run's token (no new request starts, requests in
+//! flight are dropped), stop the saver (no temporary is created after this point, and
+//! those left are removed), and let the driver print the report so far and exit 130.
+//! The handler is installed once per process and finds the current run in a static, so
+//! that the library can run more than once in one process.
+
+use crate::save::Saver;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio_util::sync::CancellationToken;
+
+/// The run that Ctrl-C stops, if one is under way.
+static WATCHED: Mutex<Option<(CancellationToken, Arc<Saver>)>> = Mutex::new(None);
+
+/// Makes Ctrl-C (and SIGTERM) stop the run of `cancel` and `saver`.
+pub fn watch(cancel: CancellationToken, saver: Arc<Saver>) {
+    *WATCHED.lock().unwrap_or_else(|e| e.into_inner()) = Some((cancel, saver));
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // Failing to install (another handler exists) only loses the clean stop: Ctrl-C
+        // then ends the process the default way, and the next run clears temporaries.
+        let _ = ctrlc::set_handler(on_interrupt);
+    });
+}
+
+fn on_interrupt() {
+    let watched = WATCHED.lock().unwrap_or_else(|e| e.into_inner());
+    match &*watched {
+        Some((cancel, saver)) if !cancel.is_cancelled() => {
+            cancel.cancel();
+            saver.stop();
+            eprintln!("\nflags-dl: interrupted; stopping (press Ctrl-C again to quit at once)");
+        }
+        _ => std::process::exit(130),
+    }
+}
