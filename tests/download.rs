@@ -1,0 +1,720 @@
+//! The download command, end to end: the real binary against loopback servers only (its
+//! embedded server, or a `flags-dl serve` child), checked by what a user sees: stdout,
+//! stderr, the exit status and the files on disk.
+
+mod common;
+
+use common::{
+    all_codes, file_names, flags_dl, free_port, gif_names, lines, shared_flags, Server,
+    POP20_SORTED,
+};
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+use tempfile::TempDir;
+
+const RULE: &str = "--------------------";
+const TEAPOT: &str = "error: HTTP 418 I'm a teapot";
+
+/// A scratch folder, also the working directory of every run, so that a run that ignores
+/// `-o` cannot write into the repository.
+fn scratch() -> TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Runs flags-dl in `cwd` with `args` and returns its output, whatever the exit status.
+fn run(cwd: &Path, args: &[&str]) -> Output {
+    flags_dl().current_dir(cwd).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Describes a run for assertion messages.
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// The book's report, split into its parts.
+#[derive(Debug)]
+struct Report {
+    /// `<LABEL> site: <url>`.
+    site: String,
+    /// `Searching for ...`.
+    searching: String,
+    /// `N concurrent connections will be used.` or `1 connection will be used.`
+    connections: String,
+    /// The `-v` lines, between the header and the rule, in the order printed.
+    verbose: Vec<String>,
+    /// The count lines after the rule.
+    counts: Vec<String>,
+    /// The seconds of `Elapsed time: 0.41s`.
+    elapsed: f64,
+}
+
+/// Parses stdout as the book's report, failing the test if it has any other shape.
+fn report(out: &Output) -> Report {
+    let lines = lines(&out.stdout);
+    let context = show(out);
+    assert!(lines.len() >= 6, "too short for a report:\n{context}");
+    let rule = lines
+        .iter()
+        .position(|l| l == RULE)
+        .unwrap_or_else(|| panic!("no rule of 20 dashes:\n{context}"));
+    let last = lines.last().unwrap();
+    let secs = last
+        .strip_prefix("Elapsed time: ")
+        .and_then(|s| s.strip_suffix('s'))
+        .unwrap_or_else(|| panic!("last line is not `Elapsed time: ...s`:\n{context}"));
+    let (whole, decimals) = secs
+        .split_once('.')
+        .unwrap_or_else(|| panic!("elapsed time without decimals:\n{context}"));
+    assert!(
+        !whole.is_empty()
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && decimals.len() == 2
+            && decimals.bytes().all(|b| b.is_ascii_digit()),
+        "elapsed time is not like 0.41:\n{context}"
+    );
+    Report {
+        site: lines[0].clone(),
+        searching: lines[1].clone(),
+        connections: lines[2].clone(),
+        verbose: lines[3..rule].to_vec(),
+        counts: lines[rule + 1..lines.len() - 1].to_vec(),
+        elapsed: secs.parse().unwrap(),
+    }
+}
+
+/// The report of a run without `-v`: no line between the header and the rule.
+fn quiet_report(out: &Output) -> Report {
+    let r = report(out);
+    assert!(
+        r.verbose.is_empty(),
+        "lines between the header and the rule without -v:\n{}",
+        show(out)
+    );
+    r
+}
+
+/// Checks the site line of a run on the embedded server.
+fn assert_embedded_site(report: &Report) {
+    let url = report
+        .site
+        .strip_prefix("EMBEDDED site: http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix("/flags"))
+        .unwrap_or_else(|| panic!("not an embedded site line: {:?}", report.site));
+    assert!(url.parse::<u16>().is_ok(), "{:?}", report.site);
+}
+
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", show(out));
+}
+
+/// The one line a run wrote to stderr.
+fn one_stderr_line(out: &Output) -> String {
+    let lines = lines(&out.stderr);
+    assert_eq!(
+        lines.len(),
+        1,
+        "not exactly one stderr line:\n{}",
+        show(out)
+    );
+    lines[0].clone()
+}
+
+/// Checks that every saved flag is byte for byte what `expected(cc)` gives.
+fn assert_same_bytes(out_dir: &Path, codes: &[String], expected: impl Fn(&str) -> Vec<u8>) {
+    for cc in codes {
+        let name = format!("{}.gif", cc.to_ascii_lowercase());
+        let saved = std::fs::read(out_dir.join(&name)).unwrap();
+        let want = expected(cc);
+        assert!(
+            saved == want,
+            "{name}: saved {} bytes differ from the {} bytes served",
+            saved.len(),
+            want.len()
+        );
+    }
+}
+
+// ---- Which codes ----
+
+#[test]
+fn no_codes_fetches_the_books_top_20_and_prints_the_books_report() {
+    let tmp = scratch();
+    let out = run(tmp.path(), &["-o", "out"]);
+    assert_exit(&out, 0);
+    assert_eq!(text(&out.stderr), "", "{}", show(&out));
+    let r = quiet_report(&out);
+    assert_embedded_site(&r);
+    assert_eq!(r.searching, "Searching for 20 flags: from BD to VN");
+    assert_eq!(r.connections, "5 concurrent connections will be used.");
+    assert!(r.verbose.is_empty(), "lines without -v: {:?}", r.verbose);
+    assert_eq!(r.counts, [" 20 flags downloaded."]);
+    assert_eq!(
+        file_names(&tmp.path().join("out")),
+        gif_names(&POP20_SORTED)
+    );
+}
+
+#[test]
+fn two_letter_codes_are_case_insensitive_and_saved_in_lower_case() {
+    let tmp = scratch();
+    let out = run(tmp.path(), &["br", "Us", "cN", "BR", "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = quiet_report(&out);
+    assert_eq!(r.searching, "Searching for 3 flags: BR, CN, US");
+    assert_eq!(r.connections, "3 concurrent connections will be used.");
+    assert_eq!(r.counts, ["  3 flags downloaded."]);
+    assert_eq!(
+        file_names(&tmp.path().join("out")),
+        ["br.gif", "cn.gif", "us.gif"]
+    );
+}
+
+#[test]
+fn one_code_reads_in_the_singular() {
+    let tmp = scratch();
+    let out = run(tmp.path(), &["br", "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = quiet_report(&out);
+    assert_eq!(r.searching, "Searching for 1 flag: BR");
+    assert_eq!(r.connections, "1 connection will be used.");
+    assert_eq!(r.counts, ["  1 flag downloaded."]);
+}
+
+#[test]
+fn one_letter_means_the_26_codes_that_start_with_it() {
+    let b_countries: Vec<String> = all_codes()
+        .into_iter()
+        .filter(|cc| cc.starts_with('B'))
+        .collect();
+    for arg in ["b", "B"] {
+        let tmp = scratch();
+        let out = run(tmp.path(), &[arg, "-v", "-o", "out"]);
+        assert_exit(&out, 0);
+        let r = report(&out);
+        assert_eq!(r.searching, "Searching for 26 flags: from BA to BZ");
+        let mut verbose = r.verbose.clone();
+        verbose.sort();
+        let expected: Vec<String> = ('A'..='Z')
+            .map(|c| {
+                let cc = format!("B{c}");
+                if b_countries.contains(&cc) {
+                    format!("{cc} OK")
+                } else {
+                    format!("{cc} not found")
+                }
+            })
+            .collect();
+        assert_eq!(verbose, expected, "{arg}");
+        assert_eq!(
+            r.counts,
+            [
+                format!("{:3} flags downloaded.", b_countries.len()),
+                format!("{:3} not found.", 26 - b_countries.len()),
+            ]
+        );
+        assert_eq!(file_names(&tmp.path().join("out")), gif_names(&b_countries));
+    }
+}
+
+#[test]
+fn up_to_ten_codes_are_listed_by_name() {
+    // The help's own example: the first 10 of the codes that start with A, B or C.
+    let tmp = scratch();
+    let out = run(tmp.path(), &["-l", "10", "A", "B", "C", "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = quiet_report(&out);
+    assert_eq!(
+        r.searching,
+        "Searching for 10 flags: AA, AB, AC, AD, AE, AF, AG, AH, AI, AJ"
+    );
+}
+
+#[test]
+fn bad_codes_are_usage_errors_that_name_the_value() {
+    for bad in ["BRA", "b1", "1", "é", "B-", "xyz"] {
+        let tmp = scratch();
+        let out = run(tmp.path(), &["BR", bad, "-o", "out"]);
+        assert_exit(&out, 2);
+        assert!(
+            text(&out.stderr).contains(&format!("'{bad}'")),
+            "the error should name {bad:?}:\n{}",
+            show(&out)
+        );
+        assert_eq!(text(&out.stdout), "", "{}", show(&out));
+        assert!(
+            !tmp.path().join("out").exists(),
+            "a usage error should not create the output folder"
+        );
+    }
+}
+
+#[test]
+fn all_fetches_the_194_codes_from_ad_to_zw() {
+    let tmp = scratch();
+    let out = run(tmp.path(), &["-a", "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = quiet_report(&out);
+    assert_eq!(r.searching, "Searching for 194 flags: from AD to ZW");
+    assert_eq!(r.counts, ["194 flags downloaded."]);
+    assert_eq!(file_names(&tmp.path().join("out")), gif_names(&all_codes()));
+    // The long form too.
+    let tmp = scratch();
+    let out = run(tmp.path(), &["--all", "-l", "12", "-o", "out"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        quiet_report(&out).searching,
+        "Searching for 12 flags: from AD to BA"
+    );
+}
+
+#[test]
+fn limit_keeps_the_first_n_codes_after_sorting() {
+    let tmp = scratch();
+    let out = run(tmp.path(), &["-a", "-l", "3", "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = quiet_report(&out);
+    assert_eq!(r.searching, "Searching for 3 flags: AD, AE, AF");
+    assert_eq!(r.counts, ["  3 flags downloaded."]);
+    assert_eq!(
+        file_names(&tmp.path().join("out")),
+        ["ad.gif", "ae.gif", "af.gif"]
+    );
+
+    // Sorting comes first, whatever the order on the command line.
+    let tmp = scratch();
+    let out = run(tmp.path(), &["--limit", "2", "us", "cn", "br", "-o", "out"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        quiet_report(&out).searching,
+        "Searching for 2 flags: BR, CN"
+    );
+    assert_eq!(file_names(&tmp.path().join("out")), ["br.gif", "cn.gif"]);
+}
+
+#[test]
+fn limit_zero_and_max_req_zero_are_usage_errors() {
+    for args in [
+        ["-l", "0"],
+        ["-m", "0"],
+        ["--limit", "0"],
+        ["--max-req", "0"],
+    ] {
+        let tmp = scratch();
+        let out = run(tmp.path(), &[args[0], args[1], "-o", "out"]);
+        assert_exit(&out, 2);
+        assert!(
+            text(&out.stderr).contains("'0'"),
+            "should name the value:\n{}",
+            show(&out)
+        );
+        assert_eq!(text(&out.stdout), "");
+        assert!(!tmp.path().join("out").exists());
+    }
+}
+
+#[test]
+fn every_finds_194_flags_and_482_not_found_and_exits_0() {
+    let tmp = scratch();
+    let out = run(tmp.path(), &["-e", "-m", "100", "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = quiet_report(&out);
+    assert_eq!(r.searching, "Searching for 676 flags: from AA to ZZ");
+    assert_eq!(r.connections, "100 concurrent connections will be used.");
+    assert_eq!(r.counts, ["194 flags downloaded.", "482 not found."]);
+    assert_eq!(file_names(&tmp.path().join("out")), gif_names(&all_codes()));
+}
+
+// ---- What the run shows ----
+
+#[test]
+fn verbose_prints_one_line_per_code_and_zero_counts_are_left_out() {
+    let tmp = scratch();
+    let out = run(tmp.path(), &["-v", "br", "xx", "us", "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    let mut verbose = r.verbose.clone();
+    verbose.sort();
+    assert_eq!(verbose, ["BR OK", "US OK", "XX not found"]);
+    // No errors: no error line.
+    assert_eq!(r.counts, ["  2 flags downloaded.", "  1 not found."]);
+    assert_eq!(file_names(&tmp.path().join("out")), ["br.gif", "us.gif"]);
+
+    // Only not-found codes: the downloaded count stays, the error line does not appear.
+    let tmp = scratch();
+    let out = run(tmp.path(), &["--verbose", "xx", "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(r.verbose, ["XX not found"]);
+    assert_eq!(r.counts, ["  0 flags downloaded.", "  1 not found."]);
+    assert_eq!(file_names(&tmp.path().join("out")), Vec::<String>::new());
+}
+
+#[test]
+fn connection_line_follows_the_mode_and_max_req() {
+    let cases: [(&[&str], &str); 5] = [
+        (&[], "5 concurrent connections will be used."),
+        (
+            &["--mode", "async"],
+            "5 concurrent connections will be used.",
+        ),
+        // Threads default to 30, but never more than there are codes.
+        (
+            &["--mode", "threads"],
+            "20 concurrent connections will be used.",
+        ),
+        (&["-m", "7"], "7 concurrent connections will be used."),
+        (
+            &["--mode", "sequential", "-m", "10"],
+            "1 connection will be used.",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let tmp = scratch();
+        let mut args = extra.to_vec();
+        args.extend(["-o", "out"]);
+        let out = run(tmp.path(), &args);
+        assert_exit(&out, 0);
+        assert_eq!(quiet_report(&out).connections, expected, "{extra:?}");
+    }
+}
+
+#[test]
+fn a_custom_url_is_reported_as_given_without_trailing_slash() {
+    let server = Server::start(&[]);
+    let tmp = scratch();
+    let with_slash = format!("{}/", server.base_url);
+    let out = run(tmp.path(), &["-s", &with_slash, "br", "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = quiet_report(&out);
+    assert_eq!(r.site, format!("Custom site: {}", server.base_url));
+    assert_eq!(r.counts, ["  1 flag downloaded."]);
+}
+
+#[test]
+fn error_rate_one_gives_only_errors_and_exit_1() {
+    let tmp = scratch();
+    let out = run(tmp.path(), &["--error-rate", "1", "-v", "-o", "out"]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_embedded_site(&r);
+    let mut verbose = r.verbose.clone();
+    verbose.sort();
+    let expected: Vec<String> = POP20_SORTED
+        .iter()
+        .map(|cc| format!("{cc} {TEAPOT}"))
+        .collect();
+    assert_eq!(verbose, expected);
+    assert_eq!(r.counts, ["  0 flags downloaded.", " 20 errors."]);
+    assert_eq!(file_names(&tmp.path().join("out")), Vec::<String>::new());
+}
+
+#[test]
+fn counts_are_three_wide_and_agree_with_the_verbose_lines() {
+    // A seeded server failing about half its requests: all three count lines appear.
+    let server = Server::start(&["--error-rate", "0.5", "--seed", "7", "--delay", "0"]);
+    let tmp = scratch();
+    let out = run(
+        tmp.path(),
+        &["-s", &server.base_url, "-e", "-v", "-m", "50", "-o", "out"],
+    );
+    let r = report(&out);
+    assert_eq!(r.verbose.len(), 676, "{}", show(&out));
+    let mut tally: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for line in &r.verbose {
+        let (cc, rest) = line.split_once(' ').unwrap();
+        assert!(
+            cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()),
+            "{line}"
+        );
+        let kind = match rest {
+            "OK" => "ok",
+            "not found" => "not found",
+            _ if rest == TEAPOT => "error",
+            _ => panic!("unexpected -v line {line:?}"),
+        };
+        tally.entry(kind).or_default().push(cc.to_string());
+    }
+    let ok = tally.get("ok").cloned().unwrap_or_default();
+    let not_found = tally.get("not found").map_or(0, Vec::len);
+    let errors = tally.get("error").map_or(0, Vec::len);
+    assert!(errors > 0 && !ok.is_empty(), "{tally:?}");
+    let mut expected = vec![format!("{:3} flags downloaded.", ok.len())];
+    if not_found > 0 {
+        expected.push(format!("{not_found:3} not found."));
+    }
+    expected.push(format!("{errors:3} errors."));
+    assert_eq!(r.counts, expected);
+    assert_exit(&out, 1);
+    assert_eq!(file_names(&tmp.path().join("out")), gif_names(&ok));
+}
+
+// ---- Servers ----
+
+#[test]
+fn a_refused_connection_is_one_stderr_line_and_exit_1_not_one_error_per_code() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/flags");
+    let tmp = scratch();
+    let out = run(tmp.path(), &["-s", &url, "-o", "out"]);
+    assert_exit(&out, 1);
+    let line = one_stderr_line(&out);
+    assert!(
+        line.contains("cannot reach") && line.contains(&url),
+        "should say it cannot reach {url}: {line}"
+    );
+    assert!(
+        !text(&out.stdout).contains("error"),
+        "no per-code errors expected:\n{}",
+        show(&out)
+    );
+}
+
+/// Whether anything accepts connections on `port` of localhost (IPv4 or IPv6).
+fn listening_on(port: u16) -> bool {
+    [
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+    ]
+    .iter()
+    .any(|addr| TcpStream::connect_timeout(addr, Duration::from_millis(500)).is_ok())
+}
+
+#[test]
+fn local_label_with_nothing_on_port_8000_says_to_start_flags_dl_serve_local() {
+    if listening_on(8000) {
+        println!("skipping: something listens on port 8000");
+        return;
+    }
+    for label in ["LOCAL", "local"] {
+        let tmp = scratch();
+        let out = run(tmp.path(), &["-s", label, "-o", "out"]);
+        assert_exit(&out, 1);
+        let line = one_stderr_line(&out);
+        assert!(
+            line.contains("LOCAL")
+                && line.contains("http://localhost:8000/flags")
+                && line.contains("flags-dl serve local"),
+            "{line}"
+        );
+        assert_eq!(text(&out.stdout), "", "{}", show(&out));
+    }
+}
+
+#[test]
+fn delay_and_error_labels_with_nothing_listening_name_their_preset() {
+    for (label, port, preset) in [("DELAY", 8001, "delay"), ("Error", 8002, "error")] {
+        if listening_on(port) {
+            println!("skipping {label}: something listens on port {port}");
+            continue;
+        }
+        let tmp = scratch();
+        let out = run(tmp.path(), &["-s", label, "-o", "out"]);
+        assert_exit(&out, 1);
+        let line = one_stderr_line(&out);
+        assert!(
+            line.contains(&format!("localhost:{port}"))
+                && line.contains(&format!("flags-dl serve {preset}")),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn embedded_is_the_default_and_its_label_is_case_insensitive() {
+    for args in [
+        &["-s", "EMBEDDED"][..],
+        &["--server", "embedded"][..],
+        &[][..],
+    ] {
+        let tmp = scratch();
+        let mut all = args.to_vec();
+        all.extend(["br", "-o", "out"]);
+        let out = run(tmp.path(), &all);
+        assert_exit(&out, 0);
+        assert_embedded_site(&quiet_report(&out));
+    }
+}
+
+#[test]
+fn delay_and_error_rate_with_another_server_are_usage_errors() {
+    let url = format!("http://127.0.0.1:{}/flags", free_port());
+    for (option, value) in [("--delay", "0.1"), ("--error-rate", "0.5")] {
+        let tmp = scratch();
+        let out = run(tmp.path(), &[option, value, "-s", &url, "-o", "out"]);
+        assert_exit(&out, 2);
+        let line = one_stderr_line(&out);
+        assert!(
+            line.contains(option) && line.contains("embedded server only"),
+            "{line}"
+        );
+        assert_eq!(text(&out.stdout), "");
+        assert!(!tmp.path().join("out").exists());
+    }
+}
+
+#[test]
+fn delay_applies_to_the_embedded_server() {
+    let tmp = scratch();
+    let out = run(tmp.path(), &["--delay", "0.05", "br", "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = quiet_report(&out);
+    assert_eq!(r.counts, ["  1 flag downloaded."]);
+    assert!(r.elapsed >= 0.05, "a 0.05 s delay, {} s elapsed", r.elapsed);
+}
+
+#[test]
+fn unknown_server_labels_and_modes_are_usage_errors() {
+    for args in [
+        ["-s", "nowhere"],
+        ["-s", "ftp://127.0.0.1/flags"],
+        ["--mode", "fast"],
+    ] {
+        let tmp = scratch();
+        let out = run(tmp.path(), &[args[0], args[1], "-o", "out"]);
+        assert_exit(&out, 2);
+        assert!(
+            text(&out.stderr).contains(args[1]),
+            "should name {:?}:\n{}",
+            args[1],
+            show(&out)
+        );
+        assert!(!tmp.path().join("out").exists());
+    }
+}
+
+// ---- The files saved ----
+
+/// `--all` in `mode` from the embedded server: every file as a `flags-dl serve` with
+/// generated data serves it (both make the same deterministic GIFs).
+fn embedded_mode_saves_served_bytes(mode: &str) {
+    let server = Server::start(&[]);
+    let tmp = scratch();
+    let out = run(tmp.path(), &["-a", "--mode", mode, "-o", "out"]);
+    assert_exit(&out, 0);
+    let r = quiet_report(&out);
+    assert_embedded_site(&r);
+    assert_eq!(r.counts, ["194 flags downloaded."]);
+    let codes = all_codes();
+    let out_dir = tmp.path().join("out");
+    assert_eq!(file_names(&out_dir), gif_names(&codes));
+    assert_same_bytes(&out_dir, &codes, |cc| {
+        let cc = cc.to_ascii_lowercase();
+        let answer = server.get(&format!("/flags/{cc}/{cc}.gif"));
+        assert_eq!(answer.status, Some(200), "{cc}: {}", answer.head);
+        answer.body
+    });
+}
+
+#[test]
+fn async_mode_saves_the_embedded_servers_bytes() {
+    embedded_mode_saves_served_bytes("async");
+}
+
+#[test]
+fn threads_mode_saves_the_embedded_servers_bytes() {
+    embedded_mode_saves_served_bytes("threads");
+}
+
+#[test]
+fn sequential_mode_saves_the_embedded_servers_bytes() {
+    embedded_mode_saves_served_bytes("sequential");
+}
+
+/// `--all` in `mode` from `serve --dir ../shared/flags`: the book's files, byte for byte.
+fn shared_mode_saves_the_books_files(mode: &str) {
+    let Some(shared) = shared_flags() else {
+        println!("skipping: ../shared/flags is absent");
+        return;
+    };
+    let server = Server::start(&["--dir", shared.to_str().unwrap()]);
+    let tmp = scratch();
+    let out = run(
+        tmp.path(),
+        &["-s", &server.base_url, "-a", "--mode", mode, "-o", "out"],
+    );
+    assert_exit(&out, 0);
+    let r = quiet_report(&out);
+    assert_eq!(r.site, format!("Custom site: {}", server.base_url));
+    assert_eq!(r.counts, ["194 flags downloaded."]);
+    let codes = all_codes();
+    let out_dir = tmp.path().join("out");
+    assert_eq!(file_names(&out_dir), gif_names(&codes));
+    assert_same_bytes(&out_dir, &codes, |cc| {
+        let cc = cc.to_ascii_lowercase();
+        std::fs::read(shared.join(&cc).join(format!("{cc}.gif"))).unwrap()
+    });
+}
+
+#[test]
+fn async_mode_saves_the_shared_flags_byte_for_byte() {
+    shared_mode_saves_the_books_files("async");
+}
+
+#[test]
+fn threads_mode_saves_the_shared_flags_byte_for_byte() {
+    shared_mode_saves_the_books_files("threads");
+}
+
+#[test]
+fn sequential_mode_saves_the_shared_flags_byte_for_byte() {
+    shared_mode_saves_the_books_files("sequential");
+}
+
+#[test]
+fn output_folder_is_created_with_its_parents_and_holds_only_the_flags() {
+    let tmp = scratch();
+    let out_dir = tmp.path().join("a/b/flags");
+    let out_arg = out_dir.to_str().unwrap();
+    for mode in ["async", "threads", "sequential"] {
+        // A second and third run into the same folder replace the files.
+        let out = run(
+            tmp.path(),
+            &["--mode", mode, "-e", "-m", "20", "-o", out_arg],
+        );
+        assert_exit(&out, 0);
+        assert_eq!(
+            file_names(&out_dir),
+            gif_names(&all_codes()),
+            "after --mode {mode}"
+        );
+    }
+}
+
+#[test]
+fn a_stale_temporary_from_a_killed_run_is_cleared() {
+    let tmp = scratch();
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    std::fs::write(out_dir.join(".br.gif.99999.flags-dl-part"), b"GIF8").unwrap();
+    let out = run(tmp.path(), &["br", "-o", "out"]);
+    assert_exit(&out, 0);
+    assert_eq!(file_names(&out_dir), ["br.gif"]);
+}
+
+#[test]
+fn errors_leave_no_file_and_no_temporary() {
+    let server = Server::start(&["error", "--error-rate", "1", "--delay", "0"]);
+    let tmp = scratch();
+    let out = run(
+        tmp.path(),
+        &["-s", &server.base_url, "-a", "-m", "50", "-o", "out"],
+    );
+    assert_exit(&out, 1);
+    assert_eq!(
+        quiet_report(&out).counts,
+        ["  0 flags downloaded.", "194 errors."]
+    );
+    assert_eq!(file_names(&tmp.path().join("out")), Vec::<String>::new());
+}
