@@ -6,6 +6,7 @@
 
 use crate::codes::{parse_cc_arg, CcArg};
 use crate::download::Mode;
+use crate::report::color::ColorChoice;
 use crate::serve::inject::{parse_delay, parse_error_rate, DelayRange};
 use crate::serve::Preset;
 use crate::site::Site;
@@ -25,6 +26,10 @@ Examples, after the book's sample runs:
   flags-dl -s ERROR -a -m 100 -v            the error server: 25% of requests answered 418
   flags-dl -e -m 1000                       every pair AA..ZZ: 194 found, 482 not found
   flags-dl -l 10 A B C                      the first 10 of the codes that start with A, B or C
+
+Pipelines:
+  grep -v '^U' <(flags-dl --all --list) | flags-dl -                 codes from stdin
+  flags-dl --all --json | jq -r 'select(.status==\"error\") | .cc'     codes that failed
 
 Exit status: 0 every code downloaded, not found or skipped; 1 some codes failed, or the
 server could not be reached; 2 usage error; 130 interrupted (Ctrl-C).";
@@ -46,13 +51,21 @@ pub enum Command {
     Serve(ServeArgs),
     /// Time the three modes across levels of concurrency: the book's experiment.
     Bench(crate::bench::BenchArgs),
+    /// Print a shell completion script: `flags-dl completions bash > ~/.local/share/bash-completion/completions/flags-dl`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `flags-dl man | man -l -`.
+    Man,
 }
 
 /// Which codes to fetch.
 #[derive(Debug, Clone, Args)]
 pub struct CodeArgs {
     /// Country codes: two letters (BR), or one letter for the 26 codes that start with it
-    /// (B = BA..BZ); case-insensitive. Default: the book's top 20 by population.
+    /// (B = BA..BZ); case-insensitive; `-` reads codes from standard input, separated by
+    /// spaces, commas or newlines. Default: the book's top 20 by population.
     #[arg(value_name = "CC", value_parser = parse_cc_arg)]
     pub codes: Vec<CcArg>,
 
@@ -115,12 +128,36 @@ pub struct DownloadArgs {
     )]
     pub output_dir: PathBuf,
 
-    /// One line per code as it finishes (`BR OK`, `XX not found`, `YY error: ...`).
-    #[arg(short, long)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     #[command(flatten)]
     pub reliability: ReliabilityArgs,
+}
+
+/// What is printed, and where.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// One line per code as it finishes (`BR OK`, `XX not found`, `YY error: ...`).
+    #[arg(short, long, conflicts_with_all = ["quiet", "json"])]
+    pub verbose: bool,
+
+    /// Nothing on stdout; only a line on stderr for each code that failed.
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
+
+    /// NDJSON on stdout: one object per code as it finishes, then a summary object
+    /// (fields in README.md). No report, no progress bar.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print the codes that would be fetched, one per line, and exit.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 /// Limits and retries: what keeps a run bounded against slow or failing servers.
@@ -198,6 +235,11 @@ pub fn parse_size(arg: &str) -> Result<u64, String> {
         return Err(bad());
     }
     Ok(bytes as u64)
+}
+
+/// The clap command, for completions and the man page.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 impl DownloadArgs {

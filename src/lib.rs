@@ -33,9 +33,12 @@ use cli::{Cli, Command, DownloadArgs};
 use codes::{expand_cc_args, Selection};
 use download::Job;
 use error::{Error, Exit};
-use report::{Counter, Progress};
+use report::color::Paint;
+use report::human::Human;
+use report::json::Json;
+use report::{Counter, Quiet, Reporter, RunInfo};
 use site::Site;
-use std::io::{self, Read};
+use std::io::{self, IsTerminal, Read, Write};
 use std::time::Instant;
 
 /// Runs the parsed command line and says how the program should exit.
@@ -46,6 +49,18 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
         Some(Command::Bench(args)) => bench::run_bench(&args),
+        Some(Command::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli::command(), "flags-dl", &mut script);
+            io::stdout().write_all(&script)?;
+            Ok(Exit::Success)
+        }
+        Some(Command::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cli::command()).render(&mut page)?;
+            io::stdout().write_all(&page)?;
+            Ok(Exit::Success)
+        }
         None => run_download(&cli.download),
     }
 }
@@ -64,14 +79,19 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         io::stdin().read_to_string(&mut text).map(|_| text)
     };
     let codes = expand_cc_args(&selection, read_stdin).map_err(|e| Error::Usage(e.to_string()))?;
+    if args.output.list {
+        let mut out = io::stdout().lock();
+        for cc in &codes {
+            writeln!(out, "{cc}")?;
+        }
+        return Ok(Exit::Success);
+    }
 
     let mode = args.mode;
     let requested = args.max_req.map_or(mode.default_max_req(), |n| {
         n.min(usize::MAX as u64) as usize
     });
     let mut actual_req = requested.min(mode.max_max_req()).min(codes.len());
-
-    save::prepare_output_dir(&args.output_dir)?;
 
     // Kept alive until the end of the run: dropping it stops the server.
     let mut embedded = None;
@@ -81,18 +101,20 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
                 serve::start_embedded(args.server.delay, args.server.error_rate.unwrap_or(0.0))?;
             embedded.insert(server).base_url.clone()
         }
-        site @ Site::Remote { base, .. } => {
-            site::check_reachable(base, args.reliability.connect_timeout).map_err(|reason| {
-                Error::Unreachable {
-                    label: site.label().to_string(),
+        remote @ Site::Remote { base, .. } => {
+            site::check_reachable(base.as_str(), args.reliability.connect_timeout).map_err(
+                |reason| Error::Unreachable {
+                    label: remote.label().to_string(),
                     url: base.clone(),
                     reason,
-                    hint: site.unreachable_hint(),
-                }
-            })?;
+                    hint: remote.unreachable_hint(),
+                },
+            )?;
             base.clone()
         }
     };
+    // Only once there is a server to download from, so a failed start leaves no folder.
+    save::prepare_output_dir(&args.output_dir)?;
 
     if let Some(limit) = limits::raise_open_files() {
         // With the embedded server in this process, each connection costs two descriptors.
@@ -106,16 +128,12 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         }
     }
 
-    let mut stdout = io::stdout().lock();
-    report::initial_report(
-        &mut stdout,
-        args.server.server.label(),
-        &base_url,
-        &codes,
+    let mut job = Job::new(
+        base_url.clone(),
+        codes.clone(),
+        args.output_dir.clone(),
         actual_req,
-    )?;
-
-    let mut job = Job::new(base_url, codes, args.output_dir.clone(), actual_req);
+    );
     let reliability = &args.reliability;
     job.timeout = reliability.timeout;
     job.connect_timeout = reliability.connect_timeout;
@@ -127,22 +145,55 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         job.existing = Some(std::sync::Arc::new(job.saver.existing_files()));
     }
     interrupt::watch(job.cancel.clone(), job.saver.clone());
-    let progress = Progress::new(job.codes.len(), args.verbose, true);
+
+    let run = RunInfo {
+        site_label: args.server.server.label().to_string(),
+        base_url,
+        codes,
+        mode,
+        max_req: actual_req,
+    };
+    let output = &args.output;
+    let mut reporter: Box<dyn Reporter> = if output.json {
+        Box::new(Json::new(io::stdout().lock()))
+    } else if output.quiet {
+        Box::new(Quiet::new(io::stderr()))
+    } else {
+        let bar = io::stderr().is_terminal();
+        let paint = Paint(output.color.stdout());
+        Box::new(Human::new(
+            io::stdout().lock(),
+            output.verbose,
+            bar,
+            paint,
+            output.color.stderr(),
+        ))
+    };
+    reporter.start(&run)?;
+
     let mut counter = Counter::default();
     let mut write_error = None;
+    let (cancel, saver) = (job.cancel.clone(), job.saver.clone());
     let started = Instant::now();
     download::download_many(mode, &job, &mut |outcome| {
         counter.add(&outcome.status);
-        if let Err(e) = progress.on_outcome(&mut stdout, &outcome) {
-            write_error.get_or_insert(e);
+        if write_error.is_some() {
+            return;
+        }
+        if let Err(e) = reporter.outcome(&outcome) {
+            // Nobody reads what we print (`| head -1`): stop downloading too.
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                cancel.cancel();
+                saver.stop();
+            }
+            write_error = Some(e);
         }
     })?;
     let elapsed = started.elapsed();
-    progress.finish();
     if let Some(e) = write_error {
         return Err(e.into());
     }
-    report::final_report(&mut stdout, &counter, elapsed)?;
+    reporter.finish(&run, &counter, elapsed)?;
     drop(embedded);
     Ok(if job.cancel.is_cancelled() {
         Exit::Interrupted

@@ -1,40 +1,16 @@
-//! What the user sees of a run: the book's `initial_report` and `final_report`, one line
-//! per code with `-v`, and a progress bar on a terminal.
+//! The book's report: `initial_report` and `final_report`, one line per code with `-v`,
+//! and a progress bar on a terminal.
 //!
 //! The report and the per-code lines go to stdout; the progress bar to stderr, and only
 //! when stderr is a terminal. Lines printed while the bar is up are printed through it
 //! (`suspend`), so the bar never tears them.
 
+use super::color::Paint;
+use super::{Counter, Reporter, RunInfo};
 use crate::download::{DownloadStatus, Outcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::time::Duration;
-
-/// How many codes ended each way (the book's `counter`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counter {
-    pub ok: usize,
-    pub not_found: usize,
-    pub error: usize,
-    pub skipped: usize,
-    pub cancelled: usize,
-}
-
-impl Counter {
-    pub fn add(&mut self, status: &DownloadStatus) {
-        match status {
-            DownloadStatus::Ok => self.ok += 1,
-            DownloadStatus::NotFound => self.not_found += 1,
-            DownloadStatus::Error(_) => self.error += 1,
-            DownloadStatus::Skipped => self.skipped += 1,
-            DownloadStatus::Cancelled => self.cancelled += 1,
-        }
-    }
-
-    pub fn total(&self) -> usize {
-        self.ok + self.not_found + self.error + self.skipped + self.cancelled
-    }
-}
 
 fn plural(n: usize) -> &'static str {
     if n == 1 {
@@ -97,63 +73,100 @@ pub fn final_report(out: &mut dyn Write, counter: &Counter, elapsed: Duration) -
 
 /// The `-v` line for one code: `BR OK`, `XX not found`, `YY error: HTTP 418 I'm a teapot`.
 /// A code that needed more than one attempt says so (errors carry it in their reason).
-pub fn verbose_line(outcome: &Outcome) -> String {
+pub fn verbose_line(outcome: &Outcome, paint: Paint) -> String {
+    let cc = &outcome.cc;
     match &outcome.status {
         DownloadStatus::Ok if outcome.attempts > 1 => {
-            format!("{} OK (after {} attempts)", outcome.cc, outcome.attempts)
+            format!(
+                "{cc} {} (after {} attempts)",
+                paint.green("OK"),
+                outcome.attempts
+            )
         }
-        DownloadStatus::Ok => format!("{} OK", outcome.cc),
-        DownloadStatus::Skipped => format!("{} skipped: already saved", outcome.cc),
-        DownloadStatus::Cancelled => format!("{} cancelled", outcome.cc),
-        DownloadStatus::NotFound => format!("{} not found", outcome.cc),
-        DownloadStatus::Error(reason) => format!("{} error: {reason}", outcome.cc),
+        DownloadStatus::Ok => format!("{cc} {}", paint.green("OK")),
+        DownloadStatus::Skipped => format!("{cc} {}", paint.dim("skipped: already saved")),
+        DownloadStatus::Cancelled => format!("{cc} {}", paint.dim("cancelled")),
+        DownloadStatus::NotFound => format!("{cc} {}", paint.yellow("not found")),
+        DownloadStatus::Error(reason) => format!("{cc} {} {reason}", paint.red("error:")),
     }
 }
 
-/// Shows each outcome as it arrives: a line with `-v`, a tick of the bar on a terminal.
-pub struct Progress {
+/// The human report as a [`Reporter`]: the book's lines, `-v` lines, a progress bar.
+pub struct Human<W: Write> {
+    out: W,
     bar: ProgressBar,
     verbose: bool,
+    paint: Paint,
 }
 
-impl Progress {
-    /// A bar for `total` codes, drawn only when stderr is a terminal and `show_bar` is set.
-    pub fn new(total: usize, verbose: bool, show_bar: bool) -> Progress {
-        let target = if show_bar && io::stderr().is_terminal() {
+impl<W: Write> Human<W> {
+    /// `bar` draws the progress bar (on stderr, if it is a terminal); `paint` colours the
+    /// `-v` lines.
+    pub fn new(out: W, verbose: bool, bar: bool, paint: Paint, bar_color: bool) -> Human<W> {
+        let target = if bar {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         };
-        let bar = ProgressBar::with_draw_target(Some(total as u64), target);
+        let bar = ProgressBar::with_draw_target(None, target);
+        let template = if bar_color {
+            "{bar:30.cyan/blue} {pos}/{len} flags  {per_sec:.dim}  ETA {eta}"
+        } else {
+            "{bar:30} {pos}/{len} flags  {per_sec}  ETA {eta}"
+        };
         bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:30.cyan/blue} {pos}/{len} flags  {per_sec:.dim}  ETA {eta}",
-            )
-            .expect("the template is valid"),
+            ProgressStyle::with_template(template)
+                .expect("the template is valid")
+                .progress_chars("=> "),
         );
+        Human {
+            out,
+            bar,
+            verbose,
+            paint,
+        }
+    }
+}
+
+impl<W: Write> Reporter for Human<W> {
+    fn start(&mut self, run: &RunInfo) -> io::Result<()> {
+        initial_report(
+            &mut self.out,
+            &run.site_label,
+            &run.base_url,
+            &run.codes,
+            run.max_req,
+        )?;
+        self.out.flush()?;
+        self.bar.set_length(run.codes.len() as u64);
         // Redrawn on a timer rather than on every outcome, so a fast run spends nothing on it.
-        bar.enable_steady_tick(Duration::from_millis(100));
-        Progress { bar, verbose }
+        self.bar.enable_steady_tick(Duration::from_millis(100));
+        Ok(())
     }
 
-    /// Records one outcome; with `-v`, prints its line to `out` through the bar.
-    pub fn on_outcome(&self, out: &mut dyn Write, outcome: &Outcome) -> io::Result<()> {
+    fn outcome(&mut self, outcome: &Outcome) -> io::Result<()> {
         self.bar.inc(1);
         if self.verbose {
-            let line = verbose_line(outcome);
-            return self.bar.suspend(|| writeln!(out, "{line}"));
+            let line = verbose_line(outcome, self.paint);
+            let out = &mut self.out;
+            return self
+                .bar
+                .suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()));
         }
         Ok(())
     }
 
-    pub fn finish(&self) {
+    fn finish(&mut self, _run: &RunInfo, counter: &Counter, elapsed: Duration) -> io::Result<()> {
         self.bar.finish_and_clear();
+        final_report(&mut self.out, counter, elapsed)?;
+        self.out.flush()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Counter;
 
     fn text(f: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
         let mut out = Vec::new();

@@ -1,0 +1,129 @@
+//! `--json`: one NDJSON object per code on stdout as soon as it finishes, then one summary
+//! object. The fields are documented in README.md and kept stable: add, never rename.
+
+use super::{Counter, Reporter, RunInfo};
+use crate::download::{DownloadStatus, Outcome};
+use serde::Serialize;
+use std::io::{self, Write};
+use std::time::Duration;
+
+/// One code's line.
+#[derive(Debug, Serialize)]
+pub struct CodeRecord<'a> {
+    /// Lower case, as in the file name.
+    pub cc: String,
+    /// `ok`, `not_found`, `error`, `skipped` or `cancelled`.
+    pub status: &'static str,
+    pub path: Option<String>,
+    pub bytes: u64,
+    pub ms: u64,
+    pub attempts: u32,
+    pub http_status: Option<u16>,
+    pub error: Option<&'a str>,
+}
+
+impl<'a> CodeRecord<'a> {
+    pub fn new(outcome: &'a Outcome) -> CodeRecord<'a> {
+        let (status, error) = match &outcome.status {
+            DownloadStatus::Ok => ("ok", None),
+            DownloadStatus::NotFound => ("not_found", None),
+            DownloadStatus::Error(reason) => ("error", Some(reason.as_str())),
+            DownloadStatus::Skipped => ("skipped", None),
+            DownloadStatus::Cancelled => ("cancelled", None),
+        };
+        CodeRecord {
+            cc: outcome.cc.to_ascii_lowercase(),
+            status,
+            path: outcome.path.as_ref().map(|p| p.display().to_string()),
+            bytes: outcome.bytes,
+            ms: outcome.elapsed.as_millis() as u64,
+            attempts: outcome.attempts,
+            http_status: outcome.http_status,
+            error,
+        }
+    }
+}
+
+/// The last line: `{"summary": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct SummaryRecord<'a> {
+    pub summary: Summary<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub ok: usize,
+    pub not_found: usize,
+    pub error: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+    pub total: usize,
+    pub elapsed_s: f64,
+    pub mode: crate::download::Mode,
+    pub max_req: usize,
+    pub server: &'a str,
+}
+
+/// Writes NDJSON to `out`, a line per event, flushed so readers see each as it happens.
+pub struct Json<W: Write> {
+    out: W,
+}
+
+impl<W: Write> Json<W> {
+    pub fn new(out: W) -> Json<W> {
+        Json { out }
+    }
+
+    fn line(&mut self, value: &impl Serialize) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, value)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Reporter for Json<W> {
+    fn start(&mut self, _run: &RunInfo) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn outcome(&mut self, outcome: &Outcome) -> io::Result<()> {
+        self.line(&CodeRecord::new(outcome))
+    }
+
+    fn finish(&mut self, run: &RunInfo, counter: &Counter, elapsed: Duration) -> io::Result<()> {
+        self.line(&SummaryRecord {
+            summary: Summary {
+                ok: counter.ok,
+                not_found: counter.not_found,
+                error: counter.error,
+                skipped: counter.skipped,
+                cancelled: counter.cancelled,
+                total: counter.total(),
+                elapsed_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+                mode: run.mode,
+                max_req: run.max_req,
+                server: &run.base_url,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_code_line_has_every_documented_field() {
+        let mut outcome = Outcome::without_request("BR", DownloadStatus::Ok);
+        outcome.path = Some(PathBuf::from("downloaded/br.gif"));
+        outcome.bytes = 11623;
+        outcome.elapsed = Duration::from_millis(12);
+        outcome.attempts = 1;
+        outcome.http_status = Some(200);
+        assert_eq!(
+            serde_json::to_string(&CodeRecord::new(&outcome)).unwrap(),
+            r#"{"cc":"br","status":"ok","path":"downloaded/br.gif","bytes":11623,"ms":12,"attempts":1,"http_status":200,"error":null}"#
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! What the user sees of a run, in one of three forms behind one small trait
+//! ([`Reporter`]): the book's human report ([`human`]), NDJSON for scripts ([`json`]), or
+//! nothing but error lines ([`Quiet`]).
+//!
+//! Results and the report go to stdout; progress and diagnostics go to stderr. The driver
+//! calls `start`, then `outcome` once per code as it finishes, then `finish`.
+
+pub mod color;
+pub mod human;
+pub mod json;
+
+use crate::download::{DownloadStatus, Mode, Outcome};
+use std::io::{self, Write};
+use std::time::Duration;
+
+/// How many codes ended each way (the book's `counter`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    pub ok: usize,
+    pub not_found: usize,
+    pub error: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+}
+
+impl Counter {
+    pub fn add(&mut self, status: &DownloadStatus) {
+        match status {
+            DownloadStatus::Ok => self.ok += 1,
+            DownloadStatus::NotFound => self.not_found += 1,
+            DownloadStatus::Error(_) => self.error += 1,
+            DownloadStatus::Skipped => self.skipped += 1,
+            DownloadStatus::Cancelled => self.cancelled += 1,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.ok + self.not_found + self.error + self.skipped + self.cancelled
+    }
+}
+
+/// What is known of a run before it starts.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// `EMBEDDED`, `LOCAL`, … or `Custom`.
+    pub site_label: String,
+    pub base_url: String,
+    pub codes: Vec<String>,
+    pub mode: Mode,
+    /// Requests in flight at most, after the mode's cap and the number of codes.
+    pub max_req: usize,
+}
+
+/// Receives a run's events and shows them.
+pub trait Reporter {
+    fn start(&mut self, run: &RunInfo) -> io::Result<()>;
+    fn outcome(&mut self, outcome: &Outcome) -> io::Result<()>;
+    fn finish(&mut self, run: &RunInfo, counter: &Counter, elapsed: Duration) -> io::Result<()>;
+}
+
+/// `-q`: nothing on stdout; one line on stderr per code that failed.
+pub struct Quiet<W: Write> {
+    err: W,
+}
+
+impl<W: Write> Quiet<W> {
+    pub fn new(err: W) -> Quiet<W> {
+        Quiet { err }
+    }
+}
+
+impl<W: Write> Reporter for Quiet<W> {
+    fn start(&mut self, _run: &RunInfo) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn outcome(&mut self, outcome: &Outcome) -> io::Result<()> {
+        if let DownloadStatus::Error(reason) = &outcome.status {
+            writeln!(self.err, "flags-dl: {} error: {reason}", outcome.cc)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _run: &RunInfo, _counter: &Counter, _elapsed: Duration) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_prints_only_errors() {
+        let mut err = Vec::new();
+        let mut quiet = Quiet::new(&mut err);
+        for status in [
+            DownloadStatus::Ok,
+            DownloadStatus::Error("HTTP 418 I'm a teapot".into()),
+        ] {
+            quiet
+                .outcome(&Outcome::without_request("BR", status))
+                .unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "flags-dl: BR error: HTTP 418 I'm a teapot\n"
+        );
+    }
+}
