@@ -9,11 +9,14 @@ use super::{
 use crate::save::safe_flag_name;
 use crate::site::{flag_url, metadata_url};
 use std::io::Read;
+use std::sync::Mutex;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// An agent whose pool keeps up to `connections` idle connections to the server, so that
 /// each worker reuses its own kept-alive connection.
 pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         // 404 and 418 are outcomes to classify, not transport failures.
         .http_status_as_error(false)
         .timeout_global(Some(job.timeout))
@@ -23,8 +26,45 @@ pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
         .max_idle_connections(connections)
         .max_idle_connections_per_host(connections)
         .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
+        .build();
+    ureq::Agent::with_parts(config, DefaultConnector::new(), CachingResolver::default())
+}
+
+/// Resolves each host once per run and remembers the answer.
+///
+/// ureq resolves the host before every request, even one that will reuse a kept-alive
+/// connection, and with a timeout set its default resolver does each lookup on a new
+/// thread: one thread spawned per flag, which doubled the sequential mode's time. A run
+/// talks to one server, so one lookup is enough.
+#[derive(Debug, Default)]
+struct CachingResolver {
+    inner: DefaultResolver,
+    /// `(scheme://authority, addresses)` of the last lookup.
+    last: Mutex<Option<(String, ResolvedSocketAddrs)>>,
+}
+
+impl Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let key = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or(""),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, addrs)) = last.as_ref() {
+            if *cached == key {
+                return Ok(addrs.clone());
+            }
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        *last = Some((key, addrs.clone()));
+        Ok(addrs)
+    }
 }
 
 /// GETs `url` and reads at most `limit` bytes of a 200 body. `Ok(None)` is a 404.
