@@ -115,7 +115,7 @@ pub struct DownloadArgs {
     pub mode: Mode,
 
     /// Most requests in flight at once [default: async 5, threads 30, sequential 1; at most 1000].
-    #[arg(short, long = "max-req", value_name = "N", env = "FLAGS_DL_MAX_REQ", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short, long = "max-req", value_name = "N", env = "FLAGS_DL_MAX_REQ", value_parser = parse_max_req)]
     pub max_req: Option<u64>,
 
     /// Folder to save the flags in, created if missing.
@@ -202,6 +202,14 @@ pub struct StatusList(pub Vec<u16>);
 
 fn parse_status_list(arg: &str) -> Result<StatusList, String> {
     crate::download::retry::parse_status_list(arg).map(StatusList)
+}
+
+/// Parses `-m`: a whole number of requests, 1 or more (the mode caps it, as the book does).
+fn parse_max_req(arg: &str) -> Result<u64, String> {
+    match arg.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{arg}' is not a number of requests: give a whole number from 1 (at most 1000 are used)")),
+    }
 }
 
 /// Parses seconds, as `10` or `0.5`, above 0 and up to a day.

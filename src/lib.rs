@@ -52,6 +52,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cli::command(), "flags-dl", &mut script);
+            if shell == clap_complete::Shell::Bash {
+                script = fix_bash_completion(&script);
+            }
             io::stdout().write_all(&script)?;
             Ok(Exit::Success)
         }
@@ -63,6 +66,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         None => run_download(&cli.download),
     }
+}
+
+/// clap_complete names bash's subcommand cases `flags__subcmd__dl__…` for a program with
+/// a hyphen in its name, while its dispatch looks for `flags__dl__…`, so nothing after a
+/// subcommand completes (clap-rs/clap#6421, still open for clap_complete 4.6). Renaming
+/// the cases to what the dispatch looks for restores them.
+fn fix_bash_completion(script: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(script)
+        .replace("flags__subcmd__dl__", "flags__dl__")
+        .into_bytes()
 }
 
 /// The download command: choose the codes, find the server, download, report.

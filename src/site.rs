@@ -78,6 +78,7 @@ impl Site {
             "LOCAL" => "start it with `flags-dl serve local` in another terminal".into(),
             "DELAY" => "start it with `flags-dl serve delay` in another terminal".into(),
             "ERROR" => "start it with `flags-dl serve error` in another terminal".into(),
+            _ if std::env::var_os("FLAGS_DL_SERVER").is_some() => "check the URL and that the server is running, or unset FLAGS_DL_SERVER to use the embedded server".into(),
             _ => "check the URL and that the server is running, or leave out -s to use the embedded server".into(),
         }
     }
