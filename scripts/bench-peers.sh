@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Compare flags-dl with its peers (curl, wget2, aria2c, xargs + curl) on loopback.
+#
+#   scripts/bench-peers.sh [--runs N] [--warmup N] [--startup-runs N] [--only LETTERS]
+#                          [--no-build] [--no-install]
+#
+# Installs what it needs from Debian's packages (nginx-light, curl, wget2, aria2, time,
+# hyperfine), builds flags-dl --release, starts nginx (scripts/nginx-flags.sh) on the
+# data set ../shared/flags and a flag server with a fixed 0.5 s delay (flags-dl serve),
+# runs the workloads (a)..(g) of scripts/bench_peers.py, tools in alternation, output
+# on /dev/shm, and prints Markdown: one table of medians per workload and the issue-6
+# targets with PASS/FAIL. Progress goes to stderr; the report to stdout, and also to
+# target/bench-peers/report.md (every run in target/bench-peers/results.json).
+# Every server it starts is stopped on exit. Traffic goes to 127.0.0.1 only.
+#
+#   --runs N          timed runs per tool and workload (default 5; median of them)
+#   --warmup N        untimed rounds first (default 1)
+#   --startup-runs N  runs of the start-up commands of (f) (default 20)
+#   --only LETTERS    only these workloads, e.g. --only ab (default abcdefg)
+#   --no-build        use target/release/flags-dl as it is
+#   --no-install      don't apt-get anything; skip the peers that are missing
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+cd "$REPO"
+
+RUNS=5 WARMUP=1 STARTUP_RUNS=20 ONLY=abcdefg BUILD=1 INSTALL=1
+while (($#)); do
+    case $1 in
+        --runs) RUNS=${2:?}; shift 2 ;;
+        --warmup) WARMUP=${2:?}; shift 2 ;;
+        --startup-runs) STARTUP_RUNS=${2:?}; shift 2 ;;
+        --only) ONLY=${2:?}; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --no-install) INSTALL=0; shift ;;
+        -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench-peers: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 ]] || { echo "bench-peers: --runs must be a positive number" >&2; exit 2; }
+((RUNS >= 5)) || echo "bench-peers: note: --runs $RUNS; the benchmark's numbers are medians of at least 5" >&2
+
+say() { printf 'bench-peers: %s\n' "$*" >&2; }
+
+DATA=../shared/flags # relative to the repo root, as the project's docs give it
+if [[ ! -f $DATA/country_codes.txt ]]; then
+    say "the data set $REPO/$DATA is absent: nothing to benchmark against; skipped"
+    exit 0
+fi
+
+# ---------------------------------------------------------------- tools
+if ((INSTALL)); then
+    need=()
+    command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
+    command -v curl >/dev/null || need+=(curl)
+    command -v wget2 >/dev/null || need+=(wget2)
+    command -v aria2c >/dev/null || need+=(aria2)
+    [[ -x /usr/bin/time ]] || need+=(time)
+    command -v hyperfine >/dev/null || need+=(hyperfine)
+    command -v python3 >/dev/null || need+=(python3)
+    if ((${#need[@]})); then
+        say "installing ${need[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q "${need[@]}" >&2 || { apt-get update -q >&2 && apt-get install -y -q "${need[@]}" >&2; } ||
+            say "could not install every package; the missing peers are skipped"
+    fi
+fi
+command -v python3 >/dev/null || { say "python3 is needed"; exit 1; }
+command -v curl >/dev/null || { say "curl is needed (the reference peer)"; exit 1; }
+
+if ((BUILD)); then
+    say "cargo build --release"
+    cargo build --release --quiet >&2
+fi
+BIN=$REPO/target/release/flags-dl
+[[ -x $BIN ]] || { say "no $BIN: build it first"; exit 1; }
+
+# ---------------------------------------------------------------- servers
+WORK=$(mktemp -d /tmp/flags-bench.XXXXXX)
+SHMBASE=/dev/shm; [[ -d $SHMBASE && -w $SHMBASE ]] || SHMBASE=/tmp
+SHMDIR=$(mktemp -d "$SHMBASE/flagsbench.XXXXXX") # every run's output folder goes in here
+export FLAGSBENCH_SHM=$SHMDIR
+export NGINX_FLAGS_STATE=$WORK/nginx
+DELAY_PID="" PY_PID=""
+cleanup() {
+    local rc=$? i
+    set +e
+    trap - INT TERM
+    if [[ -n $PY_PID ]] && kill -0 "$PY_PID" 2>/dev/null; then
+        kill -TERM "$PY_PID" 2>/dev/null # it ends the tool it is running, then itself
+        wait "$PY_PID" 2>/dev/null
+    fi
+    if [[ -n $DELAY_PID ]] && kill -0 "$DELAY_PID" 2>/dev/null; then
+        kill -TERM "$DELAY_PID" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do kill -0 "$DELAY_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$DELAY_PID" 2>/dev/null || true
+        wait "$DELAY_PID" 2>/dev/null || true
+        say "stopped the delay server (pid $DELAY_PID)"
+    fi
+    "$HERE/nginx-flags.sh" stop
+    rm -rf "$WORK" "$SHMDIR" 2>/dev/null || { sleep 0.5; rm -rf "$WORK" "$SHMDIR"; }
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Many connections at once: let every tool open as many files as it likes.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+NGINX=$("$HERE/nginx-flags.sh" start --root "$DATA/..")
+say "nginx at $NGINX"
+
+DELAY=""
+# In a session of its own, like nginx: a Ctrl-C in the terminal is for us (and the
+# trap stops it), not for it. (Without job control setsid execs: $! is the server.)
+setsid "$BIN" serve --port 0 --quiet --delay 0.5 --dir "$DATA" >"$WORK/delay.out" 2>"$WORK/delay.err" &
+DELAY_PID=$!
+for ((i = 0; i < 100; i++)); do # at most ~10 s
+    DELAY=$(head -n 1 "$WORK/delay.out" 2>/dev/null | grep -o 'http://127\.0\.0\.1:[0-9]*/flags' || true)
+    [[ -n $DELAY ]] && break
+    kill -0 "$DELAY_PID" 2>/dev/null || break
+    sleep 0.1
+done
+if [[ -n $DELAY ]]; then
+    say "delay server at $DELAY"
+else
+    say "the delay server did not start; (c) is skipped: $(head -c 500 "$WORK/delay.err")"
+fi
+
+# ---------------------------------------------------------------- run
+LOAD_BEFORE=$(uptime)
+mkdir -p target/bench-peers
+REPORT=target/bench-peers/report.md
+: >"$REPORT"
+{
+echo "### Peer comparison, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo
+echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r);" \
+    "flags-dl $("$BIN" --version | cut -d' ' -f2) at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' + uncommitted changes');" \
+    "$(curl --version | head -n1 | cut -d' ' -f1-2), $(wget2 --version 2>/dev/null | head -n1 | sed 's/ - .*//' || echo 'no wget2'), $(aria2c --version 2>/dev/null | head -n1 || echo 'no aria2c'), nginx $(nginx -v 2>&1 | sed 's#.*/##')."
+echo
+echo "Load before: \`${LOAD_BEFORE# }\`"
+echo
+} | tee -a "$REPORT"
+args=(--bin "$BIN" --nginx "$NGINX" --data "$DATA" --runs "$RUNS" --warmup "$WARMUP"
+    --startup-runs "$STARTUP_RUNS" --only "$ONLY"
+    --json target/bench-peers/results.json --markdown "$REPORT")
+[[ -n $DELAY ]] && args+=(--delay "$DELAY")
+# In the background and waited for, so that a TERM sent to this script runs the trap
+# at once (which passes it on) instead of after the whole benchmark.
+python3 "$HERE/bench_peers.py" "${args[@]}" &
+PY_PID=$!
+wait "$PY_PID"
+PY_PID=""
+{
+echo
+echo "Load after: \`$(uptime | sed 's/^ *//')\`"
+} | tee -a "$REPORT"
+say "report saved in $REPORT"

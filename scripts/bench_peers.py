@@ -1,0 +1,574 @@
+#!/usr/bin/env python3
+"""Time flags-dl against curl, wget2, aria2c and xargs+curl; print Markdown tables.
+
+Driven by scripts/bench-peers.sh, which installs the tools, builds flags-dl, starts the
+servers and stops them; run this directly only with servers of your own:
+
+    python3 scripts/bench_peers.py --bin target/release/flags-dl \
+        --nginx http://127.0.0.1:PORT/flags [--delay http://127.0.0.1:PORT2/flags] \
+        --data ../shared/flags [--runs 5]
+
+Method: within a workload every tool runs the same number of times, in alternation
+(round r runs each tool once, the starting tool rotating each round), after one
+untimed warm-up round. Each run writes into a fresh folder under /dev/shm that is
+removed right after. Each run is `/usr/bin/time -f %M TOOL ...`: peak RSS is GNU
+time's %M (a wait4() of our own would not do: a child forked from this Python process
+counts Python's pages in its ru_maxrss), and wall time is time.perf_counter_ns() around
+the run, less the time the wrapper itself adds (calibrated on `true`). A run counts only
+if it saved exactly the expected .gif files with the expected total size; a tool's
+non-zero exit is tolerated where the workload has 404s (the table shows exit codes).
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import ascii_lowercase
+
+SHM = Path(os.environ.get("FLAGSBENCH_SHM") or ("/dev/shm" if Path("/dev/shm").is_dir() else tempfile.gettempdir()))
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Run:
+    ms: float
+    rss_kb: int
+    rc: int
+    files: int
+    nbytes: int
+    ok: bool
+    err: str = ""
+
+
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+WRAP_MS = 0.0  # the wall time /usr/bin/time itself adds, measured by calibrate()
+
+
+def _spawn(argv: list[str], timeout: float, tf: Path | None) -> tuple[float, int, int | None, str]:
+    """Wall ms, exit code (negative: signal), peak RSS KB (None if unknown), stderr head."""
+    full = [GNU_TIME, "-f", "%M", "-o", str(tf), *argv] if tf else argv
+    with tempfile.TemporaryFile() as errf:
+        t0 = time.perf_counter_ns()
+        p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=errf, start_new_session=True)
+        killer = threading.Timer(timeout, lambda: _killpg(p.pid))
+        killer.daemon = True
+        killer.start()
+        try:
+            rc = p.wait()
+        except BaseException:  # Ctrl-C: the tool is in a session of its own, end it too
+            _killpg(p.pid)
+            killer.cancel()
+            raise
+        t1 = time.perf_counter_ns()
+        killer.cancel()
+        errf.seek(0)
+        err = errf.read(2000).decode(errors="replace").strip()
+    rss = None
+    if tf:
+        lines = tf.read_text().splitlines() if tf.exists() else []
+        for line in lines:  # "Command exited with non-zero status N" / "Command terminated by signal N"
+            if line.startswith("Command terminated by signal"):
+                rc = -int(line.split()[-1])
+        if lines and lines[-1].strip().isdigit():
+            rss = int(lines[-1])
+        tf.unlink(missing_ok=True)
+    return (t1 - t0) / 1e6, rc, rss, err
+
+
+def calibrate(n: int = 40) -> float:
+    """Median wall time of `/usr/bin/time true` minus that of `true`, both spawned alike."""
+    global WRAP_MS
+    if not GNU_TIME:
+        return 0.0
+    tf = Path(tempfile.mkdtemp(prefix="cal-", dir=SHM)) / "t"
+    true = shutil.which("true") or "/bin/true"
+    direct, wrapped = [], []
+    for _ in range(n):
+        direct.append(_spawn([true], 10, None)[0])
+        wrapped.append(_spawn([true], 10, tf)[0])
+    shutil.rmtree(tf.parent, ignore_errors=True)
+    WRAP_MS = max(0.0, statistics.median(wrapped) - statistics.median(direct))
+    return WRAP_MS
+
+
+def run_once(argv: list[str], outdir: Path, timeout: float, expect: tuple[int, int] | None) -> Run:
+    """Run argv once under /usr/bin/time, time it, then check and remove outdir.
+
+    The peak RSS comes from GNU time (%M), not from our own wait4(): a child forked from
+    this Python process would count Python's pages in its ru_maxrss until it execs.
+    The wall time is perf_counter around the whole, less WRAP_MS (what GNU time adds).
+    """
+    outdir.mkdir(parents=True, exist_ok=False)
+    tf = outdir.parent / "time.txt" if GNU_TIME else None
+    ms, rc, rss, err = _spawn(argv, timeout, tf)
+    files = nbytes = 0
+    for f in outdir.rglob("*.gif"):
+        files += 1
+        nbytes += f.stat().st_size
+    shutil.rmtree(outdir, ignore_errors=True)
+    ok = expect is None or (files, nbytes) == expect
+    if rc < 0:
+        ok = False
+        err = f"killed by signal {-rc} (timeout {timeout:.0f} s?) {err}"
+    return Run(ms - WRAP_MS, rss if rss is not None else 0, rc, files, nbytes, ok, err)
+
+
+def _killpg(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def fresh_dir(tag: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"flagsbench-{tag}-", dir=SHM)) / "out"
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+@dataclass
+class Tool:
+    name: str              # label in the table
+    argv: object           # function: out dir (str) -> argv list
+    shown: str             # the command as shown in the table (DIR, URLS placeholders)
+    strict_rc: bool = True  # exit code must be 0
+    runs: list[Run] = field(default_factory=list)
+
+    def good(self) -> list[Run]:
+        return [r for r in self.runs if r.ok]
+
+    def median_ms(self) -> float | None:
+        g = self.good()
+        return statistics.median(r.ms for r in g) if g else None
+
+    def median_rss_mb(self) -> float | None:
+        g = [r for r in self.good() if r.rss_kb]
+        return statistics.median(r.rss_kb for r in g) / 1024 if g else None
+
+    def max_rss_mb(self) -> float | None:
+        g = [r for r in self.good() if r.rss_kb]
+        return max(r.rss_kb for r in g) / 1024 if g else None
+
+
+@dataclass
+class Workload:
+    key: str
+    title: str
+    tools: list[Tool]
+    expect: tuple[int, int]
+    server: str
+    floor_ms: float | None = None  # for the delay workload
+
+
+def server_up(url: str) -> bool:
+    """Whether something listens at the URL's host:port (a TCP connect, no request)."""
+    hostport = url.split("//", 1)[1].split("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def round_robin(w: Workload, runs: int, warmup: int, timeout: float, log) -> None:
+    n = len(w.tools)
+    for r in range(warmup + runs):
+        if not server_up(w.server):
+            raise SystemExit(f"bench_peers: the server of {w.key} ({w.server}) is gone: stopping")
+        order = [w.tools[(i + r) % n] for i in range(n)]
+        for t in order:
+            res = run_once(t.argv(str(d := fresh_dir(w.key))), d, timeout, w.expect)
+            shutil.rmtree(d.parent, ignore_errors=True)
+            if t.strict_rc and res.rc != 0:
+                res.ok = False
+            if r >= warmup:
+                t.runs.append(res)
+            tag = "warm-up" if r < warmup else f"run {r - warmup + 1}/{runs}"
+            log(f"  [{w.key}] {tag:<9} {t.name:<34} {res.ms:9.1f} ms  rss {res.rss_kb / 1024:6.1f} MB"
+                f"  rc {res.rc:<3} files {res.files}{'' if res.ok else '  <-- NOT OK'}")
+            if not res.ok and res.err:
+                log("      stderr: " + res.err.replace("\n", "\n      ")[:600])
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def fmt(x: float | None, nd: int = 1) -> str:
+    return "n/a" if x is None else f"{x:.{nd}f}"
+
+
+def table(w: Workload, ref: Tool) -> list[str]:
+    ref_ms = ref.median_ms()
+    floor = w.floor_ms
+    head = "| tool | median ms | min–max ms | × flags-dl time |"
+    sep = "|---|---:|---:|---:|"
+    if floor:
+        head += " × floor (500 ms) |"
+        sep += "---:|"
+    head += " peak RSS MB (median / max) | good runs | exit codes | command |"
+    sep += "---:|---:|---|---|"
+    out = [head, sep]
+    for t in w.tools:
+        m = t.median_ms()
+        g = t.good()
+        rng = f"{min(r.ms for r in g):.1f}–{max(r.ms for r in g):.1f}" if g else "n/a"
+        ratio = fmt(m / ref_ms, 2) if (m and ref_ms) else "n/a"
+        row = f"| {t.name} | {fmt(m)} | {rng} | {ratio} |"
+        if floor:
+            row += f" {fmt(m / floor if m else None, 3)} |"
+        rcs = ",".join(str(c) for c in sorted({r.rc for r in t.runs}))
+        bad = [r for r in t.runs if not r.ok]
+        goodn = f"{len(g)}/{len(t.runs)}"
+        if bad:
+            goodn += f" (bad: files {sorted({r.files for r in bad})})"
+        row += f" {fmt(t.median_rss_mb())} / {fmt(t.max_rss_mb())} | {goodn} | {rcs} | `{t.shown}` |"
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="the flags-dl binary")
+    ap.add_argument("--nginx", required=True, help="base URL of nginx: http://127.0.0.1:PORT/flags")
+    ap.add_argument("--delay", help="base URL of a server with a fixed 0.5 s delay")
+    ap.add_argument("--data", required=True, help="the flags folder (country_codes.txt, <cc>/<cc>.gif)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--startup-runs", type=int, default=20)
+    ap.add_argument("--timeout", type=float, default=60, help="seconds, per run")
+    ap.add_argument("--only", default="abcdefg", help="workload letters to run, e.g. abe")
+    ap.add_argument("--json", help="write every run here")
+    ap.add_argument("--markdown", help="write the Markdown report here too")
+    a = ap.parse_args()
+    if a.runs < 1 or a.warmup < 0 or a.startup_runs < 1:
+        ap.error("--runs and --startup-runs must be at least 1, --warmup at least 0")
+
+    # SIGTERM ends us as Ctrl-C does, so the tool running in its own session is ended too.
+    signal.signal(signal.SIGTERM, _interrupted)
+    bin_ = str(Path(a.bin).resolve())
+    data = Path(a.data)
+    codes = sorted(c.lower() for c in (data / "country_codes.txt").read_text().split())
+    sizes = {c: (data / c / f"{c}.gif").stat().st_size for c in codes}
+    expect_all = (len(codes), sum(sizes.values()))
+    every = [x + y for x in ascii_lowercase for y in ascii_lowercase]
+    found_every = [c for c in every if c in sizes]
+    expect_every = (len(found_every), sum(sizes[c] for c in found_every))
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    lists = Path(tempfile.mkdtemp(prefix="flagsbench-lists-", dir=SHM))
+    report: list[str] = []
+    results: dict = {"runs": a.runs, "warmup": a.warmup, "workloads": {}}
+
+    def out(line: str = "") -> None:
+        report.append(line)
+        print(line, flush=True)
+
+    def url_files(base: str, cc: list[str], tag: str) -> tuple[str, str, list[str]]:
+        urls = [f"{base}/{c}/{c}.gif" for c in cc]
+        txt = lists / f"{tag}.txt"
+        txt.write_text("".join(u + "\n" for u in urls))
+        cfg = lists / f"{tag}.curl"
+        cfg.write_text("".join(f'url = "{u}"\n' for u in urls))
+        return str(txt), str(cfg), urls
+
+    # curl 7.88 still draws its progress meter under -Z with -s: --no-progress-meter stops it.
+    CURL = ["curl", "-s", "--no-progress-meter"]
+
+    def fd(name, args, shown, strict=True):
+        return Tool(name, lambda d, args=args: [bin_, *args, "-o", d], f"flags-dl {shown} -o DIR", strict)
+
+    def curl_z(n, cfg, strict):
+        return Tool(f"curl -Z --parallel-max {n}",
+                    lambda d: [*CURL, "-Z", "--parallel-immediate", "--parallel-max", str(n), *([] if strict else ["-f"]),
+                               "--remote-name-all", "--output-dir", d, "-K", cfg],
+                    f"curl -s --no-progress-meter -Z --parallel-immediate --parallel-max {n} {'' if strict else '-f '}"
+                    "--remote-name-all --output-dir DIR -K URLS.curl", strict)
+
+    def wget2(n, txt, strict):
+        return Tool(f"wget2 --max-threads {n}", lambda d: ["wget2", "--max-threads", str(n), "-q", "-i", txt, "-P", d],
+                    f"wget2 --max-threads {n} -q -i URLS.txt -P DIR", strict)
+
+    def aria2(n, txt, strict):
+        return Tool(f"aria2c -j {n}",
+                    lambda d: ["aria2c", "-j", str(n), "-x1", "-i", txt, "-d", d, "-q", "--allow-overwrite"],
+                    f"aria2c -j {n} -x1 -i URLS.txt -d DIR -q --allow-overwrite", strict)
+
+    def xargs(p, count, txt, strict):
+        per = -(-count // p)  # enough curls to keep p of them busy
+        f = [] if strict else ["-f"]
+        return Tool(f"xargs -P {p} -n {per} curl",
+                    lambda d: ["sh", "-c", f'exec xargs -P {p} -n {per} curl -s {" ".join(f)} --remote-name-all '
+                               f'--output-dir "$1" < "$2"', "sh", d, txt],
+                    f"xargs -P {p} -n {per} curl -s {'' if strict else '-f '}--remote-name-all --output-dir DIR < URLS.txt",
+                    strict)
+
+    have = {t: shutil.which(t) is not None for t in ("curl", "wget2", "aria2c", "xargs", "hyperfine")}
+
+    def peers(tools: list[Tool]) -> list[Tool]:
+        return [t for t in tools if t.name.startswith("flags-dl") or have.get(t.name.split()[0].rstrip(","), False)]
+
+    workloads: list[Workload] = []
+    N = a.nginx
+    if "a" in a.only:
+        txt, cfg, _ = url_files(N, codes, "all")
+        workloads.append(Workload("a", "(a) 194 flags from nginx, no delay", peers([
+            fd("flags-dl --all -m 50", ["--all", "-m", "50", "-s", N], "--all -m 50 -s $NGINX"),
+            fd("flags-dl --all -m 20", ["--all", "-m", "20", "-s", N], "--all -m 20 -s $NGINX"),
+            fd("flags-dl --all -m 194", ["--all", "-m", "194", "-s", N], "--all -m 194 -s $NGINX"),
+            curl_z(50, cfg, True), wget2(50, txt, True), aria2(50, txt, True), xargs(50, len(codes), txt, True),
+        ]), expect_all, N))
+    if "b" in a.only or "g" in a.only:
+        txt, cfg, _ = url_files(N, every, "every")
+        workloads.append(Workload("b", "(b)+(g) --every: 676 URLs from nginx, 482 of them 404", peers([
+            fd("flags-dl --every -m 200", ["--every", "-m", "200", "-s", N], "--every -m 200 -s $NGINX"),
+            curl_z(200, cfg, False), wget2(200, txt, False), aria2(200, txt, False),
+            xargs(200, len(every), txt, False),
+        ]), expect_every, N))
+    if "c" in a.only:
+        if a.delay:
+            txt, cfg, _ = url_files(a.delay, codes, "delay")
+            workloads.append(Workload("c", "(c) 194 flags from a server with a fixed 0.5 s delay", peers([
+                fd("flags-dl --all -m 1000", ["--all", "-m", "1000", "-s", a.delay], "--all -m 1000 -s $DELAY"),
+                curl_z(1000, cfg, True), aria2(1000, txt, True), wget2(194, txt, True),
+            ]), expect_all, a.delay, floor_ms=500.0))
+        else:
+            log("(c) skipped: no delay server (--delay)")
+    if "d" in a.only:
+        _, _, urls = url_files(N, codes, "seq")
+        workloads.append(Workload("d", "(d) sequential: 194 flags from nginx, one request at a time", peers([
+            fd("flags-dl --all --mode sequential", ["--all", "--mode", "sequential", "-s", N],
+               "--all --mode sequential -s $NGINX"),
+            Tool("curl, 194 URLs, serial", lambda d: [*CURL, "--remote-name-all", "--output-dir", d, *urls],
+                 "curl -s --remote-name-all --output-dir DIR URL1 ... URL194"),
+        ]), expect_all, N))
+    if "e" in a.only:
+        workloads.append(Workload("e", "(e) threads vs async at -m 30, 194 flags from nginx", [
+            fd("flags-dl --all -m 30 (async)", ["--all", "-m", "30", "-s", N], "--all -m 30 -s $NGINX"),
+            fd("flags-dl --all --mode threads -m 30", ["--all", "--mode", "threads", "-m", "30", "-s", N],
+               "--all --mode threads -m 30 -s $NGINX"),
+        ], expect_all, N))
+
+    t_start = time.time()
+    wrap = calibrate()
+    log(f"/usr/bin/time adds {wrap:.2f} ms of wall time per run; subtracted" if GNU_TIME
+        else "no /usr/bin/time: peak RSS not measured")
+    loads: dict[str, str] = {}
+    for w in workloads:
+        loads[w.key] = _load()
+        log(f"{w.title}: {len(w.tools)} tools x {a.runs} runs (+{a.warmup} warm-up), load {loads[w.key]}")
+        round_robin(w, a.runs, a.warmup, a.timeout, log)
+
+    # (f) start-up: hyperfine if present, else our own loop.
+    startup: dict[str, dict] = {}
+    if "f" in a.only:
+        one = SHM / f"flagsbench-one-{os.getpid()}"
+        cmds = {"flags-dl --version": [bin_, "--version"],
+                "flags-dl BR -s $NGINX -o DIR": [bin_, "BR", "-s", N, "-o", str(one)]}
+        loads["f"] = _load()
+        log(f"(f) start-up: {a.startup_runs} runs each, load {loads['f']}")
+        if have["hyperfine"]:
+            js = lists / "startup.json"
+            subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", str(a.startup_runs), "--style", "none",
+                            "--export-json", str(js), *[" ".join(_q(x) for x in v) for v in cmds.values()]],
+                           check=True, stdout=subprocess.DEVNULL, timeout=300)
+            for name, res in zip(cmds, json.loads(js.read_text())["results"]):
+                startup[name] = {"median_ms": res["median"] * 1e3, "min_ms": res["min"] * 1e3,
+                                 "max_ms": res["max"] * 1e3, "how": "hyperfine -N --warmup 3"}
+        else:
+            for name, argv in cmds.items():
+                times = []
+                for i in range(3 + a.startup_runs):
+                    t0 = time.perf_counter_ns()
+                    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+                    if i >= 3:
+                        times.append((time.perf_counter_ns() - t0) / 1e6)
+                startup[name] = {"median_ms": statistics.median(times), "min_ms": min(times),
+                                 "max_ms": max(times), "how": "perf_counter around subprocess.run"}
+        # the one-flag run must have saved br.gif
+        ok = (one / "br.gif").is_file() and (one / "br.gif").stat().st_size == sizes.get("br")
+        startup["flags-dl BR -s $NGINX -o DIR"]["saved_br"] = ok
+        shutil.rmtree(one, ignore_errors=True)
+
+    log(f"done in {time.time() - t_start:.0f} s, load {_load()}")
+
+    # ---------------------------------------------------------------- the report
+    byk = {w.key: w for w in workloads}
+    out(f"Runs: median of {a.runs} timed runs per tool (after {a.warmup} warm-up round), tools in alternation "
+        f"(round-robin), each run into a fresh folder on {SHM.parent} (tmpfs), removed after it. Wall time: "
+        f"perf_counter_ns around the run under `/usr/bin/time -f %M`, less that wrapper's own "
+        f"{WRAP_MS:.2f} ms (calibrated on `true`); peak RSS: GNU time's %M (max RSS, KB), shown in MB.")
+    out("`× flags-dl time` = tool's median / flags-dl's median (above 1: flags-dl is faster). "
+        "A run is good if it saved exactly the expected .gif files (count and bytes).")
+    for w in workloads:
+        out()
+        out(f"#### {w.title}")
+        out()
+        out(f"Load average (1, 5, 15 min) as it started: {loads[w.key]}.")
+        out()
+        for line in table(w, w.tools[0]):
+            out(line)
+        results["workloads"][w.key] = {
+            "title": w.title,
+            "tools": {t.name: {"command": t.shown, "runs": [r.__dict__ for r in t.runs]} for t in w.tools}}
+        if w.key == "a":
+            fds = [t for t in w.tools if t.name.startswith("flags-dl") and t.median_ms()]
+            if fds:
+                best = min(fds, key=lambda t: t.median_ms())
+                out()
+                out(f"Best flags-dl setting here: `{best.name}` ({best.median_ms():.1f} ms).")
+        if w.key == "c":
+            capped = [t.name for t in w.tools if (t.median_ms() or 0) >= 2 * w.floor_ms]
+            out()
+            out("A tool that ran fewer than 194 requests at once needs at least two delays (≥ 1000 ms): "
+                + (f"that is the case of {', '.join(capped)}." if capped else
+                   "none did, so curl took --parallel-max 1000 (some curl versions cap it at 300 or fall "
+                   "back to 50) and aria2c took -j 1000."))
+        if w.key == "b":
+            out()
+            out("Note: for xargs the peak RSS is that of the largest single process (xargs or one curl), "
+                "not their sum.")
+    if startup:
+        out()
+        out("#### (f) Start-up")
+        out()
+        out(f"Load average (1, 5, 15 min) as it started: {loads['f']}.")
+        out()
+        out("| command | median ms | min–max ms | how |")
+        out("|---|---:|---:|---|")
+        for name, s in startup.items():
+            extra = "" if s.get("saved_br", True) else " (br.gif NOT saved!)"
+            out(f"| `{name}` | {s['median_ms']:.2f} | {s['min_ms']:.2f}–{s['max_ms']:.2f} | "
+                f"{s['how']}, {a.startup_runs} runs{extra} |")
+        results["startup"] = startup
+
+    # ---------------------------------------------------------------- targets
+    def med(key: str, prefix: str) -> tuple[float | None, Tool | None]:
+        w = byk.get(key)
+        if not w:
+            return None, None
+        for t in w.tools:
+            if t.name.startswith(prefix):
+                return t.median_ms(), t
+        return None, None
+
+    rows = []
+
+    def target(n: str, what: str, ok: bool | None, detail: str) -> None:
+        rows.append(f"| {n} | {what} | {'n/a' if ok is None else ('PASS' if ok else 'FAIL')} | {detail} |")
+
+    for key, fdname, curl_name, wname in (("a", "flags-dl --all -m 50", "curl -Z", "wget2"),
+                                         ("b", "flags-dl --every -m 200", "curl -Z", "wget2")):
+        f_ms, _ = med(key, fdname)
+        c_ms, _ = med(key, curl_name)
+        w_ms, _ = med(key, wname)
+        label = "194" if key == "a" else "every"
+        if None in (f_ms, c_ms, w_ms):
+            target(f"1{key}", f"{label}: flags-dl ≤ 0.8 × curl -Z and ≤ wget2", None, "not measured")
+        else:
+            ok = f_ms <= 0.8 * c_ms and f_ms <= w_ms
+            target(f"1{key}", f"{label}: flags-dl ≤ 0.8 × curl -Z and ≤ wget2", ok,
+                   f"`{fdname}` {f_ms:.1f} ms; 0.8 × curl = {0.8 * c_ms:.1f} ms (curl {c_ms:.1f}); "
+                   f"wget2 {w_ms:.1f} ms; flags-dl/curl = {f_ms / c_ms:.2f}")
+    if "a" in byk:
+        fds = [t for t in byk["a"].tools if t.name.startswith("flags-dl") and t.median_ms()]
+        c_ms, _ = med("a", "curl -Z")
+        w_ms, _ = med("a", "wget2")
+        if fds and c_ms and w_ms:
+            best = min(fds, key=lambda t: t.median_ms())
+            b = best.median_ms()
+            target("1a'", "194, best flags-dl -m: same test", b <= 0.8 * c_ms and b <= w_ms,
+                   f"`{best.name}` {b:.1f} ms vs 0.8 × curl {0.8 * c_ms:.1f}, wget2 {w_ms:.1f}")
+    _, tf = med("b", "flags-dl")
+    _, tc = med("b", "curl -Z")
+    if tf and tc and tf.median_rss_mb() and tc.median_rss_mb():
+        target("2", "peak RSS, every -m 200: flags-dl ≤ curl -Z 200", tf.median_rss_mb() <= tc.median_rss_mb(),
+               f"flags-dl {tf.median_rss_mb():.1f} MB (max {tf.max_rss_mb():.1f}) vs curl "
+               f"{tc.median_rss_mb():.1f} MB (max {tc.max_rss_mb():.1f})")
+    else:
+        target("2", "peak RSS, every -m 200: flags-dl ≤ curl -Z 200", None, "not measured")
+    d_ms, _ = med("c", "flags-dl")
+    target("3", "delay run ≤ 1.05 × 0.5 s", None if d_ms is None else d_ms <= 525,
+           "not measured" if d_ms is None else f"{d_ms:.1f} ms = {d_ms / 500:.3f} × floor")
+    s_ms, _ = med("d", "flags-dl")
+    cs_ms, _ = med("d", "curl")
+    target("4", "sequential ≤ 1.1 × curl sequential", None if None in (s_ms, cs_ms) else s_ms <= 1.1 * cs_ms,
+           "not measured" if None in (s_ms, cs_ms) else
+           f"{s_ms:.1f} ms vs 1.1 × {cs_ms:.1f} = {1.1 * cs_ms:.1f} ms (ratio {s_ms / cs_ms:.2f})")
+    as_ms, _ = med("e", "flags-dl --all -m 30")
+    th_ms, _ = med("e", "flags-dl --all --mode threads")
+    target("5", "threads -m 30 ≤ 1.5 × async -m 30", None if None in (as_ms, th_ms) else th_ms <= 1.5 * as_ms,
+           "not measured" if None in (as_ms, th_ms) else
+           f"threads {th_ms:.1f} ms vs async {as_ms:.1f} ms (ratio {th_ms / as_ms:.2f})")
+    if startup:
+        v = startup["flags-dl --version"]["median_ms"]
+        o = startup["flags-dl BR -s $NGINX -o DIR"]["median_ms"]
+        okb = startup["flags-dl BR -s $NGINX -o DIR"].get("saved_br", False)
+        target("6", "--version ≤ 10 ms and one flag ≤ 15 ms", v <= 10 and o <= 15 and okb,
+               f"--version {v:.2f} ms; BR {o:.2f} ms" + ("" if okb else " (br.gif not saved)"))
+    else:
+        target("6", "--version ≤ 10 ms and one flag ≤ 15 ms", None, "not measured")
+    out()
+    out("#### Targets (issue 6)")
+    out()
+    out("| # | target | result | numbers (medians) |")
+    out("|---|---|---|---|")
+    for r in rows:
+        out(r)
+
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1))
+    if a.markdown:
+        with open(a.markdown, "a") as f:
+            f.write("\n".join(report) + "\n")
+    shutil.rmtree(lists, ignore_errors=True)
+    bad = any(not r.ok for w in workloads for t in w.tools for r in t.runs)
+    if bad:
+        log("some runs did not save the expected files: see 'good runs' in the tables")
+    return 0
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _q(s: str) -> str:
+    # hyperfine -N splits the command like a shell would: quote what needs it
+    return s if s and all(c.isalnum() or c in "-_./:=$" for c in s) else "'" + s.replace("'", "'\\''") + "'"
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("bench_peers: interrupted", file=sys.stderr)
+        sys.exit(130)
