@@ -67,6 +67,9 @@ impl Resolver for CachingResolver {
     }
 }
 
+/// The most bytes of a non-200 body read just to keep the connection.
+const DRAIN: u64 = 64 * 1024;
+
 /// GETs `url` and reads at most `limit` bytes of a 200 body. `Ok(None)` is a 404.
 fn get_body(
     agent: &ureq::Agent,
@@ -75,17 +78,34 @@ fn get_body(
     limit: u64,
     too_big: fn(u64) -> FetchError,
 ) -> Result<Option<Body>, FetchError> {
-    let mut response = agent.get(url).call().map_err(|e| describe_ureq(e, job))?;
-    match response.status().as_u16() {
-        200 => {}
-        404 => return Ok(None),
-        other => {
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok());
-            return Err(FetchError::status(other, &job.retry, retry_after));
-        }
+    let mut response = agent.get(url).call().map_err(|e| {
+        // Failing before any response is what a kept-alive connection that the server has
+        // closed looks like; the caller sends the request again on a new connection.
+        let stale = matches!(&e, ureq::Error::Io(io) if super::is_closed_connection(io));
+        let mut error = describe_ureq(e, job);
+        error.stale_connection = stale;
+        error
+    })?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        // ureq returns a connection to its pool only once the body has been read: drain a
+        // small one (a 404 page) so that the next request reuses the connection. --every
+        // has 482 of them.
+        let mut rest = response.body_mut().as_reader().take(DRAIN);
+        let _ = std::io::copy(&mut rest, &mut std::io::sink());
+        return match status {
+            404 => Ok(None),
+            other => Err(FetchError::status(
+                other,
+                &job.retry,
+                retry_after.as_deref(),
+            )),
+        };
     }
     let body = response.body_mut();
     if body.content_length().is_some_and(|len| len > limit) {

@@ -254,6 +254,10 @@ pub struct FetchError {
     pub transient: bool,
     /// The server's `Retry-After`, if it sent one.
     pub retry_after: Option<Duration>,
+    /// The connection was closed or reset before any response arrived: most likely a
+    /// kept-alive connection the server had already closed. Sent again at once, on a new
+    /// connection, without counting an attempt (RFC 9112 §9.3.1 allows it for a GET).
+    pub stale_connection: bool,
 }
 
 impl FetchError {
@@ -264,6 +268,7 @@ impl FetchError {
             http_status: None,
             transient: false,
             retry_after: None,
+            stale_connection: false,
         }
     }
 
@@ -286,6 +291,7 @@ impl FetchError {
             http_status: Some(code),
             transient: policy.retries_status(code),
             retry_after: retry_after.and_then(retry::parse_retry_after),
+            stale_connection: false,
         }
     }
 }
@@ -388,6 +394,26 @@ pub fn conclude(
     }
     outcome.elapsed = started.elapsed();
     outcome
+}
+
+/// Whether an I/O error means the server closed the connection under us.
+pub fn is_closed_connection(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
+    )
+}
+
+/// Runs one attempt of `fetch`, and runs it once more at once if the first failed on a
+/// connection that was closed before any response: the same request on a fresh connection.
+pub fn with_fresh_connection<T>(
+    mut fetch: impl FnMut() -> Result<T, FetchError>,
+) -> Result<T, FetchError> {
+    match fetch() {
+        Err(e) if e.stale_connection => fetch(),
+        other => other,
+    }
 }
 
 /// Describes an I/O error from the network in the user's terms; all such errors are

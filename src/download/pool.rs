@@ -10,7 +10,7 @@
 //! The workers are detached, not scoped: on Ctrl-C the caller must be able to report and
 //! exit while a worker is still blocked in a read, rather than wait out its timeout.
 
-use super::{blocking, conclude, DownloadStatus, Job, Outcome};
+use super::{blocking, conclude, with_fresh_connection, DownloadStatus, Job, Outcome};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -165,7 +165,7 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
         }
         let fetched = {
             let _in_flight = job.in_flight.enter();
-            blocking::get_flag(agent, job, cc)
+            with_fresh_connection(|| blocking::get_flag(agent, job, cc))
         };
         match fetched {
             Err(e) if job.retry.should_retry(task.attempt, e.transient) => {
