@@ -1,15 +1,17 @@
 //! What the flag server serves: the generated data set, or a folder in the book's layout.
 //!
-//! The generated set is built once at start-up from the compiled-in country table (194 GIFs
-//! of 5–15 KB and their metadata, about 2 MB), so answering a request is a map lookup. A
-//! folder is read per request, like `python3 -m http.server`, but only at paths built from a
-//! checked code and file name, and never through a link that leaves the folder.
+//! The generated set comes from the compiled-in country table: each flag's GIF (5–15 KB)
+//! and metadata are made on its first request and kept, so a one-flag run does not pay for
+//! 194 images and later requests are a map lookup. A folder is read per request, like
+//! `python3 -m http.server`, but only at paths built from a checked code and file name, and
+//! never through a link that leaves the folder.
 
 use crate::countries;
 use crate::serve::gif::flag_gif;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// The two files the book's layout has per country.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +29,26 @@ impl FileKind {
     }
 }
 
+/// One country of the generated data set; its files are made when first asked for.
+pub struct GeneratedFlag {
+    country: &'static countries::Country,
+    /// `(gif, metadata)`.
+    files: OnceLock<(Bytes, Bytes)>,
+}
+
+impl GeneratedFlag {
+    fn files(&self) -> &(Bytes, Bytes) {
+        self.files.get_or_init(|| {
+            let gif = flag_gif(self.country.code);
+            (Bytes::from(gif), Bytes::from(metadata_json(self.country)))
+        })
+    }
+}
+
 /// The data behind `/flags/`.
 pub enum FlagData {
-    /// Made from `flags/countries.tsv`: `(gif, metadata)` by lower-case code.
-    Generated(HashMap<String, (Bytes, Bytes)>),
+    /// Made from `flags/countries.tsv`, by lower-case code.
+    Generated(HashMap<String, GeneratedFlag>),
     /// A folder laid out as `<cc>/<cc>.gif` and `<cc>/metadata.json`, canonicalised.
     Dir(PathBuf),
 }
@@ -40,10 +58,12 @@ impl FlagData {
     pub fn generated() -> FlagData {
         let files = countries::countries()
             .iter()
-            .map(|c| {
-                let cc = c.code.to_ascii_lowercase();
-                let gif = Bytes::from(flag_gif(&cc));
-                (cc, (gif, Bytes::from(metadata_json(c))))
+            .map(|country| {
+                let flag = GeneratedFlag {
+                    country,
+                    files: OnceLock::new(),
+                };
+                (country.code.to_ascii_lowercase(), flag)
             })
             .collect();
         FlagData::Generated(files)
@@ -67,10 +87,10 @@ impl FlagData {
     ///
     /// `cc` must already be two lower-case ASCII letters (see [`parse_flag_path`]), which is
     /// what keeps a folder lookup inside the folder; the link check guards the rest.
-    pub async fn get(&self, cc: &str, kind: FileKind) -> Option<Bytes> {
+    pub fn get(&self, cc: &str, kind: FileKind) -> Option<Bytes> {
         match self {
             FlagData::Generated(files) => {
-                let (gif, metadata) = files.get(cc)?;
+                let (gif, metadata) = files.get(cc)?.files();
                 Some(match kind {
                     FileKind::Gif => gif.clone(),
                     FileKind::Metadata => metadata.clone(),
@@ -81,15 +101,15 @@ impl FlagData {
                     FileKind::Gif => format!("{cc}.gif"),
                     FileKind::Metadata => "metadata.json".to_string(),
                 };
-                let path = tokio::fs::canonicalize(root.join(cc).join(name))
-                    .await
-                    .ok()?;
+                // Plain std I/O on the runtime's thread: a flag is ~12 KB in the page cache,
+                // cheaper to read here than to send to the blocking pool and back (twice).
+                let path = std::fs::canonicalize(root.join(cc).join(name)).ok()?;
                 // A symlink inside the folder may point anywhere; serve only what resolves
                 // to a file under the folder itself.
                 if !path.starts_with(root) {
                     return None;
                 }
-                tokio::fs::read(path).await.ok().map(Bytes::from)
+                std::fs::read(path).ok().map(Bytes::from)
             }
         }
     }

@@ -114,7 +114,7 @@ impl FlagServer {
             )
         } else {
             match parse_flag_path(path) {
-                Some((cc, kind)) => match self.data.get(cc, kind).await {
+                Some((cc, kind)) => match self.data.get(cc, kind) {
                     Some(bytes) => Response::builder()
                         .header("content-type", kind.content_type())
                         .body(Full::new(bytes))
