@@ -22,6 +22,9 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+/// The most bytes of a non-200 body read just to keep the connection.
+const DRAIN: u64 = 64 * 1024;
+
 /// GETs `url` and reads at most `limit` bytes of a 200 body. `Ok(None)` is a 404.
 async fn get_body(
     client: &reqwest::Client,
@@ -38,16 +41,31 @@ async fn get_body(
         error.stale_connection = error.transient && closed_before_response(&e);
         error
     })?;
-    match response.status().as_u16() {
-        200 => {}
-        404 => return Ok(None),
-        other => {
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok());
-            return Err(FetchError::status(other, &job.retry, retry_after));
+    let status = response.status().as_u16();
+    if status != 200 {
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        // Read a small body (a 404 page) to its end, so that the connection is back in the
+        // pool before this request's permit is: otherwise the next request may open a new
+        // connection rather than wait for this one. --every has 482 of them.
+        let mut drained = 0;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            drained += chunk.len() as u64;
+            if drained > DRAIN {
+                break;
+            }
         }
+        return match status {
+            404 => Ok(None),
+            other => Err(FetchError::status(
+                other,
+                &job.retry,
+                retry_after.as_deref(),
+            )),
+        };
     }
     if response.content_length().is_some_and(|len| len > limit) {
         return Err(too_big(limit));
