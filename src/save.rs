@@ -1,8 +1,8 @@
 //! Saving flags so that no file under its final name is ever incomplete, and naming them
 //! safely when the name comes from the server.
 //!
-//! Each file is written to a hidden temporary name in the output folder and renamed into
-//! place when complete. A rename within one folder is atomic, so a run that is killed
+//! Each file is written to a hidden temporary name in the output folder (as its bytes
+//! arrive, in async mode) and renamed into place when complete and checked. A rename within one folder is atomic, so a run that is killed
 //! leaves either the old file, the new one, or no file, never half of one; what it can
 //! leave is a temporary, which [`remove_stale_temporaries`] clears on the next run. Nothing
 //! is ever written outside the output folder: file names are checked to be one plain
@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The marker in every temporary's name: `.<name>.<pid>.flags-dl-part`.
 const TEMP_SUFFIX: &str = ".flags-dl-part";
@@ -24,17 +24,21 @@ pub const MAX_NAME_BYTES: usize = 100;
 #[derive(Debug)]
 pub struct Saver {
     dir: PathBuf,
-    /// `true` once stopped. Saves hold the read lock from creating their temporary to
-    /// renaming it, so `stop` (the write lock) waits for those in progress and no save
-    /// starts after it: the cleanup that follows cannot miss a temporary.
-    stopped: RwLock<bool>,
+    /// Set once by [`Saver::stop`]. A writer checks it after creating its temporary and
+    /// again before renaming it, and `stop` sets it before sweeping the folder, so every
+    /// interleaving ends with no temporary left: a temporary created before the flag was
+    /// set is seen by the sweep, one created after it is removed by its writer.
+    stopped: AtomicBool,
+    /// This process's id, part of every temporary's name.
+    pid: u32,
 }
 
 impl Saver {
     pub fn new(dir: PathBuf) -> Saver {
         Saver {
             dir,
-            stopped: RwLock::new(false),
+            stopped: AtomicBool::new(false),
+            pid: std::process::id(),
         }
     }
 
@@ -43,39 +47,52 @@ impl Saver {
     }
 
     /// Writes `bytes` to `<dir>/<file_name>` atomically and returns the final path.
+    pub fn save(&self, file_name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        let mut part = self.begin(file_name)?;
+        part.write_all(bytes)?;
+        part.commit()
+    }
+
+    /// Starts writing `<dir>/<file_name>` under a temporary name; the file appears under
+    /// its own name only when [`PartFile::commit`] is called, and dropping the
+    /// [`PartFile`] before that removes the temporary.
     ///
     /// `file_name` must be a single plain component; anything else is refused, so that a
     /// name can never lead outside the folder.
-    pub fn save(&self, file_name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    pub fn begin(&self, file_name: &str) -> io::Result<PartFile<'_>> {
         if !is_plain_component(file_name) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("refusing unsafe file name {file_name:?}"),
             ));
         }
-        let stopped = self.stopped.read().unwrap_or_else(|e| e.into_inner());
-        if *stopped {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
-        }
-        let final_path = self.dir.join(file_name);
+        self.check_running()?;
         // The pid keeps two runs into one folder from writing the same temporary.
-        let temp_path = self
+        let temp = self
             .dir
-            .join(format!(".{file_name}.{}{TEMP_SUFFIX}", std::process::id()));
-        let written = fs::File::create(&temp_path)
-            .and_then(|mut file| file.write_all(bytes))
-            .and_then(|()| fs::rename(&temp_path, &final_path));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temp_path);
-            return Err(e);
-        }
-        Ok(final_path)
+            .join(format!(".{file_name}.{}{TEMP_SUFFIX}", self.pid));
+        let file = fs::File::create(&temp)?;
+        let part = PartFile {
+            saver: self,
+            temp,
+            file_name: file_name.to_string(),
+            file,
+            done: false,
+        };
+        self.check_running()?; // `part` removes its temporary if this fails
+        Ok(part)
     }
 
-    /// Stops all saving: waits for saves in progress, refuses new ones, and removes every
-    /// temporary left in the folder.
+    fn check_running(&self) -> io::Result<()> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        Ok(())
+    }
+
+    /// Stops all saving: refuses new files and removes every temporary in the folder.
     pub fn stop(&self) {
-        *self.stopped.write().unwrap_or_else(|e| e.into_inner()) = true;
+        self.stopped.store(true, Ordering::SeqCst);
         remove_stale_temporaries(&self.dir);
     }
 
@@ -91,6 +108,39 @@ impl Saver {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// A flag being written under a temporary name in the output folder.
+pub struct PartFile<'a> {
+    saver: &'a Saver,
+    temp: PathBuf,
+    file_name: String,
+    file: fs::File,
+    done: bool,
+}
+
+impl PartFile<'_> {
+    /// Appends bytes to the temporary.
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)
+    }
+
+    /// Renames the complete temporary to its own name; returns the final path.
+    pub fn commit(mut self) -> io::Result<PathBuf> {
+        self.saver.check_running()?;
+        let path = self.saver.dir.join(&self.file_name);
+        fs::rename(&self.temp, &path)?;
+        self.done = true;
+        Ok(path)
+    }
+}
+
+impl Drop for PartFile<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.temp);
+        }
     }
 }
 
@@ -208,6 +258,35 @@ mod tests {
         let saver = Saver::new(dir.path().to_path_buf());
         saver.stop();
         assert!(saver.save("br.gif", b"GIF89a").is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_part_file_appears_only_when_committed_and_vanishes_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let saver = Saver::new(dir.path().to_path_buf());
+        let mut part = saver.begin("br.gif").unwrap();
+        part.write_all(b"GIF8").unwrap();
+        assert!(!dir.path().join("br.gif").exists());
+        drop(part);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        let mut part = saver.begin("br.gif").unwrap();
+        part.write_all(b"GIF89a").unwrap();
+        assert_eq!(fs::read(part.commit().unwrap()).unwrap(), b"GIF89a");
+    }
+
+    #[test]
+    fn a_part_file_cannot_be_committed_after_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let saver = Saver::new(dir.path().to_path_buf());
+        let mut part = saver.begin("br.gif").unwrap();
+        part.write_all(b"GIF89a").unwrap();
+        saver.stop();
+        assert_eq!(
+            part.commit().unwrap_err().kind(),
+            io::ErrorKind::Interrupted
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 

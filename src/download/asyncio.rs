@@ -14,7 +14,7 @@ use super::{
     check_gif, conclude, describe_io, flag_file_name, metadata_too_large, parse_metadata, Body,
     DownloadStatus, FetchError, Fetched, Job, Outcome, MAX_METADATA,
 };
-use crate::save::safe_flag_name;
+use crate::save::{safe_flag_name, PartFile};
 use crate::site::{flag_url, metadata_url};
 use std::error::Error as _;
 use std::sync::Arc;
@@ -25,15 +25,12 @@ use tokio::task::JoinSet;
 /// The most bytes of a non-200 body read just to keep the connection.
 const DRAIN: u64 = 64 * 1024;
 
-/// GETs `url` and reads at most `limit` bytes of a 200 body. `Ok(None)` is a 404.
-async fn get_body(
+/// GETs `url`: the response for a 200, `None` for a 404, an error for anything else.
+async fn send(
     client: &reqwest::Client,
     job: &Job,
     url: &str,
-    limit: u64,
-    too_big: fn(u64) -> FetchError,
-) -> Result<Option<Body>, FetchError> {
-    let describe = |e: reqwest::Error| describe_reqwest(&e, job);
+) -> Result<Option<reqwest::Response>, FetchError> {
     let mut response = client.get(url).send().await.map_err(|e| {
         let mut error = describe_reqwest(&e, job);
         // Failing before any response is what a kept-alive connection that the server has
@@ -42,56 +39,82 @@ async fn get_body(
         error
     })?;
     let status = response.status().as_u16();
-    if status != 200 {
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        // Read a small body (a 404 page) to its end, so that the connection is back in the
-        // pool before this request's permit is: otherwise the next request may open a new
-        // connection rather than wait for this one. --every has 482 of them.
-        let mut drained = 0;
-        while let Ok(Some(chunk)) = response.chunk().await {
-            drained += chunk.len() as u64;
-            if drained > DRAIN {
-                break;
-            }
-        }
-        return match status {
-            404 => Ok(None),
-            other => Err(FetchError::status(
-                other,
-                &job.retry,
-                retry_after.as_deref(),
-            )),
-        };
+    if status == 200 {
+        return Ok(Some(response));
     }
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // Read a small body (a 404 page) to its end, so that the connection is back in the
+    // pool before this request's permit is: otherwise the next request may open a new
+    // connection rather than wait for this one. --every has 482 of them.
+    let mut drained = 0;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        drained += chunk.len() as u64;
+        if drained > DRAIN {
+            break;
+        }
+    }
+    match status {
+        404 => Ok(None),
+        other => Err(FetchError::status(
+            other,
+            &job.retry,
+            retry_after.as_deref(),
+        )),
+    }
+}
+
+fn content_type(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// GETs `url` and reads at most `limit` bytes of a 200 body. `Ok(None)` is a 404.
+async fn get_body(
+    client: &reqwest::Client,
+    job: &Job,
+    url: &str,
+    limit: u64,
+    too_big: fn(u64) -> FetchError,
+) -> Result<Option<Body>, FetchError> {
+    let Some(mut response) = send(client, job, url).await? else {
+        return Ok(None);
+    };
     if response.content_length().is_some_and(|len| len > limit) {
         return Err(too_big(limit));
     }
     let capacity = response.content_length().unwrap_or(16 * 1024).min(limit);
-    let mut body = Vec::with_capacity(capacity as usize);
+    let mut bytes = Vec::with_capacity(capacity as usize);
     // Chunk by chunk, so that an endless body is dropped at the limit, not buffered.
-    while let Some(chunk) = response.chunk().await.map_err(describe)? {
-        if (body.len() + chunk.len()) as u64 > limit {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| describe_reqwest(&e, job))?
+    {
+        if (bytes.len() + chunk.len()) as u64 > limit {
             return Err(too_big(limit));
         }
-        body.extend_from_slice(&chunk);
+        bytes.extend_from_slice(&chunk);
     }
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     Ok(Some(Body {
-        bytes: body,
-        content_type,
+        bytes,
+        content_type: content_type(&response),
     }))
 }
 
-/// Fetches one flag: 200 gives the checked image, 404 gives `NotFound`, anything else an
-/// error with its reason.
+/// Fetches one flag and saves it: 200 gives the checked, saved image, 404 gives
+/// `NotFound`, anything else an error with its reason.
+///
+/// The body goes into the output folder chunk by chunk, under a temporary name, as it
+/// arrives: no buffer per flag, and a body over `--max-size` is dropped at the limit. The
+/// first bytes are checked to be a GIF before any file is created; the file gets its own
+/// name only once complete.
 pub async fn get_flag(
     client: &reqwest::Client,
     job: &Job,
@@ -105,24 +128,52 @@ pub async fn get_flag(
     } else {
         flag_file_name(cc)
     };
-    match get_body(
-        client,
-        job,
-        &flag_url(&job.base_url, cc),
-        job.max_size,
-        super::too_large,
-    )
-    .await?
+    let Some(mut response) = send(client, job, &flag_url(&job.base_url, cc)).await? else {
+        return Ok(Fetched::NotFound);
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > job.max_size)
     {
-        None => Ok(Fetched::NotFound),
-        Some(Body {
-            bytes: image,
-            content_type,
-        }) => {
-            check_gif(&image, content_type.as_deref())?;
-            Ok(Fetched::Image { image, file_name })
+        return Err(super::too_large(job.max_size));
+    }
+    let kind = content_type(&response);
+    let cannot_save = |e: std::io::Error| FetchError::new(format!("cannot save: {e}"));
+    // Bytes held back until there are enough to check the GIF signature (6), which in
+    // practice the first chunk always has.
+    let mut head = Vec::new();
+    let mut part: Option<PartFile<'_>> = None;
+    let mut bytes = 0u64;
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| describe_reqwest(&e, job))?
+    {
+        bytes += chunk.len() as u64;
+        if bytes > job.max_size {
+            return Err(super::too_large(job.max_size));
+        }
+        match &mut part {
+            Some(part) => part.write_all(&chunk).map_err(cannot_save)?,
+            None => {
+                head.extend_from_slice(&chunk);
+                if head.len() >= 6 {
+                    check_gif(&head, kind.as_deref())?;
+                    let mut started = job.saver.begin(&file_name).map_err(cannot_save)?;
+                    started.write_all(&head).map_err(cannot_save)?;
+                    head = Vec::new();
+                    part = Some(started);
+                }
+            }
         }
     }
+    let Some(part) = part else {
+        // Fewer than 6 bytes in all: too short to hold a GIF signature.
+        check_gif(&head, kind.as_deref())?;
+        return Err(FetchError::new("not a GIF (too short)"));
+    };
+    let path = part.commit().map_err(cannot_save)?;
+    Ok(Fetched::Saved { path, bytes })
 }
 
 /// The book's flags3 `get_country`: the country name from `metadata.json` (`None`: 404).

@@ -231,6 +231,8 @@ impl Drop for InFlightGuard<'_> {
 pub enum Fetched {
     /// 200 with a checked GIF body, and the file name to save it under.
     Image { image: Vec<u8>, file_name: String },
+    /// 200, checked and already saved as it arrived (the async mode).
+    Saved { path: PathBuf, bytes: u64 },
     /// 404.
     NotFound,
 }
@@ -379,6 +381,14 @@ pub fn conclude(
                 Err(e) => outcome.status = DownloadStatus::Error(format!("cannot save: {e}")),
             }
         }
+        Ok(Fetched::Saved { path, bytes }) => {
+            outcome.http_status = Some(200);
+            outcome.path = Some(path);
+            outcome.bytes = bytes;
+        }
+        // Once the run is cancelled, a failure is most likely the cancellation itself
+        // (the saver refuses to finish a file): count the code as cancelled, not failed.
+        Err(_) if job.cancel.is_cancelled() => outcome.status = DownloadStatus::Cancelled,
         Ok(Fetched::NotFound) => {
             outcome.http_status = Some(404);
             outcome.status = DownloadStatus::NotFound;
