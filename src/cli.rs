@@ -36,7 +36,14 @@ server could not be reached; 2 usage error; 130 interrupted (Ctrl-C).";
 
 /// A concurrent downloader of the Fluent Python country flags, with its own flag server.
 #[derive(Debug, Parser)]
-#[command(name = "flags-dl", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "flags-dl",
+    version,
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    // A flag given twice (an alias plus the command line) means what it means once.
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -152,7 +159,7 @@ pub struct OutputArgs {
     pub json: bool,
 
     /// Print the codes that would be fetched, one per line, and exit.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["json", "quiet", "verbose"])]
     pub list: bool,
 
     /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always or never.
@@ -206,18 +213,23 @@ fn parse_status_list(arg: &str) -> Result<StatusList, String> {
 
 /// Parses `-m`: a whole number of requests, 1 or more (the mode caps it, as the book does).
 fn parse_max_req(arg: &str) -> Result<u64, String> {
-    match arg.trim().parse::<u64>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("'{arg}' is not a number of requests: give a whole number from 1 (at most 1000 are used)")),
+    let digits = arg.trim();
+    let whole = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    if whole && digits.bytes().any(|b| b != b'0') {
+        // Any larger number means "as many as allowed": the mode caps it anyway.
+        return Ok(digits.parse().unwrap_or(u64::MAX));
     }
+    Err(format!(
+        "'{arg}' is not a number of requests: give a whole number from 1 (at most 1000 are used)"
+    ))
 }
 
 /// Parses seconds, as `10` or `0.5`, above 0 and up to a day.
 pub fn parse_secs(arg: &str) -> Result<Duration, String> {
     match arg.trim().parse::<f64>() {
-        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(secs) if (0.001..=86_400.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
         _ => Err(format!(
-            "'{arg}' is not a time: give seconds above 0, as 10 or 0.5"
+            "'{arg}' is not a time: give seconds from 0.001 to 86400, as 10 or 0.5"
         )),
     }
 }

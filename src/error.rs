@@ -9,7 +9,7 @@ use std::process::ExitCode;
 /// The documented exit statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// Every code was downloaded or not found.
+    /// Every code was downloaded, not found, or skipped.
     Success = 0,
     /// Some code ended in error, or the run could not start.
     Failure = 1,

@@ -67,7 +67,8 @@ impl Saver {
             ));
         }
         self.check_running()?;
-        // The pid keeps two runs into one folder from writing the same temporary.
+        // The pid keeps two runs into one folder from writing, or removing, each other's
+        // temporaries.
         let temp = self
             .dir
             .join(format!(".{file_name}.{}{TEMP_SUFFIX}", self.pid));
@@ -90,7 +91,7 @@ impl Saver {
         Ok(())
     }
 
-    /// Stops all saving: refuses new files and removes every temporary in the folder.
+    /// Stops all saving: refuses new files and removes this run's temporaries.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         remove_stale_temporaries(&self.dir);
@@ -154,31 +155,65 @@ fn is_plain_component(name: &str) -> bool {
         && Path::new(name).file_name().is_some_and(|n| n == name)
 }
 
-/// Removes temporaries that an earlier, killed run left in `dir`. Returns how many.
+/// Removes the temporaries in `dir` that no running process is writing: this process's
+/// own, and those of runs that were killed. Returns how many.
+///
+/// Another flags-dl writing into the same folder at the same time keeps its own: the pid
+/// in a temporary's name says whose it is.
 pub fn remove_stale_temporaries(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
+    let me = std::process::id();
     entries
         .filter_map(Result::ok)
         .filter(|entry| {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            name.starts_with('.') && name.ends_with(TEMP_SUFFIX)
+            match temporary_owner(&name) {
+                Some(pid) => pid == me || !process_is_alive(pid),
+                None => false,
+            }
         })
         .filter(|entry| fs::remove_file(entry.path()).is_ok())
         .count()
 }
 
-/// Creates the output folder (and its parents) if missing, and clears old temporaries.
+/// The pid in a temporary's name (`.<name>.<pid>.flags-dl-part`), or `None` for any other
+/// file.
+fn temporary_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
+    rest.rsplit_once('.')?.1.parse().ok()
+}
+
+/// Whether a process with this pid exists. Where that cannot be told (no /proc), every
+/// process is taken to be alive, so that nothing another run is writing is removed.
+fn process_is_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
+
+/// Creates the output folder (and its parents) if missing, checks that files can be
+/// written in it, and clears old temporaries. One line, before any download, rather than
+/// one error per code at the end.
 pub fn prepare_output_dir(dir: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir).map_err(|e| {
+    let fail = |what: &str, e: io::Error| {
         anyhow::anyhow!(
-            "cannot create the output folder {}: {}; choose another with -o",
+            "cannot {what} the output folder {}: {}; choose another with -o",
             dir.display(),
             e.to_string().to_lowercase()
         )
-    })?;
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(anyhow::anyhow!(
+            "the output folder {} is a file, not a folder; choose another with -o",
+            dir.display()
+        ));
+    }
+    fs::create_dir_all(dir).map_err(|e| fail("create", e))?;
+    let probe = dir.join(format!(".write-test.{}{TEMP_SUFFIX}", std::process::id()));
+    fs::File::create(&probe).map_err(|e| fail("write in", e))?;
+    let _ = fs::remove_file(&probe);
     remove_stale_temporaries(dir);
     Ok(())
 }
@@ -254,7 +289,8 @@ mod tests {
     #[test]
     fn a_stopped_saver_refuses_to_write_and_clears_temporaries() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(".br.gif.1.flags-dl-part"), b"GIF").unwrap();
+        let mine = format!(".br.gif.{}.flags-dl-part", std::process::id());
+        fs::write(dir.path().join(mine), b"GIF").unwrap();
         let saver = Saver::new(dir.path().to_path_buf());
         saver.stop();
         assert!(saver.save("br.gif", b"GIF89a").is_err());
@@ -312,11 +348,34 @@ mod tests {
     #[test]
     fn stale_temporaries_are_removed_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(".br.gif.999.flags-dl-part"), b"GIF").unwrap();
+        // A pid above the kernel's maximum (4194304) cannot be running.
+        fs::write(dir.path().join(".br.gif.999999999.flags-dl-part"), b"GIF").unwrap();
         fs::write(dir.path().join("br.gif"), b"GIF89a").unwrap();
         fs::write(dir.path().join(".hidden"), b"mine").unwrap();
         assert_eq!(remove_stale_temporaries(dir.path()), 1);
         assert!(dir.path().join("br.gif").exists() && dir.path().join(".hidden").exists());
+    }
+
+    #[test]
+    fn a_running_process_keeps_its_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid 1 is always running.
+        fs::write(dir.path().join(".br.gif.1.flags-dl-part"), b"GIF").unwrap();
+        assert_eq!(remove_stale_temporaries(dir.path()), 0);
+        assert_eq!(temporary_owner(".br.gif.1.flags-dl-part"), Some(1));
+        assert_eq!(temporary_owner(".hidden"), None);
+    }
+
+    #[test]
+    fn an_output_folder_that_is_a_file_is_refused_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        let err = prepare_output_dir(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("is a file, not a folder; choose another with -o"),
+            "{err}"
+        );
     }
 
     #[test]

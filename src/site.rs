@@ -93,6 +93,22 @@ impl fmt::Display for Site {
     }
 }
 
+/// Whether `base` names this machine (`localhost`, 127.0.0.0/8, `::1`): the embedded
+/// server, and the book's LOCAL, DELAY and ERROR.
+pub fn is_loopback(base: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(base) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The flag URL for one code under a base URL.
 pub fn flag_url(base: &str, cc: &str) -> String {
     let cc = cc.to_ascii_lowercase();
@@ -114,10 +130,7 @@ pub fn check_reachable(base: &str, timeout: Duration) -> Result<(), String> {
     let host = url.host_str().ok_or("the URL has no host")?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = url.port_or_known_default().ok_or("the URL has no port")?;
-    let addrs: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
+    let addrs = resolve(host, port, timeout)?;
     let mut last = format!("{host} has no address");
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {
@@ -132,6 +145,28 @@ pub fn check_reachable(base: &str, timeout: Duration) -> Result<(), String> {
         }
     }
     Err(last)
+}
+
+/// Resolves `host` within `timeout`: the system resolver has no deadline of its own, so it
+/// runs on a thread that is left behind if it hangs.
+fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<std::net::SocketAddr>, String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    std::thread::spawn(move || {
+        let _ = sender.send(
+            (name.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect),
+        );
+    });
+    match receiver.recv_timeout(timeout) {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
+        Err(_) => Err(format!(
+            "cannot resolve {host} within {} s",
+            timeout.as_secs_f64()
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +195,18 @@ mod tests {
         assert!(Site::parse("nowhere")
             .unwrap_err()
             .contains("neither a server label"));
+    }
+
+    #[test]
+    fn loopback_servers_are_recognised() {
+        for base in [
+            "http://127.0.0.1:8000/flags",
+            "http://localhost:8001/flags",
+            "http://[::1]:9/flags",
+        ] {
+            assert!(is_loopback(base), "{base}");
+        }
+        assert!(!is_loopback("https://www.fluentpython.com/data/flags"));
     }
 
     #[test]

@@ -694,10 +694,11 @@ fn output_folder_is_created_with_its_parents_and_holds_only_the_flags() {
 
 #[test]
 fn a_stale_temporary_from_a_killed_run_is_cleared() {
+    // A pid above the kernel's maximum (4194304): that run cannot still be going.
     let tmp = scratch();
     let out_dir = tmp.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
-    std::fs::write(out_dir.join(".br.gif.99999.flags-dl-part"), b"GIF8").unwrap();
+    std::fs::write(out_dir.join(".br.gif.999999999.flags-dl-part"), b"GIF8").unwrap();
     let out = run(tmp.path(), &["br", "-o", "out"]);
     assert_exit(&out, 0);
     assert_eq!(file_names(&out_dir), ["br.gif"]);
@@ -717,4 +718,87 @@ fn errors_leave_no_file_and_no_temporary() {
         ["  0 flags downloaded.", "194 errors."]
     );
     assert_eq!(file_names(&tmp.path().join("out")), Vec::<String>::new());
+}
+
+#[test]
+fn a_running_processs_temporary_is_left_alone() {
+    // Two runs into one folder: the other one (pid 1 stands for it: always running) is
+    // still writing its temporary, which this run must not remove.
+    let tmp = scratch();
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    std::fs::write(out_dir.join(".br.gif.1.flags-dl-part"), b"GIF8").unwrap();
+    let out = run(tmp.path(), &["cn", "-o", "out"]);
+    assert_exit(&out, 0);
+    assert!(
+        out_dir.join(".br.gif.1.flags-dl-part").exists(),
+        "{}",
+        show(&out)
+    );
+    assert!(out_dir.join("cn.gif").exists());
+}
+
+#[test]
+fn proxy_variables_do_not_apply_to_loopback_servers() {
+    // A proxy that refuses every connection: were it used, every code would fail.
+    let proxy = format!("http://127.0.0.1:{}", free_port());
+    for mode in ["async", "threads"] {
+        let tmp = scratch();
+        let out = flags_dl()
+            .current_dir(tmp.path())
+            .env("HTTP_PROXY", &proxy)
+            .env("http_proxy", &proxy)
+            .env("ALL_PROXY", &proxy)
+            .args(["br", "cn", "--mode", mode, "-o", "out"])
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+        assert!(
+            text(&out.stdout).contains("  2 flags downloaded."),
+            "{}",
+            show(&out)
+        );
+    }
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_written_is_one_line_before_any_download() {
+    let tmp = scratch();
+    // Nothing can be created under /proc, not even by root.
+    let out = run(tmp.path(), &["-a", "-o", "/proc/flags-dl-test"]);
+    assert_exit(&out, 1);
+    let line = one_stderr_line(&out);
+    assert!(
+        line.contains("cannot create the output folder /proc/flags-dl-test"),
+        "{line}"
+    );
+    assert!(line.ends_with("choose another with -o"), "{line}");
+    assert!(text(&out.stdout).is_empty(), "{}", show(&out));
+}
+
+#[test]
+fn a_flag_given_twice_means_what_it_means_once() {
+    let tmp = scratch();
+    let out = run(
+        tmp.path(),
+        &[
+            "--skip-existing",
+            "--skip-existing",
+            "-m",
+            "3",
+            "-m",
+            "2",
+            "br",
+            "cn",
+            "us",
+            "-o",
+            "out",
+        ],
+    );
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("2 concurrent connections will be used."),
+        "{}",
+        show(&out)
+    );
 }

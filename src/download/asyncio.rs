@@ -11,8 +11,8 @@
 //! modes must run outside any runtime, and the embedded server has a runtime of its own.
 
 use super::{
-    check_gif, conclude, describe_io, flag_file_name, metadata_too_large, parse_metadata, Body,
-    DownloadStatus, FetchError, Fetched, Job, Outcome, MAX_METADATA,
+    check_gif, conclude, describe_io, flag_file_name, metadata_too_large, not_a_gif,
+    parse_metadata, Body, DownloadStatus, FetchError, Fetched, Job, Outcome, DRAIN, MAX_METADATA,
 };
 use crate::save::{safe_flag_name, PartFile};
 use crate::site::{flag_url, metadata_url};
@@ -21,9 +21,6 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-
-/// The most bytes of a non-200 body read just to keep the connection.
-const DRAIN: u64 = 64 * 1024;
 
 /// GETs `url`: the response for a 200, `None` for a 404, an error for anything else.
 async fn send(
@@ -135,7 +132,7 @@ pub async fn get_flag(
         .content_length()
         .is_some_and(|len| len > job.max_size)
     {
-        return Err(super::too_large(job.max_size));
+        return Err(super::too_large(job.max_size).after_ok());
     }
     let kind = content_type(&response);
     let cannot_save = |e: std::io::Error| FetchError::new(format!("cannot save: {e}"));
@@ -151,7 +148,7 @@ pub async fn get_flag(
     {
         bytes += chunk.len() as u64;
         if bytes > job.max_size {
-            return Err(super::too_large(job.max_size));
+            return Err(super::too_large(job.max_size).after_ok());
         }
         match &mut part {
             Some(part) => part.write_all(&chunk).map_err(cannot_save)?,
@@ -169,8 +166,7 @@ pub async fn get_flag(
     }
     let Some(part) = part else {
         // Fewer than 6 bytes in all: too short to hold a GIF signature.
-        check_gif(&head, kind.as_deref())?;
-        return Err(FetchError::new("not a GIF (too short)"));
+        return Err(not_a_gif(kind.as_deref()));
     };
     let path = part.commit().map_err(cannot_save)?;
     Ok(Fetched::Saved { path, bytes })
@@ -284,13 +280,17 @@ pub fn download_many(job: &Job, on_outcome: &mut dyn FnMut(Outcome)) -> anyhow::
 
 /// One client, and so one connection pool, for every task of the run.
 pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(job.timeout)
         .connect_timeout(job.connect_timeout)
         .tcp_nodelay(true)
         .pool_max_idle_per_host(job.max_req)
-        .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+        .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")));
+    if crate::site::is_loopback(&job.base_url) {
+        // HTTP_PROXY and friends are for reaching the outside, never this machine.
+        builder = builder.no_proxy();
+    }
+    Ok(builder.build()?)
 }
 
 /// Whether a request failed because the connection was closed or reset under it.

@@ -4,7 +4,7 @@
 
 use super::{
     check_gif, describe_io, flag_file_name, metadata_too_large, parse_metadata, too_large, Body,
-    FetchError, Fetched, Job, MAX_METADATA,
+    FetchError, Fetched, Job, DRAIN, MAX_METADATA,
 };
 use crate::save::safe_flag_name;
 use crate::site::{flag_url, metadata_url};
@@ -16,7 +16,14 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 /// An agent whose pool keeps up to `connections` idle connections to the server, so that
 /// each worker reuses its own kept-alive connection.
 pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
+    // HTTP_PROXY and friends are for reaching the outside, never this machine.
+    let proxy = if crate::site::is_loopback(&job.base_url) {
+        None
+    } else {
+        ureq::Proxy::try_from_env()
+    };
     let config = ureq::Agent::config_builder()
+        .proxy(proxy)
         // 404 and 418 are outcomes to classify, not transport failures.
         .http_status_as_error(false)
         .timeout_global(Some(job.timeout))
@@ -67,9 +74,6 @@ impl Resolver for CachingResolver {
     }
 }
 
-/// The most bytes of a non-200 body read just to keep the connection.
-const DRAIN: u64 = 64 * 1024;
-
 /// GETs `url` and reads at most `limit` bytes of a 200 body. `Ok(None)` is a 404.
 fn get_body(
     agent: &ureq::Agent,
@@ -109,7 +113,7 @@ fn get_body(
     }
     let body = response.body_mut();
     if body.content_length().is_some_and(|len| len > limit) {
-        return Err(too_big(limit));
+        return Err(too_big(limit).after_ok());
     }
     let content_type = body.mime_type().map(str::to_string);
     let capacity = body.content_length().unwrap_or(16 * 1024).min(limit);
@@ -118,9 +122,9 @@ fn get_body(
     body.as_reader()
         .take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| describe_ureq(ureq::Error::from(e), job))?;
+        .map_err(|e| describe_ureq(ureq::Error::from(e), job).after_ok())?;
     if bytes.len() as u64 > limit {
-        return Err(too_big(limit));
+        return Err(too_big(limit).after_ok());
     }
     Ok(Some(Body {
         bytes,

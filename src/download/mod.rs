@@ -282,6 +282,13 @@ impl FetchError {
         }
     }
 
+    /// Marks a failure that came after a 200 (the body was cut short, too large, not a
+    /// GIF), so that the outcome reports the status that was received.
+    pub fn after_ok(mut self) -> FetchError {
+        self.http_status = Some(200);
+        self
+    }
+
     /// A status other than 200 and 404; transient if the policy retries it.
     pub fn status(code: u16, policy: &RetryPolicy, retry_after: Option<&str>) -> FetchError {
         let reason = hyper::StatusCode::from_u16(code)
@@ -303,10 +310,13 @@ pub fn check_gif(body: &[u8], content_type: Option<&str>) -> Result<(), FetchErr
     if body.starts_with(b"GIF87a") || body.starts_with(b"GIF89a") {
         return Ok(());
     }
+    Err(not_a_gif(content_type))
+}
+
+/// The reason for a 200 whose body is not a GIF: `not a GIF (text/html)`.
+pub fn not_a_gif(content_type: Option<&str>) -> FetchError {
     let what = content_type.unwrap_or("no content type");
-    let mut err = FetchError::new(format!("not a GIF ({what})"));
-    err.http_status = Some(200);
-    Err(err)
+    FetchError::new(format!("not a GIF ({what})")).after_ok()
 }
 
 /// The reason for a body larger than the limit.
@@ -316,6 +326,9 @@ pub fn too_large(limit: u64) -> FetchError {
         human_bytes(limit)
     ))
 }
+
+/// The most bytes of a non-200 body read just to keep its connection for the next request.
+pub const DRAIN: u64 = 64 * 1024;
 
 /// The most bytes of `metadata.json` read: a real one is under 100 bytes.
 pub const MAX_METADATA: u64 = 64 * 1024;
@@ -374,8 +387,7 @@ pub fn conclude(
                     outcome.path = Some(path);
                     outcome.bytes = image.len() as u64;
                 }
-                Err(e) if job.cancel.is_cancelled() => {
-                    let _ = e;
+                Err(_) if job.cancel.is_cancelled() => {
                     outcome.status = DownloadStatus::Cancelled;
                 }
                 Err(e) => outcome.status = DownloadStatus::Error(format!("cannot save: {e}")),

@@ -1,5 +1,5 @@
-//! The book's `slow_server.py`, as a wrapper around every request: a random delay, a
-//! random error status, and the one-line log.
+//! The book's `slow_server.py`: the random delay and the random error status that
+//! `FlagServer::handle` draws for every request.
 //!
 //! Delays are `tokio::time::sleep`, so a delayed request holds no thread and never holds
 //! up another: a thousand requests with a 0.5 s delay are all answered in about 0.5 s.

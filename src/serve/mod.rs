@@ -131,7 +131,10 @@ impl FlagServer {
                 None => path.to_string(),
             };
             let secs = start.elapsed().as_secs_f64();
-            eprintln!("{label} {} {secs:.2}s", response.status().as_u16());
+            log(format_args!(
+                "{label} {} {secs:.2}s",
+                response.status().as_u16()
+            ));
         }
         response
     }
@@ -187,7 +190,7 @@ pub async fn serve(
                     // Out of file descriptors, or a connection reset before accept: not
                     // fatal. Back off briefly so a full table does not spin the loop.
                     if !server.quiet {
-                        eprintln!("accept failed: {e}");
+                        log(format_args!("accept failed: {e}"));
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
@@ -279,11 +282,9 @@ impl ServeConfig {
             line += &format!(", {delay} delay");
         }
         if self.error_rate > 0.0 {
-            line += &format!(
-                ", {}% errors ({})",
-                self.error_rate * 100.0,
-                self.error_status
-            );
+            // Rounded, so that 0.07 reads 7% and not 7.000000000000001%.
+            let percent = (self.error_rate * 100_000.0).round() / 1000.0;
+            line += &format!(", {percent}% errors ({})", self.error_status);
         }
         line + "; Ctrl-C stops it."
     }
@@ -301,6 +302,9 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         let listener = listen(addr).map_err(|e| bind_error(addr, e))?;
         let listener = TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
+        // Before the address is announced: a script that reads it and at once sends
+        // SIGTERM must find the handler in place.
+        let stop = stop_signal()?;
         // On stdout, and flushed, so that a script (or a test) that starts the server on
         // port 0 can read the address it got.
         println!("{}", config.describe(addr));
@@ -311,10 +315,10 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             server,
             config.limits,
             Duration::from_secs(1),
-            stop_signal(),
+            stop,
         )
         .await;
-        eprintln!("Server stopped.");
+        log(format_args!("Server stopped."));
         Ok(())
     })
 }
@@ -338,20 +342,34 @@ fn bind_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
     }
 }
 
-/// Completes on Ctrl-C or, on Unix, SIGTERM.
-async fn stop_signal() {
+/// Registers for Ctrl-C and, on Unix, SIGTERM now, and returns what completes on either.
+fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term.recv() => {},
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            return;
-        }
+        })
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+/// Writes one line to stderr, ignoring failure: a server whose log reader has gone away
+/// (`flags-dl serve | head`, a closed terminal) must go on answering, where `eprintln!`
+/// would panic in the middle of a request.
+fn log(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// The embedded server: a flag server on an ephemeral loopback port, on a thread and
