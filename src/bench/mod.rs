@@ -1,22 +1,314 @@
-//! `flags-dl bench`: the book's timing experiment as one command.
+//! `flags-dl bench`: the book's timing experiment as one command. It downloads the same
+//! flags in each mode at several levels of concurrency, a few times each, and shows how long
+//! that took: as a table on stdout, and optionally as JSON, CSV, Markdown and an SVG chart.
 //!
-//! (Being written: see issue 5. The command line below is the agreed shape.)
+//! The modules, in the order a bench meets them:
+//!
+//! - [`args`]: the command line and the plan of (mode, max-req) pairs it asks for.
+//! - [`run`]: the runner, which times each run and records its raw figures.
+//! - [`summary`]: median, min, max, throughput and speed-up per (mode, max-req).
+//! - [`table`]: the table on stdout.
+//! - [`export`]: the JSON, CSV and Markdown files, rewritten as runs finish.
+//! - [`plot`]: the SVG chart.
+//!
+//! This module only wires them together: it picks the codes and the server, and describes
+//! the bench ([`Settings`]) for the outputs. It does no timing of its own.
 
-use crate::cli::{CodeArgs, ServerArgs};
-use crate::error::Exit;
-use clap::Args;
+pub mod args;
+pub mod export;
+pub mod plot;
+pub mod run;
+pub mod summary;
+pub mod table;
 
-/// `flags-dl bench [CODES] [SERVER] [OPTIONS]`.
-#[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
-    #[command(flatten)]
-    pub codes: CodeArgs,
+pub use args::BenchArgs;
 
-    #[command(flatten)]
-    pub server: ServerArgs,
+use crate::codes::{expand_cc_args, Selection};
+use crate::countries;
+use crate::download::Mode;
+use crate::error::{Error, Exit};
+use crate::serve::inject::DelayRange;
+use crate::site::{self, Site};
+use crate::{limits, serve};
+use export::Exports;
+use run::{BenchProgress, Runner};
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+/// How long the reachability check waits for a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What was measured, where and on what: the header of the table, the title of the chart,
+/// and the `settings` of the JSON export.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Settings {
+    /// The server's label: EMBEDDED, LOCAL, DELAY, ERROR, REMOTE or Custom.
+    pub site: String,
+    pub base_url: String,
+    /// How the codes were chosen, for people: "the book's top 20 by population".
+    pub data_set: String,
+    pub code_count: usize,
+    /// Codes that are countries of the data set; the others can only be not found.
+    pub flag_count: usize,
+    pub codes: Vec<String>,
+    /// The embedded server's delay per request; `None` for another server.
+    pub delay_min_s: Option<f64>,
+    pub delay_max_s: Option<f64>,
+    /// The embedded server's share of 418 answers; `None` for another server.
+    pub error_rate: Option<f64>,
+    pub modes: Vec<Mode>,
+    pub max_req: Vec<usize>,
+    pub runs: usize,
+    pub warmup: usize,
+    /// `std::thread::available_parallelism`.
+    pub cpus: usize,
+    pub os: String,
+    pub flags_dl_version: String,
+    /// What a run's time covers.
+    pub timing: String,
+}
+
+impl Settings {
+    /// "20 flags", or "676 codes (194 flags)" when some codes are not countries.
+    pub fn what(&self) -> String {
+        if self.flag_count == self.code_count {
+            plural(self.code_count, "flag")
+        } else {
+            format!(
+                "{} ({})",
+                plural(self.code_count, "code"),
+                plural(self.flag_count, "flag")
+            )
+        }
+    }
+
+    /// "0.1–0.3 s delay per request", "no delay", or the other server's own.
+    pub fn delay(&self) -> String {
+        match (self.delay_min_s, self.delay_max_s) {
+            (Some(min), Some(max)) if max == 0.0 && min == 0.0 => "no delay".into(),
+            (Some(_), Some(_)) => format!("{} delay per request", self.delay_range()),
+            _ => "the server's own delay".into(),
+        }
+    }
+
+    /// "0.1–0.3 s", "0.5 s"; empty for another server.
+    pub fn delay_range(&self) -> String {
+        match (self.delay_min_s, self.delay_max_s) {
+            (Some(min), Some(max)) => DelayRange {
+                min: Duration::from_secs_f64(min),
+                max: Duration::from_secs_f64(max),
+            }
+            .to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// "the embedded flag server" or "the LOCAL server (http://...)".
+    pub fn server(&self) -> String {
+        if self.site == "EMBEDDED" {
+            "the embedded flag server".into()
+        } else {
+            format!("the {} server {}", self.site, self.base_url)
+        }
+    }
+
+    /// "2 CPUs, linux".
+    pub fn machine(&self) -> String {
+        format!("{}, {}", plural(self.cpus, "CPU"), self.os)
+    }
+
+    /// "3 runs after 1 warm-up per mode".
+    pub fn repetitions(&self) -> String {
+        let runs = plural(self.runs, "timed run");
+        match self.warmup {
+            0 => format!("{runs} each, no warm-up"),
+            n => format!("{runs} each, after {} per mode", plural(n, "warm-up")),
+        }
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Runs the benchmark and prints its table.
-pub fn run_bench(_args: &BenchArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("flags-dl bench is not available yet")
+pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
+    args.check().map_err(Error::Usage)?;
+    let selection = Selection {
+        args: args.codes.codes.clone(),
+        all: args.codes.all,
+        every: args.codes.every,
+        limit: args.codes.limit.map(|n| n as usize),
+    };
+    let read_stdin = || {
+        let mut text = String::new();
+        io::stdin().read_to_string(&mut text).map(|_| text)
+    };
+    let codes = expand_cc_args(&selection, read_stdin).map_err(|e| Error::Usage(e.to_string()))?;
+    let configs = args.configs(codes.len());
+
+    // Checked before the server starts: a bench that runs for minutes and then cannot write
+    // its chart has wasted them.
+    for path in [
+        &args.export_json,
+        &args.export_csv,
+        &args.export_markdown,
+        &args.plot,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        export::check_writable(path)?;
+    }
+
+    // One server for the whole bench, kept alive until the end: dropping it stops it.
+    let mut embedded = None;
+    let delay = args.delay();
+    let base_url = match &args.server.server {
+        Site::Embedded => {
+            let server = serve::start_embedded(delay, args.server.error_rate.unwrap_or(0.0))?;
+            embedded.insert(server).base_url.clone()
+        }
+        site @ Site::Remote { base, .. } => {
+            site::check_reachable(base, CONNECT_TIMEOUT).map_err(|reason| Error::Unreachable {
+                label: site.label().to_string(),
+                url: base.clone(),
+                reason,
+                hint: site.unreachable_hint(),
+            })?;
+            base.clone()
+        }
+    };
+
+    let mut runner = Runner {
+        base_url: &base_url,
+        codes: &codes,
+        runs: args.runs as usize,
+        warmup: args.warmup as usize,
+        fd_cap: args::MAX_MAX_REQ,
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    if let Some(limit) = limits::raise_open_files() {
+        // With the embedded server in this process, each connection costs two descriptors.
+        let per_request = if embedded.is_some() { 2 } else { 1 };
+        let cap = limits::fitting_max_req(args::MAX_MAX_REQ, limit, per_request);
+        let wanted = configs
+            .iter()
+            .map(|&c| runner.max_req_used(c))
+            .max()
+            .unwrap_or(1);
+        if cap < wanted {
+            eprintln!(
+                "flags-dl: warning: the open-file limit ({limit}) allows {cap} requests in flight, not {wanted}; runs asking for more use {cap} (raise it with `ulimit -n`)"
+            );
+        }
+        runner.fd_cap = cap;
+    }
+
+    let settings = Settings {
+        site: args.server.server.label().to_string(),
+        base_url: base_url.clone(),
+        data_set: data_set(args, &codes),
+        code_count: codes.len(),
+        flag_count: codes
+            .iter()
+            .filter(|cc| countries::country(cc).is_some())
+            .count(),
+        codes: codes.clone(),
+        delay_min_s: delay.map(|d| d.min.as_secs_f64()),
+        delay_max_s: delay.map(|d| d.max.as_secs_f64()),
+        error_rate: match args.server.server {
+            Site::Embedded => Some(args.server.error_rate.unwrap_or(0.0)),
+            Site::Remote { .. } => None,
+        },
+        modes: dedup(configs.iter().map(|c| c.mode)),
+        max_req: dedup(
+            configs
+                .iter()
+                .filter(|c| c.mode != Mode::Sequential)
+                .map(|c| c.max_req),
+        ),
+        runs: runner.runs,
+        warmup: runner.warmup,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        os: std::env::consts::OS.to_string(),
+        flags_dl_version: env!("CARGO_PKG_VERSION").to_string(),
+        timing: "from the first request to the last file saved, into a fresh temporary folder"
+            .into(),
+    };
+
+    let mut stdout = io::stdout().lock();
+    write!(stdout, "{}", table::header(&settings))?;
+    stdout.flush()?;
+
+    let exports = Exports {
+        json: args.export_json.clone(),
+        csv: args.export_csv.clone(),
+        markdown: args.export_markdown.clone(),
+    };
+    // Written once before the first run, and again after every run: a bench stopped half
+    // way leaves files that hold every run it finished.
+    exports.write(&settings, &configs, &[], false)?;
+
+    let progress = BenchProgress::new(runner.total_downloads(&configs));
+    let ran = runner.run_all(&configs, &progress, &mut |records| {
+        exports.write(&settings, &configs, records, false)
+    });
+    progress.finish();
+    let ran = ran?;
+
+    // Interrupted, the bench still shows and saves what it finished: that is data too.
+    let rows = summary::summarize(&configs, &ran.records, codes.len());
+    write!(stdout, "{}", table::rows(&settings, &rows))?;
+    if ran.interrupted {
+        writeln!(
+            stdout,
+            "Interrupted: the table shows the {} that finished.",
+            plural(ran.records.len(), "timed run")
+        )?;
+    }
+    exports.write(&settings, &configs, &ran.records, !ran.interrupted)?;
+    if let Some(path) = &args.plot {
+        if !rows.is_empty() {
+            export::write_atomic(path, plot::render_svg(&settings, &rows)?.as_bytes())?;
+        }
+    }
+    drop(embedded);
+    Ok(if ran.interrupted {
+        Exit::Interrupted
+    } else {
+        Exit::Success
+    })
+}
+
+/// How the codes were chosen, for the header and the JSON settings.
+fn data_set(args: &BenchArgs, codes: &[String]) -> String {
+    let source = if args.codes.every {
+        "every pair AA–ZZ"
+    } else if args.codes.all {
+        "all the countries of the data set"
+    } else if args.codes.codes.is_empty() {
+        "the book's top 20 by population"
+    } else {
+        "the codes given"
+    };
+    match args.codes.limit {
+        Some(n) if n as usize == codes.len() => format!("the first {n} by code of {source}"),
+        _ => source.to_string(),
+    }
+}
+
+/// The distinct items, in their first order.
+fn dedup<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out = vec![];
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
 }

@@ -1,0 +1,289 @@
+//! The bench's files: JSON (settings, every run, the summary), CSV (one row per run) and
+//! Markdown (the summary as a table), and the atomic write they and the chart share.
+//!
+//! Each file is rewritten whole after every run, through a temporary file in the same
+//! folder renamed over the old one, so a reader (or a bench stopped half way) never finds a
+//! half-written file. This module formats and writes; it does not decide when.
+
+use super::args::Config;
+use super::run::RunRecord;
+use super::summary::{decimals, summarize, Summary};
+use super::Settings;
+use anyhow::Context;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where to write each export, if anywhere.
+#[derive(Debug, Clone, Default)]
+pub struct Exports {
+    pub json: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+}
+
+impl Exports {
+    /// Writes every export asked for, from the runs so far. `complete` says whether the
+    /// bench has finished, so that a file left by an interrupted bench says so.
+    pub fn write(
+        &self,
+        settings: &Settings,
+        configs: &[Config],
+        records: &[RunRecord],
+        complete: bool,
+    ) -> anyhow::Result<()> {
+        if self.json.is_none() && self.csv.is_none() && self.markdown.is_none() {
+            return Ok(());
+        }
+        let rows = summarize(configs, records, settings.code_count);
+        if let Some(path) = &self.json {
+            write_atomic(path, json(settings, records, &rows, complete)?.as_bytes())?;
+        }
+        if let Some(path) = &self.csv {
+            write_atomic(path, csv(records).as_bytes())?;
+        }
+        if let Some(path) = &self.markdown {
+            write_atomic(path, markdown(&rows).as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// The JSON document: `{"settings", "complete", "runs", "summary"}`.
+pub fn json(
+    settings: &Settings,
+    records: &[RunRecord],
+    rows: &[Summary],
+    complete: bool,
+) -> anyhow::Result<String> {
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        settings: &'a Settings,
+        complete: bool,
+        runs: &'a [RunRecord],
+        summary: &'a [Summary],
+    }
+    let mut text = serde_json::to_string_pretty(&Document {
+        settings,
+        complete,
+        runs: records,
+        summary: rows,
+    })?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// The CSV header, in the order of [`csv`]'s columns.
+pub const CSV_HEADER: [&str; 9] = [
+    "mode",
+    "max_req",
+    "max_req_used",
+    "run",
+    "elapsed_s",
+    "ok",
+    "not_found",
+    "errors",
+    "peak_in_flight",
+];
+
+/// One row per timed run, with a header (RFC 4180: CRLF is allowed but LF is what every
+/// tool reads, so LF).
+pub fn csv(records: &[RunRecord]) -> String {
+    let mut out = csv_line(CSV_HEADER.iter().map(|s| s.to_string()));
+    for r in records {
+        out.push_str(&csv_line([
+            r.mode.to_string(),
+            r.max_req.to_string(),
+            r.max_req_used.to_string(),
+            r.run.to_string(),
+            format!("{:.6}", r.elapsed_s),
+            r.ok.to_string(),
+            r.not_found.to_string(),
+            r.errors.to_string(),
+            r.peak_in_flight.to_string(),
+        ]));
+    }
+    out
+}
+
+fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
+    let mut line = fields
+        .into_iter()
+        .map(|f| csv_field(&f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}
+
+/// Quotes a field that holds a comma, a quote or a line break, doubling its quotes. Our
+/// fields are names and numbers today; quoting anyway keeps the file valid if one day a
+/// field is free text.
+pub fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
+/// The summary as a GitHub-flavoured Markdown table, numbers right-aligned.
+pub fn markdown(rows: &[Summary]) -> String {
+    let d = decimals(rows.iter().map(|r| r.min_s));
+    let mut out = String::from(
+        "| mode | -m | most in flight | median (s) | min (s) | max (s) | req/s | errors | speed-up |\n\
+         |:-----|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let speedup = match r.speedup {
+            _ if r.mode == crate::download::Mode::Sequential => "baseline".to_string(),
+            Some(x) => format!("{x:.1}×"),
+            None => "–".to_string(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.d$} | {:.d$} | {:.d$} | {:.1} | {} | {} |\n",
+            r.mode,
+            r.max_req,
+            r.peak_in_flight,
+            r.median_s,
+            r.min_s,
+            r.max_s,
+            r.req_per_s,
+            r.errors,
+            speedup
+        ));
+    }
+    out
+}
+
+/// The folder `path` will be written in ("." for a bare file name).
+fn folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Fails now, with the path in the message, if `path` cannot be written later: its folder is
+/// missing or read-only, or it names a folder.
+pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("cannot write {}: it is a folder", path.display());
+    }
+    let dir = folder(path);
+    tempfile::Builder::new()
+        .prefix(".flags-dl-check-")
+        .tempfile_in(dir)
+        .with_context(|| {
+            format!(
+                "cannot write {} (in folder {})",
+                path.display(),
+                dir.display()
+            )
+        })?;
+    Ok(())
+}
+
+/// Writes `contents` to `path` through a temporary file in the same folder, renamed over
+/// `path` once complete: the file is always either the old whole or the new whole.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let dir = folder(path);
+    let context = || format!("cannot write {}", path.display());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".flags-dl-bench-");
+    // A temporary file is private (0600); the export is an ordinary file, so it gets the
+    // mode a plain create would give it (0666 less the umask).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut file = builder.tempfile_in(dir).with_context(context)?;
+    file.write_all(contents).with_context(context)?;
+    file.as_file().sync_data().with_context(context)?;
+    file.persist(path)
+        .map_err(|e| e.error)
+        .with_context(context)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::download::Mode;
+
+    fn record(mode: Mode, max_req: usize, run: usize, elapsed_s: f64) -> RunRecord {
+        RunRecord {
+            mode,
+            max_req,
+            max_req_used: max_req,
+            run,
+            elapsed_s,
+            ok: 4,
+            not_found: 1,
+            errors: 0,
+            peak_in_flight: max_req,
+        }
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(csv_field("async"), "async");
+        assert_eq!(csv_field("0.25"), "0.25");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn csv_has_a_header_and_one_row_per_run() {
+        let text = csv(&[
+            record(Mode::Sequential, 1, 1, 1.5),
+            record(Mode::Async, 4, 1, 0.25),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "mode,max_req,max_req_used,run,elapsed_s,ok,not_found,errors,peak_in_flight",
+                "sequential,1,1,1,1.500000,4,1,0,1",
+                "async,4,4,1,0.250000,4,1,0,4",
+            ]
+        );
+    }
+
+    #[test]
+    fn markdown_has_a_header_and_one_row_per_summary() {
+        let configs = super::super::args::plan(&[Mode::Sequential, Mode::Async], &[4]);
+        let records = [
+            record(Mode::Sequential, 1, 1, 1.0),
+            record(Mode::Async, 4, 1, 0.25),
+        ];
+        let text = markdown(&summarize(&configs, &records, 5));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("| mode | -m |"));
+        assert_eq!(
+            lines[2],
+            "| sequential | 1 | 1 | 1.000 | 1.000 | 1.000 | 5.0 | 0 | baseline |"
+        );
+        assert_eq!(
+            lines[3],
+            "| async | 4 | 4 | 0.250 | 0.250 | 0.250 | 20.0 | 0 | 4.0× |"
+        );
+    }
+
+    #[test]
+    fn atomic_writes_replace_the_whole_file_and_leave_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        write_atomic(&path, b"first, longer\n").unwrap();
+        write_atomic(&path, b"second\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(check_writable(&path).is_ok());
+        assert!(check_writable(dir.path()).is_err());
+        let missing = dir.path().join("no/such/folder/x.json");
+        let err = check_writable(&missing).unwrap_err();
+        assert!(format!("{err:#}").contains("x.json"), "{err:#}");
+    }
+}

@@ -1,0 +1,343 @@
+//! The chart of `--plot`: elapsed time (median, with min–max bars) against max-req, one line
+//! per mode, both axes logarithmic, as SVG.
+//!
+//! Drawn for someone who has not read the book: the title says what was downloaded, from
+//! what, and on which machine; a line under it says how to read the chart; the legend says
+//! what each mode does. Sequential has one request in flight whatever -m says, so it is a
+//! horizontal line: the baseline the others are compared with. This module draws; writing
+//! the file is [`export::write_atomic`](super::export::write_atomic)'s.
+
+use super::summary::Summary;
+use super::Settings;
+use crate::download::Mode;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 620;
+const FONT: &str = "sans-serif";
+
+/// The colour, marker and legend text of each mode.
+fn look(mode: Mode) -> (RGBColor, &'static str) {
+    match mode {
+        Mode::Sequential => (
+            RGBColor(90, 90, 90),
+            "sequential: one request at a time, the baseline",
+        ),
+        Mode::Threads => (
+            RGBColor(31, 119, 180),
+            "threads: a pool of -m OS threads, each with one request at a time",
+        ),
+        Mode::Async => (
+            RGBColor(214, 39, 40),
+            "async: one tokio task per flag, at most -m requests in flight",
+        ),
+    }
+}
+
+/// The chart as an SVG document.
+pub fn render_svg(settings: &Settings, rows: &[Summary]) -> anyhow::Result<String> {
+    anyhow::ensure!(!rows.is_empty(), "no runs to plot");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, settings, rows)?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+fn draw(
+    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    settings: &Settings,
+    rows: &[Summary],
+) -> anyhow::Result<()> {
+    root.fill(&WHITE)?;
+    let modes = dedup_modes(rows);
+    let legend_height = 16 + 24 * modes.len() as u32;
+    let (top, rest) = root.split_vertically(100);
+    let (body, bottom) = rest.split_vertically(HEIGHT - 100 - legend_height);
+    let grey = RGBColor(70, 70, 70);
+    top.draw(&Text::new(
+        format!(
+            "Downloading {}: elapsed time against requests in flight",
+            settings.what()
+        ),
+        (24, 14),
+        (FONT, 24).into_font().style(FontStyle::Bold).color(&BLACK),
+    ))?;
+    top.draw(&Text::new(
+        format!(
+            "Server: {}. Machine: {}. {}",
+            server(settings),
+            settings.machine(),
+            if settings.runs == 1 {
+                "One run per point.".to_string()
+            } else {
+                format!("Median of {} runs, bars from min to max.", settings.runs)
+            },
+        ),
+        (24, 48),
+        (FONT, 15).into_font().color(&grey),
+    ))?;
+    top.draw(&Text::new(
+        "Lower is faster. The server delays every answer; with more requests in flight, their delays overlap.",
+        (24, 72),
+        (FONT, 15).into_font().color(&grey),
+    ))?;
+
+    let levels: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.mode != Mode::Sequential)
+        .map(|r| r.max_req as f64)
+        .collect();
+    let x_max = levels.iter().copied().fold(1.0, f64::max).max(4.0);
+    let (x_lo, x_hi) = (0.8, x_max * 1.3);
+    let (y_lo, y_hi) = y_range(rows);
+    let mut x_keys: Vec<f64> = std::iter::once(1.0).chain(levels.iter().copied()).collect();
+    x_keys.sort_by(f64::total_cmp);
+    x_keys.dedup();
+
+    let mut chart = ChartBuilder::on(&body)
+        .margin_left(24)
+        .margin_right(32)
+        .margin_bottom(16)
+        .margin_top(8)
+        .x_label_area_size(56)
+        .y_label_area_size(72)
+        .build_cartesian_2d(
+            (x_lo..x_hi).log_scale().with_key_points(x_keys),
+            (y_lo..y_hi).log_scale().with_key_points(y_keys(y_lo, y_hi)),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc("max requests in flight (-m)")
+        .y_desc("elapsed time (s)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| short_number(*y))
+        .axis_desc_style((FONT, 17))
+        .label_style((FONT, 14))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .draw()?;
+
+    // Where -m reaches the number of codes: past it, no more requests can be in flight, so
+    // the lines flatten. Saying so spares the reader a puzzle.
+    let n = settings.code_count as f64;
+    if levels.iter().any(|&m| m > n) && n > x_lo && n < x_hi {
+        let style = RGBColor(150, 150, 150).stroke_width(1);
+        chart.draw_series(DashedLineSeries::new([(n, y_lo), (n, y_hi)], 4, 4, style))?;
+        // Right of the line, unless that would run off the chart.
+        let past_middle = (n / x_lo).ln() / (x_hi / x_lo).ln() > 0.6;
+        let (x, anchor) = if past_middle {
+            (n / 1.06, HPos::Right)
+        } else {
+            (n * 1.06, HPos::Left)
+        };
+        let font = (FONT, 13)
+            .into_font()
+            .color(&RGBColor(110, 110, 110))
+            .pos(Pos::new(anchor, VPos::Top));
+        chart.draw_series(std::iter::once(Text::new(
+            format!("{} codes: all in flight at once", settings.code_count),
+            (x, y_hi / 1.12),
+            font,
+        )))?;
+    }
+
+    for &mode in &modes {
+        let (color, _) = look(mode);
+        let style = color.stroke_width(2);
+        let mode_rows: Vec<&Summary> = rows.iter().filter(|r| r.mode == mode).collect();
+        if mode == Mode::Sequential {
+            let y = mode_rows[0].median_s;
+            chart.draw_series(DashedLineSeries::new([(x_lo, y), (x_hi, y)], 10, 6, style))?;
+            chart.draw_series(std::iter::once(Circle::new((1.0, y), 5, color.filled())))?;
+        } else {
+            let points: Vec<(f64, f64)> = mode_rows
+                .iter()
+                .map(|r| (r.max_req as f64, r.median_s))
+                .collect();
+            chart.draw_series(LineSeries::new(points.clone(), style))?;
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        }
+        // Min-to-max bars, capped so they show beside the point: how much the runs of one
+        // point disagreed.
+        let thin = color.stroke_width(1);
+        for r in &mode_rows {
+            let x = if mode == Mode::Sequential {
+                1.0
+            } else {
+                r.max_req as f64
+            };
+            chart.draw_series(std::iter::once(PathElement::new(
+                [(x, r.min_s), (x, r.max_s)],
+                thin,
+            )))?;
+            chart
+                .draw_series([r.min_s, r.max_s].map(|y| {
+                    EmptyElement::at((x, y)) + PathElement::new([(-5, 0), (5, 0)], thin)
+                }))?;
+        }
+    }
+
+    // The legend goes under the chart rather than in it: inside, it would hide whatever
+    // point happened to fall under it.
+    for (i, &mode) in modes.iter().enumerate() {
+        let (color, label) = look(mode);
+        let y = 12 + 24 * i as i32;
+        let style = color.stroke_width(2);
+        if mode == Mode::Sequential {
+            // Dashes, as its line in the chart.
+            for x in [98, 110, 122] {
+                bottom.draw(&PathElement::new([(x, y), (x + 7, y)], style))?;
+            }
+        } else {
+            bottom.draw(&PathElement::new([(98, y), (129, y)], style))?;
+            bottom.draw(&Circle::new((113, y), 4, color.filled()))?;
+        }
+        let text = match rows.iter().find(|r| r.mode == Mode::Sequential) {
+            Some(row) if mode == Mode::Sequential => {
+                format!("{label}: {}", seconds(row.median_s))
+            }
+            _ => label.to_string(),
+        };
+        bottom.draw(&Text::new(
+            text,
+            (138, y - 8),
+            (FONT, 15).into_font().color(&BLACK),
+        ))?;
+    }
+    Ok(())
+}
+
+/// The modes of `rows`, in their order.
+fn dedup_modes(rows: &[Summary]) -> Vec<Mode> {
+    let mut modes: Vec<Mode> = vec![];
+    for row in rows {
+        if !modes.contains(&row.mode) {
+            modes.push(row.mode);
+        }
+    }
+    modes
+}
+
+/// The server, for someone who does not know flags-dl.
+fn server(settings: &Settings) -> String {
+    let delay = match (settings.delay_min_s, settings.delay_max_s) {
+        (Some(min), Some(max)) if min == 0.0 && max == 0.0 => "with no delay".to_string(),
+        (Some(_), Some(_)) => format!("delaying each request {}", settings.delay_range()),
+        _ => "with its own delay".to_string(),
+    };
+    if settings.site == "EMBEDDED" {
+        format!("flags-dl's own, on this machine, {delay}")
+    } else {
+        format!("{} ({}), {delay}", settings.base_url, settings.site)
+    }
+}
+
+/// From a bit under the fastest run to a bit over the slowest (room above for the legend),
+/// spanning at least a factor of 4 so a log axis has ticks to show.
+fn y_range(rows: &[Summary]) -> (f64, f64) {
+    let lo = rows.iter().map(|r| r.min_s).fold(f64::INFINITY, f64::min);
+    let hi = rows.iter().map(|r| r.max_s).fold(0.0, f64::max);
+    let (mut lo, mut hi) = (lo.max(1e-5) * 0.75, hi.max(1e-5) * 1.6);
+    if hi / lo < 4.0 {
+        let middle = (lo * hi).sqrt();
+        (lo, hi) = (middle / 2.0, middle * 2.0);
+    }
+    (lo, hi)
+}
+
+/// Round numbers for a log axis: 1, 2, 3, 5 times powers of ten within the range; 1, 2, 5
+/// when that is crowded, or finer steps when it gives fewer than three.
+fn y_keys(lo: f64, hi: f64) -> Vec<f64> {
+    let pick = |steps: &[f64]| -> Vec<f64> {
+        let mut keys = vec![];
+        let mut decade = 10f64.powf(lo.log10().floor());
+        while decade <= hi {
+            for step in steps {
+                let v = decade * step;
+                if v >= lo && v <= hi {
+                    keys.push(v);
+                }
+            }
+            decade *= 10.0;
+        }
+        keys
+    };
+    let keys = pick(&[1.0, 2.0, 3.0, 5.0]);
+    if keys.len() > 9 {
+        pick(&[1.0, 2.0, 5.0])
+    } else if keys.len() >= 3 {
+        keys
+    } else {
+        pick(&[1.0, 1.5, 2.0, 3.0, 5.0, 7.0])
+    }
+}
+
+/// 0.05, 0.2, 1, 2.5: no trailing zeros.
+fn short_number(v: f64) -> String {
+    let text = format!("{v:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// "4.12 s", "0.290 s", "5.2 ms".
+fn seconds(v: f64) -> String {
+    if v >= 1.0 {
+        format!("{v:.2} s")
+    } else if v >= 0.01 {
+        format!("{v:.3} s")
+    } else {
+        format!("{:.1} ms", v * 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(lo: f64, hi: f64) -> Vec<String> {
+        y_keys(lo, hi).into_iter().map(short_number).collect()
+    }
+
+    #[test]
+    fn y_keys_are_round_and_inside_the_range() {
+        assert_eq!(keys(0.15, 9.0), ["0.2", "0.3", "0.5", "1", "2", "3", "5"]);
+        assert_eq!(keys(0.0015, 9.0).len(), 11);
+        assert_eq!(keys(0.0025, 0.012), ["0.003", "0.005", "0.01"]);
+        assert_eq!(keys(0.0055, 0.016), ["0.007", "0.01", "0.015"]);
+    }
+
+    #[test]
+    fn the_y_range_spans_at_least_a_factor_of_four() {
+        let row = Summary {
+            mode: Mode::Async,
+            max_req: 4,
+            max_req_used: 4,
+            runs: 1,
+            median_s: 0.01,
+            min_s: 0.01,
+            max_s: 0.011,
+            req_per_s: 500.0,
+            errors: 0,
+            peak_in_flight: 4,
+            speedup: None,
+        };
+        let (lo, hi) = y_range(&[row]);
+        assert!(
+            lo < 0.01 && hi > 0.011 && hi / lo >= 4.0 - 1e-9,
+            "{lo} {hi}"
+        );
+    }
+
+    #[test]
+    fn numbers_lose_their_trailing_zeros() {
+        assert_eq!(short_number(0.2), "0.2");
+        assert_eq!(short_number(5.0), "5");
+        assert_eq!(short_number(0.05), "0.05");
+        assert_eq!(seconds(4.123), "4.12 s");
+        assert_eq!(seconds(0.29), "0.290 s");
+        assert_eq!(seconds(0.0052), "5.2 ms");
+    }
+}

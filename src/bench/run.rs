@@ -1,0 +1,330 @@
+//! The runner: times each (mode, max-req) pair `--runs` times, after `--warmup` untimed runs
+//! of each mode, and records every run's raw figures.
+//!
+//! A run is one ordinary `download_many` into a fresh temporary folder, with a fresh
+//! [`Job`] (so its in-flight gauge starts at zero), timed from the first request to the
+//! last file saved. Nothing here summarizes, prints a table or writes a file: the caller
+//! gets each [`RunRecord`] as it is made and decides what to do with it.
+
+use super::args::Config;
+use crate::download::{self, DownloadStatus, Job, Mode};
+use crate::interrupt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The raw figures of one timed run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunRecord {
+    pub mode: Mode,
+    /// As asked for with `--max-req` (1 for sequential).
+    pub max_req: usize,
+    /// What the run allowed: `max_req` capped by the number of codes, the mode's own limit
+    /// and the open-file limit.
+    pub max_req_used: usize,
+    /// 1-based, among the timed runs of this (mode, max-req).
+    pub run: usize,
+    /// From the first request to the last file saved.
+    pub elapsed_s: f64,
+    pub ok: usize,
+    pub not_found: usize,
+    /// Codes that ended neither downloaded nor not found.
+    pub errors: usize,
+    /// The most requests really in flight at once.
+    pub peak_in_flight: usize,
+}
+
+/// Where and what every run downloads.
+pub struct Runner<'a> {
+    pub base_url: &'a str,
+    pub codes: &'a [String],
+    /// Timed runs per (mode, max-req).
+    pub runs: usize,
+    /// Untimed runs per mode.
+    pub warmup: usize,
+    /// The most requests in flight the open-file limit leaves room for.
+    pub fd_cap: usize,
+    /// One token for the whole bench, given to every run's job: Ctrl-C cancels it, and a
+    /// Ctrl-C between two runs still stops the next one from starting.
+    pub cancel: CancellationToken,
+}
+
+/// What [`Runner::run_all`] got through.
+#[derive(Debug, Default)]
+pub struct Ran {
+    /// Every timed run that finished; a run cut short by Ctrl-C is not a measurement.
+    pub records: Vec<RunRecord>,
+    /// Ctrl-C stopped the bench before the end.
+    pub interrupted: bool,
+}
+
+impl Runner<'_> {
+    /// The requests in flight a run of `config` really allows. Values above the number of
+    /// codes are kept in the table (the flattening of the curve is the lesson) but cannot
+    /// put more requests in flight than there are codes.
+    pub fn max_req_used(&self, config: Config) -> usize {
+        config
+            .max_req
+            .min(config.mode.max_max_req())
+            .min(self.codes.len())
+            .min(self.fd_cap)
+            .max(1)
+    }
+
+    /// Downloads, as [`run_once`] counts them, that [`Runner::run_all`] will make.
+    pub fn total_downloads(&self, configs: &[Config]) -> u64 {
+        let mut modes: Vec<Mode> = configs.iter().map(|c| c.mode).collect();
+        modes.dedup();
+        let runs = configs.len() * self.runs + modes.len() * self.warmup;
+        (runs * self.codes.len()) as u64
+    }
+
+    /// Runs every config in order, calling `on_run` with all the records so far after each
+    /// timed run (so exports can be rewritten as the bench goes), and returns them all.
+    /// Ctrl-C ends it early, with the runs finished so far.
+    pub fn run_all(
+        &self,
+        configs: &[Config],
+        progress: &BenchProgress,
+        on_run: &mut dyn FnMut(&[RunRecord]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Ran> {
+        let mut records = vec![];
+        let interrupted = |records| {
+            Ok(Ran {
+                records,
+                interrupted: true,
+            })
+        };
+        let mut warmed: Vec<Mode> = vec![];
+        for &config in configs {
+            if !warmed.contains(&config.mode) {
+                warmed.push(config.mode);
+                // One warm-up per mode, not per max-req: what a warm-up warms (the process,
+                // the server, the mode's code paths) is the same at every level, and at the
+                // mode's highest level it costs the least time.
+                let fastest = configs
+                    .iter()
+                    .filter(|c| c.mode == config.mode)
+                    .map(|&c| self.max_req_used(c))
+                    .max()
+                    .unwrap_or(1);
+                for i in 1..=self.warmup {
+                    progress.begin(format!("{} warm-up {i}/{}", config.mode, self.warmup));
+                    let measured = self.run_once(config.mode, fastest, progress)?;
+                    if measured.interrupted {
+                        return interrupted(records);
+                    }
+                }
+            }
+            let used = self.max_req_used(config);
+            for run in 1..=self.runs {
+                progress.begin(format!(
+                    "{} -m {} run {run}/{}",
+                    config.mode, config.max_req, self.runs
+                ));
+                let measured = self.run_once(config.mode, used, progress)?;
+                if measured.interrupted {
+                    return interrupted(records);
+                }
+                records.push(RunRecord {
+                    mode: config.mode,
+                    max_req: config.max_req,
+                    max_req_used: used,
+                    run,
+                    elapsed_s: measured.elapsed.as_secs_f64(),
+                    ok: measured.ok,
+                    not_found: measured.not_found,
+                    errors: measured.errors,
+                    peak_in_flight: measured.peak_in_flight,
+                });
+                on_run(&records)?;
+            }
+        }
+        Ok(Ran {
+            records,
+            interrupted: false,
+        })
+    }
+
+    fn run_once(
+        &self,
+        mode: Mode,
+        max_req: usize,
+        progress: &BenchProgress,
+    ) -> anyhow::Result<Measured> {
+        if self.cancel.is_cancelled() {
+            return Ok(Measured {
+                interrupted: true,
+                ..Measured::default()
+            });
+        }
+        run_once(
+            mode,
+            self.base_url,
+            self.codes,
+            max_req,
+            &self.cancel,
+            &mut || progress.tick(),
+        )
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub elapsed: Duration,
+    pub ok: usize,
+    pub not_found: usize,
+    pub errors: usize,
+    pub peak_in_flight: usize,
+    /// Ctrl-C cut the run short: its figures measure nothing.
+    pub interrupted: bool,
+}
+
+impl Measured {
+    fn count(&mut self, status: &DownloadStatus) {
+        // `matches!` rather than an exhaustive `match`: any other way a code can end is an
+        // error for the bench, whatever statuses the download module grows.
+        if matches!(status, DownloadStatus::Ok) {
+            self.ok += 1;
+        } else if matches!(status, DownloadStatus::NotFound) {
+            self.not_found += 1;
+        } else {
+            self.errors += 1;
+        }
+    }
+}
+
+/// Downloads `codes` once in `mode` with `max_req` in flight, into a temporary folder that
+/// is removed afterwards, and says how long it took. `tick` is called once per code;
+/// cancelling `cancel` (Ctrl-C does) stops the run.
+pub fn run_once(
+    mode: Mode,
+    base_url: &str,
+    codes: &[String],
+    max_req: usize,
+    cancel: &CancellationToken,
+    tick: &mut dyn FnMut(),
+) -> anyhow::Result<Measured> {
+    // A fresh folder per run: no run finds files (or a warm directory) left by another.
+    let dir = tempfile::Builder::new()
+        .prefix("flags-dl-bench-")
+        .tempdir()
+        .map_err(|e| anyhow::anyhow!("cannot create a temporary folder for a run: {e}"))?;
+    // Built before the clock starts: setting up is not downloading.
+    let mut job = Job::new(
+        base_url.to_string(),
+        codes.to_vec(),
+        dir.path().to_path_buf(),
+        max_req,
+    );
+    job.cancel = cancel.clone();
+    interrupt::watch(job.cancel.clone(), job.saver.clone());
+    let mut measured = Measured::default();
+    let started = Instant::now();
+    download::download_many(mode, &job, &mut |outcome| {
+        measured.count(&outcome.status);
+        tick();
+    })?;
+    measured.elapsed = started.elapsed();
+    measured.peak_in_flight = job.in_flight.peak();
+    measured.interrupted = cancel.is_cancelled();
+    drop(job);
+    // A folder the OS will not let us remove is litter in the temp folder, not a failed
+    // measurement.
+    let _ = dir.close();
+    Ok(measured)
+}
+
+/// The progress indicator on stderr: which run is going, and how far the whole bench is.
+/// Hidden when stderr is not a terminal, so logs and pipes get only the table.
+pub struct BenchProgress {
+    bar: ProgressBar,
+}
+
+impl BenchProgress {
+    /// A bar over `total` downloads (codes times runs, warm-ups included).
+    pub fn new(total: u64) -> BenchProgress {
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(Some(total), target);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {msg:<26} {bar:30.cyan/blue} {percent:>3}%  elapsed {elapsed}",
+            )
+            .expect("the template is valid"),
+        );
+        // Redrawn on a timer, not per download, so the bar costs the measured runs nothing
+        // but an atomic increment.
+        bar.enable_steady_tick(Duration::from_millis(100));
+        BenchProgress { bar }
+    }
+
+    fn begin(&self, what: String) {
+        self.bar.set_message(what);
+    }
+
+    fn tick(&self) {
+        self.bar.inc(1);
+    }
+
+    /// Removes the bar, so the table prints on a clean line.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner(codes: &[String], fd_cap: usize) -> Runner<'_> {
+        Runner {
+            base_url: "http://127.0.0.1:9/flags",
+            codes,
+            runs: 3,
+            warmup: 1,
+            fd_cap,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    #[test]
+    fn in_flight_is_capped_by_codes_mode_and_open_files() {
+        let codes: Vec<String> = (0..20).map(|i| format!("C{i}")).collect();
+        let r = runner(&codes, 1000);
+        let used = |mode, max_req| r.max_req_used(Config { mode, max_req });
+        assert_eq!(used(Mode::Async, 4), 4);
+        assert_eq!(used(Mode::Async, 256), 20);
+        assert_eq!(used(Mode::Threads, 1000), 20);
+        assert_eq!(used(Mode::Sequential, 64), 1);
+        assert_eq!(
+            runner(&codes, 10).max_req_used(Config {
+                mode: Mode::Async,
+                max_req: 16
+            }),
+            10
+        );
+    }
+
+    #[test]
+    fn total_counts_one_warmup_per_mode() {
+        let codes: Vec<String> = (0..5).map(|i| format!("C{i}")).collect();
+        let configs = super::super::args::plan(&[Mode::Sequential, Mode::Async], &[1, 4]);
+        // 3 configs x 3 runs + 2 modes x 1 warm-up = 11 runs of 5 codes.
+        assert_eq!(runner(&codes, 1000).total_downloads(&configs), 55);
+    }
+
+    #[test]
+    fn anything_but_ok_and_not_found_is_an_error() {
+        let mut m = Measured::default();
+        m.count(&DownloadStatus::Ok);
+        m.count(&DownloadStatus::NotFound);
+        m.count(&DownloadStatus::Error("HTTP 418 I'm a teapot".into()));
+        assert_eq!((m.ok, m.not_found, m.errors), (1, 1, 1));
+    }
+}

@@ -1,0 +1,316 @@
+//! `flags-dl bench` end to end: the built binary, a tiny bench against the embedded server,
+//! every export read back, and the usage errors of its lists.
+//!
+//! Kept small (5 codes, no delay, one run) so it takes well under a second of downloading;
+//! the timing itself is not checked here, only that every run is recorded everywhere.
+
+use assert_cmd::Command;
+use std::path::Path;
+
+/// The binary, with flags-dl's environment variables removed so the caller's shell cannot
+/// change what is tested.
+fn flags_dl() -> Command {
+    let mut cmd = Command::cargo_bin("flags-dl").expect("the flags-dl binary is built");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("FLAGS_DL_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+const TINY: [&str; 12] = [
+    "bench",
+    "--modes",
+    "sequential,async",
+    "--max-req",
+    "1,4",
+    "--runs",
+    "1",
+    "--warmup",
+    "0",
+    "--delay",
+    "0",
+    "-l",
+];
+
+/// (mode, max-req) lines of the tiny bench: sequential once, async at each level.
+const LINES: [(&str, u64); 3] = [("sequential", 1), ("async", 1), ("async", 4)];
+
+#[test]
+fn a_tiny_bench_prints_its_table_and_writes_every_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
+    let output = flags_dl()
+        .args(TINY)
+        .arg("5")
+        .arg("--export-json")
+        .arg(file("bench.json"))
+        .arg("--export-csv")
+        .arg(file("bench.csv"))
+        .arg("--export-markdown")
+        .arg(file("bench.md"))
+        .arg("--plot")
+        .arg(file("bench.svg"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("5 flags"), "{stdout}");
+    for (mode, m) in LINES {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(mode) && l.contains(&format!("-m {m} ")))
+            .unwrap_or_else(|| panic!("no line for {mode} -m {m}:\n{stdout}"));
+        assert!(
+            line.contains(" in flight") && line.contains("0 errors"),
+            "{line}"
+        );
+    }
+
+    // JSON: the settings, one record per run, one summary row per line.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file("bench.json")).unwrap()).unwrap();
+    assert_eq!(json["complete"], true);
+    assert_eq!(json["settings"]["code_count"], 5);
+    assert_eq!(json["settings"]["runs"], 1);
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), LINES.len());
+    for (run, (mode, m)) in runs.iter().zip(LINES) {
+        assert_eq!(
+            (run["mode"].as_str(), run["max_req"].as_u64()),
+            (Some(mode), Some(m))
+        );
+        assert_eq!(run["run"], 1);
+        assert_eq!(
+            (run["ok"].as_u64(), run["errors"].as_u64()),
+            (Some(5), Some(0))
+        );
+        assert!(run["elapsed_s"].as_f64().unwrap() > 0.0);
+        let peak = run["peak_in_flight"].as_u64().unwrap();
+        assert!((1..=m).contains(&peak), "{run}");
+    }
+    assert_eq!(json["summary"].as_array().unwrap().len(), LINES.len());
+    assert_eq!(json["summary"][0]["speedup"], 1.0);
+
+    // CSV: a header and one row per run.
+    let csv = std::fs::read_to_string(file("bench.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 1 + LINES.len(), "{csv}");
+    assert!(rows[0].starts_with("mode,max_req,"), "{csv}");
+    assert!(rows[1].starts_with("sequential,1,1,1,"), "{csv}");
+
+    // Markdown: a header, its rule, one row per line.
+    let md = std::fs::read_to_string(file("bench.md")).unwrap();
+    let rows: Vec<&str> = md.lines().collect();
+    assert_eq!(rows.len(), 2 + LINES.len(), "{md}");
+    assert!(
+        rows[0].starts_with("| mode |") && rows[1].starts_with("|:--"),
+        "{md}"
+    );
+    for (row, (mode, m)) in rows[2..].iter().zip(LINES) {
+        assert!(row.starts_with(&format!("| {mode} | {m} |")), "{md}");
+    }
+
+    // SVG: well-formed, and it names every mode.
+    let svg = std::fs::read_to_string(file("bench.svg")).unwrap();
+    assert_well_formed(&file("bench.svg"), &svg);
+    for mode in ["sequential", "async"] {
+        assert!(svg.contains(mode), "the chart does not name {mode}");
+    }
+    assert!(svg.contains("max requests in flight (-m)") && svg.contains("elapsed time (s)"));
+
+    // No temporary file is left beside the exports.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+}
+
+#[test]
+fn per_code_errors_are_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("runs.csv");
+    let output = flags_dl()
+        .args([
+            "bench", "--modes", "async", "-m", "4", "--runs", "2", "--warmup", "0",
+        ])
+        .args([
+            "--delay",
+            "0",
+            "--error-rate",
+            "1",
+            "-l",
+            "3",
+            "--export-csv",
+        ])
+        .arg(&csv)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("6 errors"), "{stdout}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    for row in text.lines().skip(1) {
+        let fields: Vec<&str> = row.split(',').collect();
+        // ok, not_found, errors
+        assert_eq!(fields[5..8], ["0", "0", "3"], "{text}");
+    }
+}
+
+#[test]
+fn bad_list_items_are_usage_errors_that_name_them() {
+    for (args, item) in [
+        (&["--max-req", "0,4"][..], "'0'"),
+        (&["--max-req", "4,many"][..], "'many'"),
+        (&["--modes", "async,turbo"][..], "'turbo'"),
+        (&["--runs", "0"][..], "'0'"),
+    ] {
+        let output = flags_dl()
+            .arg("bench")
+            .args(args)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(item), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn delay_with_another_server_is_a_usage_error() {
+    flags_dl()
+        .args(["bench", "-s", "http://127.0.0.1:9/flags", "--delay", "0.5"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn an_unreachable_server_fails_to_start() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = flags_dl()
+        .args(["bench", "-s", &format!("http://127.0.0.1:{port}/flags")])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+}
+
+#[test]
+fn an_export_into_a_missing_folder_fails_before_any_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing").join("bench.json");
+    let output = flags_dl()
+        .args(TINY)
+        .arg("5")
+        .arg("--export-json")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    assert!(output.stdout.is_empty(), "ran anyway");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("bench.json"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_keeps_the_runs_that_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, json) = (dir.path().join("runs.csv"), dir.path().join("bench.json"));
+    // Three runs of about 1 s each (5 codes, 0.2 s apiece, one at a time).
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("flags-dl"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("FLAGS_DL_") {
+            cmd.env_remove(name);
+        }
+    }
+    let child = cmd
+        .args([
+            "bench",
+            "--modes",
+            "sequential",
+            "--runs",
+            "3",
+            "--warmup",
+            "0",
+        ])
+        .args(["--delay", "0.2", "-l", "5", "--export-csv"])
+        .arg(&csv)
+        .arg("--export-json")
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt as soon as the first run is on file, so the second is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&csv).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(std::time::Instant::now() < deadline, "no run finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("Interrupted"), "{stdout}");
+    let rows = std::fs::read_to_string(&csv).unwrap().lines().count() - 1;
+    assert!((1..3).contains(&rows), "{rows} runs on file");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(json["complete"], false);
+    assert_eq!(json["runs"].as_array().unwrap().len(), rows);
+}
+
+/// Parses the SVG with python3's XML parser where there is one, and always checks that its
+/// tags balance.
+fn assert_well_formed(path: &Path, svg: &str) {
+    let python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as ET; ET.parse(sys.argv[1])",
+        ])
+        .arg(path)
+        .output();
+    if let Ok(out) = python {
+        assert!(
+            out.status.success(),
+            "not well-formed XML: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut open: Vec<&str> = vec![];
+    let mut rest = svg;
+    while let Some(start) = rest.find('<') {
+        let end = start + rest[start..].find('>').expect("an unclosed tag");
+        let tag = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('?') || tag.starts_with('!') || tag.ends_with('/') {
+            continue;
+        }
+        if let Some(closing) = tag.strip_prefix('/') {
+            assert_eq!(open.pop(), Some(closing.trim()), "mismatched </{closing}>");
+        } else {
+            open.push(tag.split_whitespace().next().unwrap_or(""));
+        }
+    }
+    assert!(open.is_empty(), "unclosed tags: {open:?}");
+    assert!(svg.trim_start().starts_with("<svg") || svg.trim_start().starts_with("<?xml"));
+}
