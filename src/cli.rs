@@ -89,6 +89,18 @@ pub struct CodeArgs {
     pub limit: Option<u64>,
 }
 
+impl CodeArgs {
+    /// The selection these arguments describe, for `codes::expand_cc_args`.
+    pub fn selection(&self) -> crate::codes::Selection {
+        crate::codes::Selection {
+            args: self.codes.clone(),
+            all: self.all,
+            every: self.every,
+            limit: self.limit.map(|n| n as usize),
+        }
+    }
+}
+
 /// Which server to fetch from, and the faults of the embedded one.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {

@@ -132,6 +132,14 @@ pub fn expand_cc_args(
     Ok(codes)
 }
 
+/// [`expand_cc_args`] with this process's standard input behind `-`.
+pub fn expand_from_stdin(selection: &Selection) -> Result<Vec<String>, ExpandError> {
+    expand_cc_args(selection, || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+    })
+}
+
 /// Why a selection gave no list of codes.
 #[derive(Debug, thiserror::Error)]
 pub enum ExpandError {

@@ -30,15 +30,13 @@ pub mod serve;
 pub mod site;
 
 use cli::{Cli, Command, DownloadArgs};
-use codes::{expand_cc_args, Selection};
 use download::Job;
 use error::{Error, Exit};
 use report::color::Paint;
 use report::human::Human;
 use report::json::Json;
 use report::{Counter, Quiet, Reporter, RunInfo};
-use site::Site;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::Instant;
 
 /// Runs the parsed command line and says how the program should exit.
@@ -81,17 +79,8 @@ fn fix_bash_completion(script: &[u8]) -> Vec<u8> {
 /// The download command: choose the codes, find the server, download, report.
 pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     args.check().map_err(Error::Usage)?;
-    let selection = Selection {
-        args: args.codes.codes.clone(),
-        all: args.codes.all,
-        every: args.codes.every,
-        limit: args.codes.limit.map(|n| n as usize),
-    };
-    let read_stdin = || {
-        let mut text = String::new();
-        io::stdin().read_to_string(&mut text).map(|_| text)
-    };
-    let codes = expand_cc_args(&selection, read_stdin).map_err(|e| Error::Usage(e.to_string()))?;
+    let codes = codes::expand_from_stdin(&args.codes.selection())
+        .map_err(|e| Error::Usage(e.to_string()))?;
     if args.output.list {
         let mut out = io::stdout().lock();
         for cc in &codes {
@@ -106,32 +95,19 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     });
     let mut actual_req = requested.min(mode.max_max_req()).min(codes.len());
 
-    // Kept alive until the end of the run: dropping it stops the server.
-    let mut embedded = None;
-    let base_url = match &args.server.server {
-        Site::Embedded => {
-            let server =
-                serve::start_embedded(args.server.delay, args.server.error_rate.unwrap_or(0.0))?;
-            embedded.insert(server).base_url.clone()
-        }
-        remote @ Site::Remote { base, .. } => {
-            site::check_reachable(base.as_str(), args.reliability.connect_timeout).map_err(
-                |reason| Error::Unreachable {
-                    label: remote.label().to_string(),
-                    url: base.clone(),
-                    reason,
-                    hint: remote.unreachable_hint(),
-                },
-            )?;
-            base.clone()
-        }
-    };
+    // Kept alive until the end of the run: dropping it stops an embedded server.
+    let site = args.server.server.open(
+        args.server.delay,
+        args.server.error_rate.unwrap_or(0.0),
+        args.reliability.connect_timeout,
+    )?;
+    let base_url = site.base_url.clone();
     // Only once there is a server to download from, so a failed start leaves no folder.
     save::prepare_output_dir(&args.output_dir)?;
 
     if let Some(limit) = limits::raise_open_files() {
         // With the embedded server in this process, each connection costs two descriptors.
-        let per_request = if embedded.is_some() { 2 } else { 1 };
+        let per_request = if site.is_embedded() { 2 } else { 1 };
         let fitting = limits::fitting_max_req(actual_req, limit, per_request);
         if fitting < actual_req {
             eprintln!(
@@ -207,7 +183,7 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         return Err(e.into());
     }
     reporter.finish(&run, &counter, elapsed)?;
-    drop(embedded);
+    drop(site);
     Ok(if job.cancel.is_cancelled() {
         Exit::Interrupted
     } else if counter.error > 0 {

@@ -22,6 +22,22 @@ pub enum Site {
     },
 }
 
+/// A site ready to download from: the embedded server started (and kept running while
+/// this lives), or a remote server found reachable.
+pub struct OpenSite {
+    /// `<base>` of `<base>/<cc>/<cc>.gif`.
+    pub base_url: String,
+    embedded: Option<crate::serve::Embedded>,
+}
+
+impl OpenSite {
+    /// Whether the server runs in this process (each connection then costs two file
+    /// descriptors, one at each end).
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+}
+
 /// The book's labels and their base URLs.
 pub const LABELS: [(&str, &str); 4] = [
     ("LOCAL", "http://localhost:8000/flags"),
@@ -59,6 +75,40 @@ impl Site {
             label: None,
             base: arg.trim_end_matches('/').to_string(),
         })
+    }
+
+    /// Makes the site ready: starts the embedded server with `delay` and `error_rate`, or
+    /// checks, within `connect_timeout`, that a remote server can be reached at all, so
+    /// that a server that is down is one line rather than one error per code.
+    pub fn open(
+        &self,
+        delay: Option<crate::serve::inject::DelayRange>,
+        error_rate: f64,
+        connect_timeout: Duration,
+    ) -> anyhow::Result<OpenSite> {
+        match self {
+            Site::Embedded => {
+                let server = crate::serve::start_embedded(delay, error_rate)?;
+                Ok(OpenSite {
+                    base_url: server.base_url.clone(),
+                    embedded: Some(server),
+                })
+            }
+            Site::Remote { base, .. } => {
+                check_reachable(base, connect_timeout).map_err(|reason| {
+                    crate::error::Error::Unreachable {
+                        label: self.label().to_string(),
+                        url: base.clone(),
+                        reason,
+                        hint: self.unreachable_hint(),
+                    }
+                })?;
+                Ok(OpenSite {
+                    base_url: base.clone(),
+                    embedded: None,
+                })
+            }
+        }
     }
 
     /// The label the report shows (`LOCAL site: …`).

@@ -23,16 +23,16 @@ pub mod table;
 
 pub use args::BenchArgs;
 
-use crate::codes::{expand_cc_args, Selection};
+use crate::codes;
 use crate::countries;
 use crate::download::Mode;
 use crate::error::{Error, Exit};
+use crate::limits;
 use crate::serve::inject::DelayRange;
-use crate::site::{self, Site};
-use crate::{limits, serve};
+use crate::site::Site;
 use export::Exports;
 use run::{BenchProgress, Runner};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::time::Duration;
 
 /// How long the reachability check waits for a connection.
@@ -138,17 +138,8 @@ fn plural(n: usize, word: &str) -> String {
 /// Runs the benchmark and prints its table.
 pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     args.check().map_err(Error::Usage)?;
-    let selection = Selection {
-        args: args.codes.codes.clone(),
-        all: args.codes.all,
-        every: args.codes.every,
-        limit: args.codes.limit.map(|n| n as usize),
-    };
-    let read_stdin = || {
-        let mut text = String::new();
-        io::stdin().read_to_string(&mut text).map(|_| text)
-    };
-    let codes = expand_cc_args(&selection, read_stdin).map_err(|e| Error::Usage(e.to_string()))?;
+    let codes = codes::expand_from_stdin(&args.codes.selection())
+        .map_err(|e| Error::Usage(e.to_string()))?;
     let configs = args.configs(codes.len());
 
     // Checked before the server starts: a bench that runs for minutes and then cannot write
@@ -166,23 +157,13 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     }
 
     // One server for the whole bench, kept alive until the end: dropping it stops it.
-    let mut embedded = None;
     let delay = args.delay();
-    let base_url = match &args.server.server {
-        Site::Embedded => {
-            let server = serve::start_embedded(delay, args.server.error_rate.unwrap_or(0.0))?;
-            embedded.insert(server).base_url.clone()
-        }
-        site @ Site::Remote { base, .. } => {
-            site::check_reachable(base, CONNECT_TIMEOUT).map_err(|reason| Error::Unreachable {
-                label: site.label().to_string(),
-                url: base.clone(),
-                reason,
-                hint: site.unreachable_hint(),
-            })?;
-            base.clone()
-        }
-    };
+    let site = args.server.server.open(
+        delay,
+        args.server.error_rate.unwrap_or(0.0),
+        CONNECT_TIMEOUT,
+    )?;
+    let base_url = site.base_url.clone();
 
     let mut runner = Runner {
         base_url: &base_url,
@@ -194,7 +175,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     };
     if let Some(limit) = limits::raise_open_files() {
         // With the embedded server in this process, each connection costs two descriptors.
-        let per_request = if embedded.is_some() { 2 } else { 1 };
+        let per_request = if site.is_embedded() { 2 } else { 1 };
         let cap = limits::fitting_max_req(args::MAX_MAX_REQ, limit, per_request);
         let wanted = configs
             .iter()
@@ -277,7 +258,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
             export::write_atomic(path, plot::render_svg(&settings, &rows)?.as_bytes())?;
         }
     }
-    drop(embedded);
+    drop(site);
     Ok(if ran.interrupted {
         Exit::Interrupted
     } else {
