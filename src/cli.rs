@@ -215,6 +215,21 @@ pub struct ReliabilityArgs {
     pub names: bool,
 }
 
+impl ReliabilityArgs {
+    /// Sets `job`'s limits, retries and options from these arguments.
+    pub fn apply(&self, job: &mut crate::download::Job) {
+        job.timeout = self.timeout;
+        job.connect_timeout = self.connect_timeout;
+        job.max_size = self.max_size;
+        job.retry.retries = self.retries;
+        job.retry.statuses = self.retry_status.0.clone();
+        job.names = self.names;
+        if self.skip_existing {
+            job.existing = Some(std::sync::Arc::new(job.saver.existing_files()));
+        }
+    }
+}
+
 /// A list of HTTP statuses (a named type, since clap treats a bare `Vec` as repeated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusList(pub Vec<u16>);

@@ -76,6 +76,27 @@ fn fix_bash_completion(script: &[u8]) -> Vec<u8> {
         .into_bytes()
 }
 
+/// The reporter that `-v`, `-q`, `--json` and `--color` ask for, writing to stdout (or,
+/// for `-q`, stderr).
+fn reporter(output: &cli::OutputArgs) -> Box<dyn Reporter> {
+    if output.json {
+        Box::new(Json::new(io::stdout().lock()))
+    } else if output.quiet {
+        Box::new(Quiet::new(io::stderr()))
+    } else {
+        // The bar goes to stderr, and only where a person watches it.
+        let bar = io::stderr().is_terminal();
+        let paint = Paint(output.color.stdout());
+        Box::new(Human::new(
+            io::stdout().lock(),
+            output.verbose,
+            bar,
+            paint,
+            output.color.stderr(),
+        ))
+    }
+}
+
 /// The download command: choose the codes, find the server, download, report.
 pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     args.check().map_err(Error::Usage)?;
@@ -123,16 +144,7 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         args.output_dir.clone(),
         actual_req,
     );
-    let reliability = &args.reliability;
-    job.timeout = reliability.timeout;
-    job.connect_timeout = reliability.connect_timeout;
-    job.max_size = reliability.max_size;
-    job.retry.retries = reliability.retries;
-    job.retry.statuses = reliability.retry_status.0.clone();
-    job.names = reliability.names;
-    if reliability.skip_existing {
-        job.existing = Some(std::sync::Arc::new(job.saver.existing_files()));
-    }
+    args.reliability.apply(&mut job);
     interrupt::watch(job.cancel.clone(), job.saver.clone());
 
     let run = RunInfo {
@@ -142,22 +154,7 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         mode,
         max_req: actual_req,
     };
-    let output = &args.output;
-    let mut reporter: Box<dyn Reporter> = if output.json {
-        Box::new(Json::new(io::stdout().lock()))
-    } else if output.quiet {
-        Box::new(Quiet::new(io::stderr()))
-    } else {
-        let bar = io::stderr().is_terminal();
-        let paint = Paint(output.color.stdout());
-        Box::new(Human::new(
-            io::stdout().lock(),
-            output.verbose,
-            bar,
-            paint,
-            output.color.stderr(),
-        ))
-    };
+    let mut reporter = reporter(&args.output);
     reporter.start(&run)?;
 
     let mut counter = Counter::default();
