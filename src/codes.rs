@@ -147,7 +147,7 @@ pub enum ExpandError {
     BadCode(#[from] BadCode),
     #[error("cannot read country codes from standard input: {0}")]
     Stdin(std::io::Error),
-    #[error("no country codes to fetch: standard input held none")]
+    #[error("no country codes to fetch: standard input held none; pipe some in, as in `echo BR CN | flags-dl -`")]
     Empty,
 }
 
