@@ -802,3 +802,29 @@ fn a_flag_given_twice_means_what_it_means_once() {
         show(&out)
     );
 }
+
+#[test]
+fn list_with_json_quiet_or_verbose_is_a_usage_error() {
+    let tmp = scratch();
+    for other in ["--json", "-q", "-v"] {
+        let out = run(tmp.path(), &["--all", "--list", other]);
+        assert_exit(&out, 2);
+        assert!(
+            text(&out.stderr).contains("'--list' cannot be used with"),
+            "{}",
+            show(&out)
+        );
+    }
+}
+
+#[test]
+fn timeouts_below_a_millisecond_are_refused_not_rounded_to_zero() {
+    let tmp = scratch();
+    let out = run(tmp.path(), &["--timeout", "1e-300", "br"]);
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("give seconds from 0.001 to 86400"),
+        "{}",
+        show(&out)
+    );
+}

@@ -479,3 +479,61 @@ fn a_server_that_cannot_start_fails_the_test_with_its_stderr() {
     let missing = tmp.path().join("no-such-folder");
     let _server = Server::start(&["--dir", missing.to_str().unwrap()]);
 }
+
+/// Starts `flags-dl serve --port 0 extra...` with both streams piped and returns the child
+/// and its base URL (from the first stdout line).
+fn spawn_serve(extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(common::bin_path())
+        .args(["serve", "--port", "0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = common::parse_banner(first.trim()).expect("a banner line");
+    (child, url)
+}
+
+#[test]
+fn a_closed_log_pipe_does_not_stop_the_server() {
+    // Regression: each request's log line went through eprintln!, which panics once the
+    // reader of stderr is gone, so the request died mid-answer.
+    let (mut child, url) = spawn_serve(&[]);
+    drop(child.stderr.take());
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/flags")
+        .parse()
+        .unwrap();
+    for _ in 0..3 {
+        let response = common::raw_request(addr, "GET", "/flags/br/br.gif");
+        assert_eq!(response.status, Some(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn sigterm_right_after_the_address_stops_the_server_cleanly() {
+    // Regression: the signal handlers were installed after the address was printed, so a
+    // script that read it and stopped the server at once killed it the default way.
+    for _ in 0..5 {
+        let (mut child, _url) = spawn_serve(&["--quiet"]);
+        let pid = child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("Server stopped."), "{stderr}");
+    }
+}
