@@ -29,6 +29,7 @@ pub mod save;
 pub mod serve;
 pub mod site;
 
+use anyhow::Context;
 use cli::{Cli, Command, DownloadArgs};
 use download::Job;
 use error::{Error, Exit};
@@ -38,6 +39,9 @@ use report::json::Json;
 use report::{Counter, Quiet, Reporter, RunInfo};
 use std::io::{self, IsTerminal, Write};
 use std::time::Instant;
+
+/// The context of a failed write of the report (a full disk behind `> file`, say).
+const STDOUT: &str = "cannot write the report to standard output";
 
 /// Runs the parsed command line and says how the program should exit.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -155,7 +159,7 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         max_req: actual_req,
     };
     let mut reporter = reporter(&args.output);
-    reporter.start(&run)?;
+    reporter.start(&run).context(STDOUT)?;
 
     let mut counter = Counter::default();
     let mut write_error = None;
@@ -177,9 +181,9 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     })?;
     let elapsed = started.elapsed();
     if let Some(e) = write_error {
-        return Err(e.into());
+        return Err(anyhow::Error::new(e).context(STDOUT));
     }
-    reporter.finish(&run, &counter, elapsed)?;
+    reporter.finish(&run, &counter, elapsed).context(STDOUT)?;
     drop(site);
     Ok(if job.cancel.is_cancelled() {
         Exit::Interrupted

@@ -73,7 +73,13 @@ impl FlagData {
     pub fn dir(path: &Path) -> Result<FlagData, String> {
         let root = path
             .canonicalize()
-            .map_err(|e| format!("cannot serve --dir {}: {e}", path.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot serve --dir {}: {}; give the folder that holds <cc>/<cc>.gif, such as ../shared/flags",
+                    path.display(),
+                    e.to_string().to_lowercase()
+                )
+            })?;
         if !root.is_dir() {
             return Err(format!(
                 "cannot serve --dir {}: not a folder",
