@@ -289,18 +289,26 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
-impl DownloadArgs {
-    /// The rules that join several options; the message is a usage error.
+impl ServerArgs {
+    /// The rule that joins these options (for `download` and `bench` alike): faults are
+    /// the embedded server's only. The message is a usage error.
     pub fn check(&self) -> Result<(), String> {
-        if self.server.server != Site::Embedded {
-            if self.server.delay.is_some() {
+        if self.server != Site::Embedded {
+            if self.delay.is_some() {
                 return Err("--delay applies to the embedded server only; for another server, start it with `flags-dl serve --delay ...`".into());
             }
-            if self.server.error_rate.is_some() {
+            if self.error_rate.is_some() {
                 return Err("--error-rate applies to the embedded server only; for another server, start it with `flags-dl serve --error-rate ...`".into());
             }
         }
         Ok(())
+    }
+}
+
+impl DownloadArgs {
+    /// The rules that join several options; the message is a usage error.
+    pub fn check(&self) -> Result<(), String> {
+        self.server.check()
     }
 }
 

@@ -116,16 +116,7 @@ pub struct Config {
 impl BenchArgs {
     /// The rules that join several options; the message is a usage error.
     pub fn check(&self) -> Result<(), String> {
-        // The same rule, and words, as the download command's.
-        if self.server.server != Site::Embedded {
-            if self.server.delay.is_some() {
-                return Err("--delay applies to the embedded server only; for another server, start it with `flags-dl serve --delay ...`".into());
-            }
-            if self.server.error_rate.is_some() {
-                return Err("--error-rate applies to the embedded server only; for another server, start it with `flags-dl serve --error-rate ...`".into());
-            }
-        }
-        Ok(())
+        self.server.check()
     }
 
     /// The embedded server's delay: as given, or [`DEFAULT_DELAY`]. `None` for another
