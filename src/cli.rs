@@ -5,6 +5,7 @@
 //! options are in [`DownloadArgs::check`].
 
 use crate::codes::{parse_cc_arg, CcArg};
+use crate::download::mode::parse_max_req;
 use crate::download::Mode;
 use crate::report::color::ColorChoice;
 use crate::serve::inject::{parse_delay, parse_error_rate, DelayRange};
@@ -135,7 +136,7 @@ pub struct DownloadArgs {
 
     /// Most requests in flight at once [default: async 5, threads 30, sequential 1; at most 1000].
     #[arg(short, long = "max-req", value_name = "N", env = "FLAGS_DL_MAX_REQ", value_parser = parse_max_req)]
-    pub max_req: Option<u64>,
+    pub max_req: Option<usize>,
 
     /// Folder to save the flags in, created if missing.
     #[arg(
@@ -215,18 +216,16 @@ pub struct ReliabilityArgs {
     pub names: bool,
 }
 
-impl ReliabilityArgs {
-    /// Sets `job`'s limits, retries and options from these arguments.
-    pub fn apply(&self, job: &mut crate::download::Job) {
-        job.timeout = self.timeout;
-        job.connect_timeout = self.connect_timeout;
-        job.max_size = self.max_size;
-        job.retry.retries = self.retries;
-        job.retry.statuses = self.retry_status.0.clone();
-        job.names = self.names;
-        if self.skip_existing {
-            job.existing = Some(std::sync::Arc::new(job.saver.existing_files()));
+impl Default for ReliabilityArgs {
+    /// The defaults of the command line: the one place they are written, so that a run
+    /// without these options (the bench's) behaves as a download without them does.
+    fn default() -> ReliabilityArgs {
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            reliability: ReliabilityArgs,
         }
+        Defaults::parse_from(["flags-dl"]).reliability
     }
 }
 
@@ -236,19 +235,6 @@ pub struct StatusList(pub Vec<u16>);
 
 fn parse_status_list(arg: &str) -> Result<StatusList, String> {
     crate::download::retry::parse_status_list(arg).map(StatusList)
-}
-
-/// Parses `-m`: a whole number of requests, 1 or more (the mode caps it, as the book does).
-fn parse_max_req(arg: &str) -> Result<u64, String> {
-    let digits = arg.trim();
-    let whole = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-    if whole && digits.bytes().any(|b| b != b'0') {
-        // Any larger number means "as many as allowed": the mode caps it anyway.
-        return Ok(digits.parse().unwrap_or(u64::MAX));
-    }
-    Err(format!(
-        "'{arg}' is not a number of requests: give a whole number from 1 (at most 1000 are used)"
-    ))
 }
 
 /// Parses seconds, as `10` or `0.5`, above 0 and up to a day.

@@ -115,11 +115,6 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     }
 
     let mode = args.mode;
-    let requested = args.max_req.map_or(mode.default_max_req(), |n| {
-        n.min(usize::MAX as u64) as usize
-    });
-    let mut actual_req = requested.min(mode.max_max_req()).min(codes.len());
-
     // Kept alive until the end of the run: dropping it stops an embedded server.
     let site = args.server.server.open(
         args.server.delay,
@@ -130,25 +125,29 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     // Only once there is a server to download from, so a failed start leaves no folder.
     save::prepare_output_dir(&args.output_dir)?;
 
-    if let Some(limit) = limits::raise_open_files() {
-        // With the embedded server in this process, each connection costs two descriptors.
-        let per_request = if site.is_embedded() { 2 } else { 1 };
-        let fitting = limits::fitting_max_req(actual_req, limit, per_request);
-        if fitting < actual_req {
-            eprintln!(
-                "flags-dl: warning: the open-file limit ({limit}) allows {fitting} requests in flight, not {actual_req}; using {fitting} (raise it with `ulimit -n`)"
-            );
-            actual_req = fitting;
-        }
+    let fd_limit = limits::raise_open_files();
+    let limit = download::requests_in_flight(
+        mode,
+        args.max_req,
+        codes.len(),
+        fd_limit,
+        site.is_embedded(),
+    );
+    if let (Some(wanted), Some(fds)) = (limit.lowered_from, fd_limit) {
+        eprintln!(
+            "flags-dl: warning: the open-file limit ({fds}) allows {} requests in flight, not {wanted}; using {} (raise it with `ulimit -n`)",
+            limit.used, limit.used
+        );
     }
+    let actual_req = limit.used;
 
-    let mut job = Job::new(
+    let job = Job::new(
         base_url.clone(),
         codes.clone(),
         args.output_dir.clone(),
         actual_req,
+        &args.reliability,
     );
-    args.reliability.apply(&mut job);
     interrupt::watch(job.cancel.clone(), job.saver.clone());
 
     let run = RunInfo {

@@ -66,7 +66,12 @@ impl Runner<'_> {
     pub fn max_req_used(&self, config: Config) -> usize {
         config
             .max_req
-            .min(config.mode.max_max_req())
+            .min(crate::download::mode::MAX_IN_FLIGHT)
+            .min(if config.mode == Mode::Sequential {
+                1
+            } else {
+                usize::MAX
+            })
             .min(self.codes.len())
             .min(self.fd_cap)
             .max(1)
@@ -218,6 +223,7 @@ pub fn run_once(
         codes.to_vec(),
         dir.path().to_path_buf(),
         max_req,
+        &crate::cli::ReliabilityArgs::default(),
     );
     job.cancel = cancel.clone();
     interrupt::watch(job.cancel.clone(), job.saver.clone());
@@ -324,7 +330,10 @@ mod tests {
         let mut m = Measured::default();
         m.count(&DownloadStatus::Ok);
         m.count(&DownloadStatus::NotFound);
-        m.count(&DownloadStatus::Error("HTTP 418 I'm a teapot".into()));
+        m.count(&DownloadStatus::Error(crate::download::Failure::new(
+            crate::download::ErrorKind::HttpStatus,
+            "HTTP 418 I'm a teapot",
+        )));
         assert_eq!((m.ok, m.not_found, m.errors), (1, 1, 1));
     }
 }

@@ -10,179 +10,64 @@
 //! The runtime is built here, explicitly, rather than by `#[tokio::main]`: the blocking
 //! modes must run outside any runtime, and the embedded server has a runtime of its own.
 
-use super::{
-    check_gif, conclude, describe_io, flag_file_name, metadata_too_large, not_a_gif,
-    parse_metadata, Body, DownloadStatus, FetchError, Fetched, Job, Outcome, DRAIN, MAX_METADATA,
-};
-use crate::save::{safe_flag_name, PartFile};
-use crate::site::{flag_url, metadata_url};
+use super::body::Flow;
+use super::failure::{is_closed_connection, ErrorKind, FetchError};
+use super::outcome::{conclude, DownloadStatus, Outcome};
+use super::response::{Fetched, FlagFetch, Head};
+use super::Job;
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-/// GETs `url`: the response for a 200, `None` for a 404, an error for anything else.
-async fn send(
-    client: &reqwest::Client,
-    job: &Job,
-    url: &str,
-) -> Result<Option<reqwest::Response>, FetchError> {
-    let mut response = client.get(url).send().await.map_err(|e| {
-        let mut error = describe_reqwest(&e, job);
-        // Failing before any response is what a kept-alive connection that the server has
-        // closed looks like; the caller sends the request again on a new connection.
-        error.stale_connection = error.transient && closed_before_response(&e);
-        error
-    })?;
-    let status = response.status().as_u16();
-    if status == 200 {
-        return Ok(Some(response));
-    }
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    // Read a small body (a 404 page) to its end, so that the connection is back in the
-    // pool before this request's permit is: otherwise the next request may open a new
-    // connection rather than wait for this one. --every has 482 of them.
-    let mut drained = 0;
-    while let Ok(Some(chunk)) = response.chunk().await {
-        drained += chunk.len() as u64;
-        if drained > DRAIN {
-            break;
-        }
-    }
-    match status {
-        404 => Ok(None),
-        other => Err(FetchError::status(
-            other,
-            &job.retry,
-            retry_after.as_deref(),
-        )),
-    }
-}
-
-fn content_type(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// GETs `url` and reads at most `limit` bytes of a 200 body. `Ok(None)` is a 404.
-async fn get_body(
-    client: &reqwest::Client,
-    job: &Job,
-    url: &str,
-    limit: u64,
-    too_big: fn(u64) -> FetchError,
-) -> Result<Option<Body>, FetchError> {
-    let Some(mut response) = send(client, job, url).await? else {
-        return Ok(None);
-    };
-    if response.content_length().is_some_and(|len| len > limit) {
-        return Err(too_big(limit));
-    }
-    let capacity = response.content_length().unwrap_or(16 * 1024).min(limit);
-    let mut bytes = Vec::with_capacity(capacity as usize);
-    // Chunk by chunk, so that an endless body is dropped at the limit, not buffered.
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| describe_reqwest(&e, job))?
-    {
-        if (bytes.len() + chunk.len()) as u64 > limit {
-            return Err(too_big(limit));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(Some(Body {
-        bytes,
-        content_type: content_type(&response),
-    }))
-}
-
-/// Fetches one flag and saves it: 200 gives the checked, saved image, 404 gives
-/// `NotFound`, anything else an error with its reason.
+/// Fetches one flag and saves it (under `--names`, after its `metadata.json`): the
+/// response rules are [`FlagFetch`]'s; this only sends requests and reads chunks.
 ///
-/// The body goes into the output folder chunk by chunk, under a temporary name, as it
-/// arrives: no buffer per flag, and a body over `--max-size` is dropped at the limit. The
-/// first bytes are checked to be a GIF before any file is created; the file gets its own
-/// name only once complete. The writes are plain std I/O on the runtime's thread: a chunk
-/// into the page cache costs microseconds, less than a trip through `spawn_blocking`.
+/// The body goes into the output folder chunk by chunk as it arrives (see
+/// [`super::body`]). The writes are plain std I/O on the runtime's thread: a chunk into
+/// the page cache costs microseconds, less than a trip through `spawn_blocking`.
 pub async fn get_flag(
     client: &reqwest::Client,
     job: &Job,
     cc: &str,
 ) -> Result<Fetched, FetchError> {
-    let file_name = if job.names {
-        match get_country(client, job, cc).await? {
-            Some(country) => safe_flag_name(&country, cc),
-            None => return Ok(Fetched::NotFound),
-        }
-    } else {
-        flag_file_name(cc)
-    };
-    let Some(mut response) = send(client, job, &flag_url(&job.base_url, cc)).await? else {
-        return Ok(Fetched::NotFound);
-    };
-    if response
-        .content_length()
-        .is_some_and(|len| len > job.max_size)
-    {
-        return Err(super::too_large(job.max_size).after_ok());
-    }
-    let kind = content_type(&response);
-    let cannot_save = |e: std::io::Error| FetchError::new(format!("cannot save: {e}"));
-    // Bytes held back until there are enough to check the GIF signature (6), which in
-    // practice the first chunk always has.
-    let mut head = Vec::new();
-    let mut part: Option<PartFile<'_>> = None;
-    let mut bytes = 0u64;
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| describe_reqwest(&e, job))?
-    {
-        bytes += chunk.len() as u64;
-        if bytes > job.max_size {
-            return Err(super::too_large(job.max_size).after_ok());
-        }
-        match &mut part {
-            Some(part) => part.write_all(&chunk).map_err(cannot_save)?,
-            None => {
-                head.extend_from_slice(&chunk);
-                if head.len() >= 6 {
-                    check_gif(&head, kind.as_deref())?;
-                    let mut started = job.saver.begin(&file_name).map_err(cannot_save)?;
-                    started.write_all(&head).map_err(cannot_save)?;
-                    head = Vec::new();
-                    part = Some(started);
+    let mut fetch = FlagFetch::new(job, cc);
+    loop {
+        let mut response = client.get(fetch.url()).send().await.map_err(|e| {
+            let mut error = describe_reqwest(&e, job);
+            // Failing before any response is what a kept-alive connection that the
+            // server has closed looks like; the caller sends the request again on a new
+            // connection.
+            error.stale_connection = error.transient && closed_before_response(&e);
+            error
+        })?;
+        let headers = response.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        fetch.on_head(&Head {
+            status: response.status().as_u16(),
+            location: header("location"),
+            retry_after: header("retry-after"),
+            content_type: header("content-type"),
+            content_length: response.content_length(),
+        })?;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if fetch.feed(&chunk)? == Flow::Enough {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    fetch.read_failed(describe_reqwest(&e, job))?;
+                    break;
                 }
             }
         }
-    }
-    let Some(part) = part else {
-        // Fewer than 6 bytes in all: too short to hold a GIF signature.
-        return Err(not_a_gif(kind.as_deref()));
-    };
-    let path = part.commit().map_err(cannot_save)?;
-    Ok(Fetched::Saved { path, bytes })
-}
-
-/// The book's flags3 `get_country`: the country name from `metadata.json` (`None`: 404).
-pub async fn get_country(
-    client: &reqwest::Client,
-    job: &Job,
-    cc: &str,
-) -> Result<Option<String>, FetchError> {
-    let url = metadata_url(&job.base_url, cc);
-    match get_body(client, job, &url, MAX_METADATA, |_| metadata_too_large()).await? {
-        None => Ok(None),
-        Some(body) => parse_metadata(&body.bytes).map(Some),
+        if let Some(fetched) = fetch.on_end()? {
+            return Ok(fetched);
+        }
     }
 }
 
@@ -195,9 +80,7 @@ pub async fn download_one(
     cc: String,
 ) -> Outcome {
     if let Some(path) = job.existing_file(&cc) {
-        let mut outcome = Outcome::without_request(&cc, DownloadStatus::Skipped);
-        outcome.path = Some(path);
-        return outcome;
+        return Outcome::skipped(&cc, path);
     }
     let cancelled = |attempts| {
         let mut outcome = Outcome::without_request(&cc, DownloadStatus::Cancelled);
@@ -244,7 +127,7 @@ pub async fn download_one(
 }
 
 /// Runs every code of `job` as its own task and reports each outcome as it finishes.
-pub fn download_many(job: &Job, on_outcome: &mut dyn FnMut(Outcome)) -> anyhow::Result<()> {
+pub fn run_tasks(job: &Job, on_outcome: &mut dyn FnMut(Outcome)) -> anyhow::Result<()> {
     // Tokio's default: one worker per core. A current-thread runtime was measured too
     // (interleaved runs against nginx on loopback, 2 cores): the same medians for --all
     // and --every and the same peak memory, so the default stays.
@@ -284,6 +167,8 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
         .connect_timeout(job.connect_timeout)
         .tcp_nodelay(true)
         .pool_max_idle_per_host(job.max_req)
+        // Redirects are followed by `FlagFetch`, the same way in every mode.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")));
     if crate::site::is_loopback(&job.base_url) {
         // HTTP_PROXY and friends are for reaching the outside, never this machine.
@@ -304,7 +189,7 @@ fn closed_before_response(e: &reqwest::Error) -> bool {
         }
         if cause
             .downcast_ref::<std::io::Error>()
-            .is_some_and(super::is_closed_connection)
+            .is_some_and(is_closed_connection)
         {
             return true;
         }
@@ -314,12 +199,9 @@ fn closed_before_response(e: &reqwest::Error) -> bool {
 }
 
 /// Describes a reqwest error by its root cause, in the user's terms.
-pub fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
+fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
     if e.is_timeout() {
-        return job.timed_out();
-    }
-    if e.is_redirect() {
-        return FetchError::new("too many redirects (more than 10), or a redirect loop");
+        return FetchError::timed_out(job.timeout);
     }
     let mut source = e.source();
     while let Some(cause) = source {
@@ -327,11 +209,17 @@ pub fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
             // Also what a kept-alive connection that the server had closed gives: safe to
             // retry for a GET.
             if hyper_error.is_incomplete_message() {
-                return FetchError::transient("connection closed before the response was complete");
+                return FetchError::transient(
+                    ErrorKind::ConnectionClosed,
+                    "connection closed before the response was complete",
+                );
+            }
+            if hyper_error.is_parse() {
+                return FetchError::malformed();
             }
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return describe_io(io);
+            return FetchError::from_io(io);
         }
         source = cause.source();
     }
@@ -341,9 +229,11 @@ pub fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
         innermost = cause;
     }
     let reason = innermost.to_string();
-    if e.is_connect() || e.is_request() || e.is_body() {
-        FetchError::transient(reason)
+    if e.is_connect() {
+        FetchError::transient(ErrorKind::Connect, reason)
+    } else if e.is_request() || e.is_body() {
+        FetchError::transient(ErrorKind::Other, reason)
     } else {
-        FetchError::new(reason)
+        FetchError::new(ErrorKind::Other, reason)
     }
 }

@@ -1,13 +1,12 @@
 //! `get_flag` with blocking I/O (ureq), for the thread-pool and sequential modes: each
 //! call holds its thread until the response is read, as the book's `requests` versions do.
-//! No async runtime is involved.
+//! No async runtime is involved. What a response means is [`FlagFetch`]'s, as in async
+//! mode; this only sends requests and reads chunks.
 
-use super::{
-    check_gif, describe_io, flag_file_name, metadata_too_large, parse_metadata, too_large, Body,
-    FetchError, Fetched, Job, DRAIN, MAX_METADATA,
-};
-use crate::save::safe_flag_name;
-use crate::site::{flag_url, metadata_url};
+use super::body::Flow;
+use super::failure::{is_closed_connection, ErrorKind, FetchError};
+use super::response::{Fetched, FlagFetch, Head};
+use super::Job;
 use std::io::Read;
 use std::sync::Mutex;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
@@ -29,7 +28,8 @@ pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
         .timeout_global(Some(job.timeout))
         .timeout_connect(Some(job.connect_timeout))
         .no_delay(true)
-        .max_redirects(10)
+        // Redirects are followed by `FlagFetch`, the same way in every mode.
+        .max_redirects(0)
         .max_idle_connections(connections)
         .max_idle_connections_per_host(connections)
         .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")))
@@ -74,114 +74,70 @@ impl Resolver for CachingResolver {
     }
 }
 
-/// GETs `url` and reads at most `limit` bytes of a 200 body. `Ok(None)` is a 404.
-fn get_body(
-    agent: &ureq::Agent,
-    job: &Job,
-    url: &str,
-    limit: u64,
-    too_big: fn(u64) -> FetchError,
-) -> Result<Option<Body>, FetchError> {
-    let mut response = agent.get(url).call().map_err(|e| {
-        // Failing before any response is what a kept-alive connection that the server has
-        // closed looks like; the caller sends the request again on a new connection.
-        let stale = matches!(&e, ureq::Error::Io(io) if super::is_closed_connection(io));
-        let mut error = describe_ureq(e, job);
-        error.stale_connection = stale;
-        error
-    })?;
-    let status = response.status().as_u16();
-    if status != 200 {
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        // ureq returns a connection to its pool only once the body has been read: drain a
-        // small one (a 404 page) so that the next request reuses the connection. --every
-        // has 482 of them.
-        let mut rest = response.body_mut().as_reader().take(DRAIN);
-        let _ = std::io::copy(&mut rest, &mut std::io::sink());
-        return match status {
-            404 => Ok(None),
-            other => Err(FetchError::status(
-                other,
-                &job.retry,
-                retry_after.as_deref(),
-            )),
-        };
-    }
-    let body = response.body_mut();
-    if body.content_length().is_some_and(|len| len > limit) {
-        return Err(too_big(limit).after_ok());
-    }
-    let content_type = body.mime_type().map(str::to_string);
-    let capacity = body.content_length().unwrap_or(16 * 1024).min(limit);
-    let mut bytes = Vec::with_capacity(capacity as usize);
-    // One byte past the limit tells "exactly at the limit" from "over it" without reading on.
-    body.as_reader()
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| describe_ureq(ureq::Error::from(e), job).after_ok())?;
-    if bytes.len() as u64 > limit {
-        return Err(too_big(limit).after_ok());
-    }
-    Ok(Some(Body {
-        bytes,
-        content_type,
-    }))
-}
+/// Size of the buffer each worker reads bodies through: the body streams into its file,
+/// so memory stays flat whatever `--max-size` allows.
+const CHUNK: usize = 16 * 1024;
 
-/// Fetches one flag, blocking the calling thread: 200 gives the checked image, 404 gives
-/// `NotFound`, anything else an error with its reason.
-pub fn get_flag(agent: &ureq::Agent, job: &Job, cc: &str) -> Result<Fetched, FetchError> {
-    let file_name = if job.names {
-        match get_country(agent, job, cc)? {
-            Some(country) => safe_flag_name(&country, cc),
-            None => return Ok(Fetched::NotFound),
+/// Fetches one flag and saves it (under `--names`, after its `metadata.json`), blocking
+/// the calling thread.
+pub fn get_flag_blocking(agent: &ureq::Agent, job: &Job, cc: &str) -> Result<Fetched, FetchError> {
+    let mut fetch = FlagFetch::new(job, cc);
+    let mut buf = vec![0; CHUNK];
+    loop {
+        let mut response = agent.get(fetch.url()).call().map_err(|e| {
+            // Failing before any response is what a kept-alive connection that the server
+            // has closed looks like; the caller sends the request again on a new
+            // connection.
+            let stale = matches!(&e, ureq::Error::Io(io) if is_closed_connection(io));
+            let mut error = describe_ureq(e, job);
+            error.stale_connection = stale;
+            error
+        })?;
+        let headers = response.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let content_length = header("content-length").and_then(|v| v.trim().parse().ok());
+        fetch.on_head(&Head {
+            status: response.status().as_u16(),
+            location: header("location"),
+            retry_after: header("retry-after"),
+            content_type: header("content-type"),
+            content_length,
+        })?;
+        let mut reader = response.body_mut().as_reader();
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if fetch.feed(&buf[..n])? == Flow::Enough {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    fetch.read_failed(describe_ureq(ureq::Error::from(e), job))?;
+                    break;
+                }
+            }
         }
-    } else {
-        flag_file_name(cc)
-    };
-    match get_body(
-        agent,
-        job,
-        &flag_url(&job.base_url, cc),
-        job.max_size,
-        too_large,
-    )? {
-        None => Ok(Fetched::NotFound),
-        Some(Body {
-            bytes: image,
-            content_type,
-        }) => {
-            check_gif(&image, content_type.as_deref())?;
-            Ok(Fetched::Image { image, file_name })
+        if let Some(fetched) = fetch.on_end()? {
+            return Ok(fetched);
         }
-    }
-}
-
-/// The book's flags3 `get_country`: the country name from `metadata.json` (`None`: 404).
-pub fn get_country(agent: &ureq::Agent, job: &Job, cc: &str) -> Result<Option<String>, FetchError> {
-    let url = metadata_url(&job.base_url, cc);
-    match get_body(agent, job, &url, MAX_METADATA, |_| metadata_too_large())? {
-        None => Ok(None),
-        Some(body) => parse_metadata(&body.bytes).map(Some),
     }
 }
 
 /// Describes a ureq error in the user's terms.
-pub fn describe_ureq(e: ureq::Error, job: &Job) -> FetchError {
+fn describe_ureq(e: ureq::Error, job: &Job) -> FetchError {
     match e {
-        ureq::Error::Timeout(_) => job.timed_out(),
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => job.timed_out(),
-        ureq::Error::Io(io) => describe_io(&io),
-        ureq::Error::HostNotFound => FetchError::new("host not found"),
-        ureq::Error::ConnectionFailed => FetchError::transient("cannot connect"),
-        ureq::Error::TooManyRedirects => {
-            FetchError::new("too many redirects (more than 10), or a redirect loop")
+        ureq::Error::Timeout(_) => FetchError::timed_out(job.timeout),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            FetchError::timed_out(job.timeout)
         }
-        ureq::Error::Protocol(p) => FetchError::transient(format!("bad response: {p}")),
-        other => FetchError::new(other.to_string()),
+        ureq::Error::Io(io) => FetchError::from_io(&io),
+        ureq::Error::HostNotFound => FetchError::new(ErrorKind::Connect, "host not found"),
+        ureq::Error::ConnectionFailed => {
+            FetchError::transient(ErrorKind::Connect, "cannot connect")
+        }
+        ureq::Error::Protocol(_) => FetchError::malformed(),
+        other => FetchError::new(ErrorKind::Other, other.to_string()),
     }
 }

@@ -10,7 +10,10 @@
 //! The workers are detached, not scoped: on Ctrl-C the caller must be able to report and
 //! exit while a worker is still blocked in a read, rather than wait out its timeout.
 
-use super::{blocking, conclude, with_fresh_connection, DownloadStatus, Job, Outcome};
+use super::blocking::{self, get_flag_blocking};
+use super::failure::FetchError;
+use super::outcome::{conclude, DownloadStatus, Outcome};
+use super::Job;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -96,7 +99,7 @@ impl Queue {
 }
 
 /// Downloads every code of `job` with `workers` threads.
-pub fn download_many(
+pub fn run_workers(
     job: &Job,
     workers: usize,
     on_outcome: &mut dyn FnMut(Outcome),
@@ -155,9 +158,10 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
         let cc = &job.codes[task.index];
         if task.attempt == 1 {
             if let Some(path) = job.existing_file(cc) {
-                let mut outcome = Outcome::without_request(cc, DownloadStatus::Skipped);
-                outcome.path = Some(path);
-                if sender.send((task.index, outcome)).is_err() {
+                if sender
+                    .send((task.index, Outcome::skipped(cc, path)))
+                    .is_err()
+                {
                     return;
                 }
                 continue;
@@ -165,7 +169,7 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
         }
         let fetched = {
             let _in_flight = job.in_flight.enter();
-            with_fresh_connection(|| blocking::get_flag(agent, job, cc))
+            with_fresh_connection(|| get_flag_blocking(agent, job, cc))
         };
         match fetched {
             Err(e) if job.retry.should_retry(task.attempt, e.transient) => {
@@ -183,5 +187,16 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
                 }
             }
         }
+    }
+}
+
+/// Runs one attempt of `fetch`, and runs it once more at once if the first failed on a
+/// connection that was closed before any response: the same request on a fresh connection.
+fn with_fresh_connection<T>(
+    mut fetch: impl FnMut() -> Result<T, FetchError>,
+) -> Result<T, FetchError> {
+    match fetch() {
+        Err(e) if e.stale_connection => fetch(),
+        other => other,
     }
 }

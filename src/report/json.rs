@@ -2,14 +2,14 @@
 //! object. The fields are documented in README.md and kept stable: add, never rename.
 
 use super::{Counter, Reporter, RunInfo};
-use crate::download::{DownloadStatus, Outcome};
+use crate::download::{DownloadStatus, ErrorKind, Outcome};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::time::Duration;
 
 /// One code's line.
 #[derive(Debug, Serialize)]
-pub struct CodeRecord<'a> {
+pub struct CodeRecord {
     /// Lower case, as in the file name.
     pub cc: String,
     /// `ok`, `not_found`, `error`, `skipped` or `cancelled`.
@@ -19,17 +19,24 @@ pub struct CodeRecord<'a> {
     pub ms: u64,
     pub attempts: u32,
     pub http_status: Option<u16>,
-    pub error: Option<&'a str>,
+    /// What went wrong, in words: `HTTP 503 Service Unavailable (after 3 attempts)`.
+    pub error: Option<String>,
+    /// What kind of failure, for scripts to match on: `http_status`, `timeout`, …
+    pub error_kind: Option<ErrorKind>,
 }
 
-impl<'a> CodeRecord<'a> {
-    pub fn new(outcome: &'a Outcome) -> CodeRecord<'a> {
-        let (status, error) = match &outcome.status {
-            DownloadStatus::Ok => ("ok", None),
-            DownloadStatus::NotFound => ("not_found", None),
-            DownloadStatus::Error(reason) => ("error", Some(reason.as_str())),
-            DownloadStatus::Skipped => ("skipped", None),
-            DownloadStatus::Cancelled => ("cancelled", None),
+impl CodeRecord {
+    pub fn new(outcome: &Outcome) -> CodeRecord {
+        let status = match &outcome.status {
+            DownloadStatus::Ok => "ok",
+            DownloadStatus::NotFound => "not_found",
+            DownloadStatus::Error(_) => "error",
+            DownloadStatus::Skipped => "skipped",
+            DownloadStatus::Cancelled => "cancelled",
+        };
+        let failure = match &outcome.status {
+            DownloadStatus::Error(failure) => Some(failure),
+            _ => None,
         };
         CodeRecord {
             cc: outcome.cc.to_ascii_lowercase(),
@@ -39,7 +46,8 @@ impl<'a> CodeRecord<'a> {
             ms: outcome.elapsed.as_millis() as u64,
             attempts: outcome.attempts,
             http_status: outcome.http_status,
-            error,
+            error: failure.map(ToString::to_string),
+            error_kind: failure.map(|f| f.kind),
         }
     }
 }
@@ -123,7 +131,7 @@ mod tests {
         outcome.http_status = Some(200);
         assert_eq!(
             serde_json::to_string(&CodeRecord::new(&outcome)).unwrap(),
-            r#"{"cc":"br","status":"ok","path":"downloaded/br.gif","bytes":11623,"ms":12,"attempts":1,"http_status":200,"error":null}"#
+            r#"{"cc":"br","status":"ok","path":"downloaded/br.gif","bytes":11623,"ms":12,"attempts":1,"http_status":200,"error":null,"error_kind":null}"#
         );
     }
 }

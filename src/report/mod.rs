@@ -75,8 +75,8 @@ impl<W: Write> Reporter for Quiet<W> {
     }
 
     fn outcome(&mut self, outcome: &Outcome) -> io::Result<()> {
-        if let DownloadStatus::Error(reason) = &outcome.status {
-            writeln!(self.err, "flags-dl: {} error: {reason}", outcome.cc)?;
+        if let DownloadStatus::Error(failure) = &outcome.status {
+            writeln!(self.err, "flags-dl: {} error: {failure}", outcome.cc)?;
         }
         Ok(())
     }
@@ -96,7 +96,10 @@ mod tests {
         let mut quiet = Quiet::new(&mut err);
         for status in [
             DownloadStatus::Ok,
-            DownloadStatus::Error("HTTP 418 I'm a teapot".into()),
+            DownloadStatus::Error(crate::download::Failure::new(
+                crate::download::ErrorKind::HttpStatus,
+                "HTTP 418 I'm a teapot",
+            )),
         ] {
             quiet
                 .outcome(&Outcome::without_request("BR", status))

@@ -1,0 +1,284 @@
+//! Why a fetch failed: its kind, which scripts and the bench can tell apart, and its
+//! reason, worded once here for every mode.
+//!
+//! A [`FetchError`] is what one attempt ends with; it also says whether another attempt
+//! may help. When the code's last attempt has failed, it becomes the [`Failure`] that the
+//! outcome carries to the report, NDJSON (`error_kind`, `error`) and the bench.
+
+use super::retry::{self, RetryPolicy};
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of failure ended a code: NDJSON's `error_kind`, documented in README.md.
+/// Add kinds, never rename them: scripts match on these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No connection: refused, unreachable, host not found.
+    Connect,
+    /// `--timeout` or `--connect-timeout` passed.
+    Timeout,
+    /// The connection was closed or reset before the response was complete (a body cut
+    /// short included).
+    ConnectionClosed,
+    /// The server answered with a status other than 200 and 404.
+    HttpStatus,
+    /// The body was larger than `--max-size`.
+    TooLarge,
+    /// A 200 whose body is not a GIF.
+    NotGif,
+    /// The server's answer could not be parsed as HTTP.
+    Malformed,
+    /// Too many redirects, or one to an address that is not followed.
+    Redirect,
+    /// `metadata.json` (for `--names`) unusable: not JSON, no country, too large.
+    Metadata,
+    /// The flag arrived but could not be written into the output folder.
+    Save,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// The name NDJSON gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::ConnectionClosed => "connection_closed",
+            ErrorKind::HttpStatus => "http_status",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::NotGif => "not_gif",
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::Redirect => "redirect",
+            ErrorKind::Metadata => "metadata",
+            ErrorKind::Save => "save",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+/// How one attempt failed, as the user will read it, and what the scheduler needs to
+/// know to decide whether to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    pub kind: ErrorKind,
+    /// Lower case, no trailing period: `HTTP 418 I'm a teapot`, `connection refused`.
+    pub reason: String,
+    /// The status, when the server answered (200 for a body that failed after it).
+    pub http_status: Option<u16>,
+    /// Whether trying again may help (a reset, a timeout, a 503), as opposed to a final
+    /// answer (a 418, a body that is not a GIF).
+    pub transient: bool,
+    /// The server's `Retry-After`, if it sent one.
+    pub retry_after: Option<Duration>,
+    /// The connection was closed or reset before any response arrived: most likely a
+    /// kept-alive connection the server had already closed. Sent again at once, on a new
+    /// connection, without counting an attempt (RFC 9112 §9.3.1 allows it for a GET).
+    pub stale_connection: bool,
+}
+
+impl FetchError {
+    /// A final failure: trying again would give the same.
+    pub fn new(kind: ErrorKind, reason: impl Into<String>) -> FetchError {
+        FetchError {
+            kind,
+            reason: reason.into(),
+            http_status: None,
+            transient: false,
+            retry_after: None,
+            stale_connection: false,
+        }
+    }
+
+    /// A failure of the connection or of time, worth another attempt.
+    pub fn transient(kind: ErrorKind, reason: impl Into<String>) -> FetchError {
+        FetchError {
+            transient: true,
+            ..FetchError::new(kind, reason)
+        }
+    }
+
+    /// A status other than 200 and 404; transient if the policy retries it.
+    pub fn status(code: u16, policy: &RetryPolicy, retry_after: Option<&str>) -> FetchError {
+        let reason = hyper::StatusCode::from_u16(code)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .map_or_else(|| format!("HTTP {code}"), |r| format!("HTTP {code} {r}"));
+        FetchError {
+            http_status: Some(code),
+            transient: policy.retries_status(code),
+            retry_after: retry_after.and_then(retry::parse_retry_after),
+            ..FetchError::new(ErrorKind::HttpStatus, reason)
+        }
+    }
+
+    /// `--timeout` (or `--connect-timeout`) passed.
+    pub fn timed_out(limit: Duration) -> FetchError {
+        FetchError::transient(
+            ErrorKind::Timeout,
+            format!("timed out after {} s", limit.as_secs_f64()),
+        )
+    }
+
+    /// A body larger than `limit`.
+    pub fn too_large(limit: u64) -> FetchError {
+        FetchError::new(
+            ErrorKind::TooLarge,
+            format!(
+                "response larger than {} (raise --max-size to accept it)",
+                human_bytes(limit)
+            ),
+        )
+    }
+
+    /// A 200 whose body is not a GIF: `not a GIF (text/html)`.
+    pub fn not_a_gif(content_type: Option<&str>) -> FetchError {
+        let what = content_type.unwrap_or("no content type");
+        FetchError::new(ErrorKind::NotGif, format!("not a GIF ({what})"))
+    }
+
+    /// An answer that is not HTTP, worded the same whichever client parsed it.
+    pub fn malformed() -> FetchError {
+        FetchError::transient(
+            ErrorKind::Malformed,
+            "malformed response (not valid HTTP/1.1)",
+        )
+    }
+
+    /// Writing into the output folder failed.
+    pub fn cannot_save(e: &std::io::Error) -> FetchError {
+        FetchError::new(ErrorKind::Save, format!("cannot save: {e}"))
+    }
+
+    /// Describes an I/O error from the network in the user's terms; all such errors are
+    /// transient except those of the local system.
+    pub fn from_io(e: &std::io::Error) -> FetchError {
+        use std::io::ErrorKind::*;
+        let (kind, reason) = match e.kind() {
+            ConnectionRefused => (ErrorKind::Connect, "connection refused".into()),
+            ConnectionReset => (
+                ErrorKind::ConnectionClosed,
+                "connection reset by the server".into(),
+            ),
+            ConnectionAborted => (ErrorKind::ConnectionClosed, "connection aborted".into()),
+            UnexpectedEof => (
+                ErrorKind::ConnectionClosed,
+                "connection closed before the response was complete".into(),
+            ),
+            BrokenPipe => (
+                ErrorKind::ConnectionClosed,
+                "connection closed by the server while sending the request".into(),
+            ),
+            TimedOut => (ErrorKind::Timeout, "timed out".into()),
+            _ => (ErrorKind::Other, e.to_string()),
+        };
+        FetchError::transient(kind, reason)
+    }
+}
+
+/// Whether an I/O error means the server closed the connection under us.
+pub fn is_closed_connection(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
+    )
+}
+
+/// How a code that failed ended: the kind and reason of its last attempt, and how many
+/// attempts it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub reason: String,
+    pub attempts: u32,
+}
+
+impl Failure {
+    /// A failure after one attempt.
+    pub fn new(kind: ErrorKind, reason: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            reason: reason.into(),
+            attempts: 1,
+        }
+    }
+}
+
+/// The one wording of a failure, for `-v`, `-q`, the report and NDJSON's `error`:
+/// `HTTP 503 Service Unavailable (after 3 attempts)`.
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+/// A size as the user gave it: `10 MiB`, `64 KiB`, `1000 bytes`.
+pub fn human_bytes(n: u64) -> String {
+    if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
+        format!("{} MiB", n / (1024 * 1024))
+    } else if n >= 1024 && n % 1024 == 0 {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_reasons_read_as_the_book_prints_them() {
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            FetchError::status(418, &policy, None).reason,
+            "HTTP 418 I'm a teapot"
+        );
+        let unavailable = FetchError::status(503, &policy, Some("2"));
+        assert_eq!(unavailable.reason, "HTTP 503 Service Unavailable");
+        assert_eq!(unavailable.kind, ErrorKind::HttpStatus);
+        assert!(unavailable.transient);
+        assert_eq!(unavailable.retry_after, Some(Duration::from_secs(2)));
+        assert!(!FetchError::status(418, &policy, None).transient);
+        assert_eq!(FetchError::status(599, &policy, None).reason, "HTTP 599");
+    }
+
+    #[test]
+    fn size_limits_are_named_in_the_units_given() {
+        assert_eq!(
+            FetchError::too_large(10 * 1024 * 1024).reason,
+            "response larger than 10 MiB (raise --max-size to accept it)"
+        );
+        assert_eq!(human_bytes(1000), "1000 bytes");
+        assert_eq!(human_bytes(64 * 1024), "64 KiB");
+    }
+
+    #[test]
+    fn a_failure_says_how_many_attempts_it_took() {
+        let mut failure = Failure::new(ErrorKind::HttpStatus, "HTTP 503 Service Unavailable");
+        assert_eq!(failure.to_string(), "HTTP 503 Service Unavailable");
+        failure.attempts = 3;
+        assert_eq!(
+            failure.to_string(),
+            "HTTP 503 Service Unavailable (after 3 attempts)"
+        );
+    }
+
+    #[test]
+    fn kinds_are_named_as_ndjson_names_them() {
+        for kind in [
+            ErrorKind::ConnectionClosed,
+            ErrorKind::NotGif,
+            ErrorKind::Save,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The settings of one download run, shared by every mode, and the gauge of requests in
+//! flight that the bench reads.
+
+use super::retry::RetryPolicy;
+use crate::cli::ReliabilityArgs;
+use crate::save::Saver;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The settings of one download run, shared by every mode.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Base URL without a trailing slash: flags are at `<base>/<cc>/<cc>.gif`.
+    pub base_url: String,
+    /// Upper case, sorted, distinct.
+    pub codes: Vec<String>,
+    /// Writes into the output folder, atomically; stops writing once cancelled.
+    pub saver: Arc<Saver>,
+    /// Requests in flight at once (threads in the pool, permits of the semaphore), as
+    /// [`super::mode::requests_in_flight`] decided.
+    pub max_req: usize,
+    /// For the whole of one request, body included.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Bodies larger than this are abandoned as soon as the limit is passed.
+    pub max_size: u64,
+    /// Which failures are tried again, how often, and how long to wait.
+    pub retry: RetryPolicy,
+    /// Fetch `metadata.json` too and name files `<Country_Name>-<cc>.gif` (the book's flags3).
+    pub names: bool,
+    /// Files already in the output folder, for `--skip-existing` (`None`: skip nothing).
+    pub existing: Option<Arc<HashSet<String>>>,
+    /// Cancelled on Ctrl-C: no new request starts, requests in flight are dropped.
+    pub cancel: CancellationToken,
+    /// Requests in flight now, and the most there were at once.
+    pub in_flight: Arc<InFlight>,
+}
+
+impl Job {
+    /// A run of `codes` from `base_url` into `out_dir`, with the limits and options of
+    /// `settings` (whose defaults are clap's, the one place they are written).
+    pub fn new(
+        base_url: String,
+        codes: Vec<String>,
+        out_dir: PathBuf,
+        max_req: usize,
+        settings: &ReliabilityArgs,
+    ) -> Job {
+        let saver = Arc::new(Saver::new(out_dir));
+        let existing = settings
+            .skip_existing
+            .then(|| Arc::new(saver.existing_files()));
+        Job {
+            base_url,
+            codes,
+            saver,
+            max_req,
+            timeout: settings.timeout,
+            connect_timeout: settings.connect_timeout,
+            max_size: settings.max_size,
+            retry: RetryPolicy {
+                retries: settings.retries,
+                statuses: settings.retry_status.0.clone(),
+                ..RetryPolicy::default()
+            },
+            names: settings.names,
+            existing,
+            cancel: CancellationToken::new(),
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// The existing file that lets `--skip-existing` skip `cc`, if any.
+    pub fn existing_file(&self, cc: &str) -> Option<PathBuf> {
+        let existing = self.existing.as_ref()?;
+        let plain = super::response::flag_file_name(cc);
+        let suffix = format!("-{plain}");
+        // With --names the country part is unknown until the metadata is fetched, so any
+        // `<name>-<cc>.gif` counts, as does a plain `<cc>.gif`.
+        existing
+            .iter()
+            .find(|name| **name == plain || (self.names && name.ends_with(&suffix)))
+            .map(|name| self.saver.dir().join(name))
+    }
+}
+
+/// Counts the requests in flight, and remembers the most there were at once, so that a
+/// benchmark can show the concurrency a run really reached, not the one it asked for.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl InFlight {
+    /// Marks one request as started until the guard is dropped.
+    pub fn enter(&self) -> InFlightGuard<'_> {
+        let now = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        InFlightGuard(self)
+    }
+
+    /// The most requests in flight at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Ends one request's stay in flight when dropped.
+pub struct InFlightGuard<'a>(&'a InFlight);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,391 @@
+//! What a response means, decided once for every mode: the requests one code takes and
+//! the rules that read each answer.
+//!
+//! A [`FlagFetch`] is one attempt at one code, free of I/O. The client (async reqwest or
+//! blocking ureq) only sends and reads:
+//!
+//! ```text
+//! loop {
+//!     send GET fetch.url()            -> fetch.on_head(&head)?
+//!     for each chunk of the body      -> fetch.feed(chunk)?   (stop at Flow::Enough)
+//!     a read error                    -> fetch.read_failed(e)?
+//!     at the end                      -> if let Some(done) = fetch.on_end()? { return done }
+//! }
+//! ```
+//!
+//! Everything else is here: `metadata.json` first under `--names`, 200 streamed into the
+//! flag's file (see [`super::body`]), 404 as not found, a retryable status with its
+//! `Retry-After`, redirects resolved as RFC 3986 says and followed only to http(s), and a
+//! failure after a 200 reported with that status. Neither client follows redirects itself,
+//! so both follow them the same way.
+
+use super::body::{Capped, Drain, FlagSink, Flow};
+use super::failure::{human_bytes, ErrorKind, FetchError};
+use super::job::Job;
+use crate::save::safe_flag_name;
+use crate::site::{flag_url, metadata_url};
+use std::path::PathBuf;
+
+/// The most redirects followed for one request, as browsers and curl's default do.
+pub const MAX_REDIRECTS: u32 = 10;
+
+/// The most bytes of `metadata.json` read: a real one is under 100 bytes.
+pub const MAX_METADATA: u64 = 64 * 1024;
+
+/// What a fetch of one code gave, when it did not fail.
+#[derive(Debug)]
+pub enum Fetched {
+    /// 200, checked and saved.
+    Saved { path: PathBuf, bytes: u64 },
+    /// 404 (for the flag, or for its metadata under `--names`).
+    NotFound,
+}
+
+/// What the client read of a response before its body.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Head<'a> {
+    pub status: u16,
+    pub location: Option<&'a str>,
+    pub retry_after: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub content_length: Option<u64>,
+}
+
+/// What is being fetched now.
+enum Target {
+    Metadata,
+    Flag { file_name: String },
+}
+
+/// Where the body of the current response goes, and what follows it.
+enum Reading<'j> {
+    /// No response yet, or its body already handled.
+    Nothing,
+    Metadata(Capped),
+    Flag(FlagSink<'j>),
+    /// An answer whose body is not needed, read so the connection can be reused; then the
+    /// verdict stands.
+    Drain(Drain, Verdict),
+}
+
+enum Verdict {
+    NotFound,
+    Failed(FetchError),
+    Redirect(String),
+}
+
+/// One attempt at one code: the requests it takes, and the meaning of each answer.
+pub struct FlagFetch<'j> {
+    job: &'j Job,
+    cc: &'j str,
+    url: String,
+    target: Target,
+    redirects: u32,
+    /// The status of the response being read, for a failure in its body.
+    status: Option<u16>,
+    reading: Reading<'j>,
+}
+
+impl<'j> FlagFetch<'j> {
+    pub fn new(job: &'j Job, cc: &'j str) -> FlagFetch<'j> {
+        let (url, target) = if job.names {
+            (metadata_url(&job.base_url, cc), Target::Metadata)
+        } else {
+            let file_name = flag_file_name(cc);
+            (flag_url(&job.base_url, cc), Target::Flag { file_name })
+        };
+        FlagFetch {
+            job,
+            cc,
+            url,
+            target,
+            redirects: 0,
+            status: None,
+            reading: Reading::Nothing,
+        }
+    }
+
+    /// The URL to GET next.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Reads a response's status and headers; says where its body goes.
+    pub fn on_head(&mut self, head: &Head<'_>) -> Result<(), FetchError> {
+        self.status = Some(head.status);
+        let drain = |verdict| Ok(Reading::Drain(Drain::default(), verdict));
+        let reading = match head.status {
+            200 => self.read_ok(head),
+            404 => drain(Verdict::NotFound),
+            301 | 302 | 303 | 307 | 308 => self
+                .redirect(head)
+                .and_then(|next| drain(Verdict::Redirect(next))),
+            other => drain(Verdict::Failed(FetchError::status(
+                other,
+                &self.job.retry,
+                head.retry_after,
+            ))),
+        };
+        self.reading = reading.map_err(|e| self.stamp(e))?;
+        Ok(())
+    }
+
+    fn read_ok(&self, head: &Head<'_>) -> Result<Reading<'j>, FetchError> {
+        match &self.target {
+            Target::Metadata => {
+                if head.content_length.is_some_and(|len| len > MAX_METADATA) {
+                    return Err(metadata_too_large());
+                }
+                Ok(Reading::Metadata(Capped::new(
+                    MAX_METADATA,
+                    metadata_too_large,
+                )))
+            }
+            Target::Flag { file_name } => {
+                let limit = self.job.max_size;
+                if head.content_length.is_some_and(|len| len > limit) {
+                    return Err(FetchError::too_large(limit));
+                }
+                Ok(Reading::Flag(FlagSink::new(
+                    &self.job.saver,
+                    file_name.clone(),
+                    head.content_type,
+                    limit,
+                )))
+            }
+        }
+    }
+
+    /// The next URL of a redirect: `Location` resolved against the URL that answered
+    /// (RFC 3986 §5, dot segments removed), refused unless it is http or https.
+    fn redirect(&mut self, head: &Head<'_>) -> Result<String, FetchError> {
+        let status = head.status;
+        let refuse = |why: String| FetchError::new(ErrorKind::Redirect, why);
+        let Some(location) = head.location else {
+            return Err(refuse(format!("HTTP {status} redirect without a Location")));
+        };
+        self.redirects += 1;
+        if self.redirects > MAX_REDIRECTS {
+            return Err(refuse(format!(
+                "too many redirects (more than {MAX_REDIRECTS}), or a redirect loop"
+            )));
+        }
+        let shown = shorten(location);
+        let next = url::Url::parse(&self.url)
+            .and_then(|base| base.join(location))
+            .map_err(|_| refuse(format!("redirected to an invalid address ({shown})")))?;
+        if !matches!(next.scheme(), "http" | "https") {
+            return Err(refuse(format!(
+                "redirected to a {}: address ({shown}); only http and https are followed",
+                next.scheme()
+            )));
+        }
+        Ok(next.into())
+    }
+
+    /// Takes the next chunk of the current body.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Flow, FetchError> {
+        let fed = match &mut self.reading {
+            Reading::Nothing => Ok(Flow::More),
+            Reading::Metadata(capped) => capped.feed(chunk).map(|()| Flow::More),
+            Reading::Flag(sink) => sink.feed(chunk).map(|()| Flow::More),
+            Reading::Drain(drain, _) => Ok(drain.feed(chunk)),
+        };
+        fed.map_err(|e| self.stamp(e))
+    }
+
+    /// Reading the body failed: a failure of the attempt, unless the body was not needed
+    /// (a 404 page cut short is still a 404).
+    pub fn read_failed(&mut self, e: FetchError) -> Result<(), FetchError> {
+        match self.reading {
+            Reading::Drain(..) => Ok(()),
+            _ => Err(self.stamp(e)),
+        }
+    }
+
+    /// The body has ended (or enough of it was read): the code's result, or `None` when
+    /// another request is needed (a redirect, or the flag after its metadata).
+    pub fn on_end(&mut self) -> Result<Option<Fetched>, FetchError> {
+        let ended = match std::mem::replace(&mut self.reading, Reading::Nothing) {
+            Reading::Nothing => Ok(None),
+            Reading::Drain(_, Verdict::NotFound) => Ok(Some(Fetched::NotFound)),
+            Reading::Drain(_, Verdict::Failed(e)) => Err(e),
+            Reading::Drain(_, Verdict::Redirect(next)) => {
+                self.url = next;
+                Ok(None)
+            }
+            Reading::Metadata(capped) => parse_metadata(&capped.into_bytes()).map(|country| {
+                self.target = Target::Flag {
+                    file_name: safe_flag_name(&country, self.cc),
+                };
+                self.url = flag_url(&self.job.base_url, self.cc);
+                self.redirects = 0;
+                None
+            }),
+            Reading::Flag(sink) => sink
+                .commit()
+                .map(|(path, bytes)| Some(Fetched::Saved { path, bytes })),
+        };
+        ended.map_err(|e| self.stamp(e))
+    }
+
+    /// Gives a failure the status of the response it happened in, if it has none.
+    pub fn stamp(&self, mut e: FetchError) -> FetchError {
+        e.http_status = e.http_status.or(self.status);
+        e
+    }
+}
+
+/// The file name a code's flag is saved under without `--names`.
+pub fn flag_file_name(cc: &str) -> String {
+    format!("{}.gif", cc.to_ascii_lowercase())
+}
+
+/// The country name in a `metadata.json` body; anything else is an error for that code.
+pub fn parse_metadata(body: &[u8]) -> Result<String, FetchError> {
+    let bad = |why: String| FetchError::new(ErrorKind::Metadata, why);
+    let doc: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("metadata is not JSON ({e})")))?;
+    match doc.get("country") {
+        Some(serde_json::Value::String(name)) => Ok(name.clone()),
+        Some(_) => Err(bad("metadata's \"country\" is not a string".into())),
+        None => Err(bad("metadata has no \"country\"".into())),
+    }
+}
+
+fn metadata_too_large() -> FetchError {
+    FetchError::new(
+        ErrorKind::Metadata,
+        format!("metadata larger than {}", human_bytes(MAX_METADATA)),
+    )
+}
+
+/// A server-given address as it may be shown: at most 80 characters, control and format
+/// characters escaped, so that it cannot rewrite the terminal.
+fn shorten(text: &str) -> String {
+    let mut shown: String = text.chars().take(80).collect::<String>();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    shown.escape_debug().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(dir: &std::path::Path) -> Job {
+        Job::new(
+            "http://127.0.0.1:9/flags".into(),
+            vec!["BR".into()],
+            dir.to_path_buf(),
+            1,
+            &crate::cli::ReliabilityArgs::default(),
+        )
+    }
+
+    fn redirect_to(fetch: &mut FlagFetch<'_>, location: &str) -> Result<(), FetchError> {
+        fetch.on_head(&Head {
+            status: 302,
+            location: Some(location),
+            ..Head::default()
+        })?;
+        assert!(fetch.on_end()?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn redirects_resolve_as_rfc_3986_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path());
+        let mut fetch = FlagFetch::new(&job, "BR");
+        redirect_to(&mut fetch, "../../x/./y/../br.gif").unwrap();
+        assert_eq!(fetch.url(), "http://127.0.0.1:9/x/br.gif");
+        redirect_to(&mut fetch, "//other:8000/a").unwrap();
+        assert_eq!(fetch.url(), "http://other:8000/a");
+    }
+
+    #[test]
+    fn redirects_leave_http_only_to_https() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path());
+        let mut fetch = FlagFetch::new(&job, "BR");
+        let err = redirect_to(&mut fetch, "file:///etc/passwd").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Redirect);
+        assert_eq!(
+            err.reason,
+            "redirected to a file: address (file:///etc/passwd); only http and https are followed"
+        );
+        assert_eq!(err.http_status, Some(302));
+        let mut fetch = FlagFetch::new(&job, "BR");
+        redirect_to(&mut fetch, "https://example.org/br.gif").unwrap();
+    }
+
+    #[test]
+    fn a_redirect_loop_ends_after_ten() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path());
+        let mut fetch = FlagFetch::new(&job, "BR");
+        for _ in 0..MAX_REDIRECTS {
+            redirect_to(&mut fetch, "/flags/br/br.gif").unwrap();
+        }
+        let err = redirect_to(&mut fetch, "/flags/br/br.gif").unwrap_err();
+        assert!(
+            err.reason.starts_with("too many redirects"),
+            "{}",
+            err.reason
+        );
+    }
+
+    #[test]
+    fn a_failure_in_a_200_body_reports_status_200() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path());
+        let mut fetch = FlagFetch::new(&job, "BR");
+        fetch
+            .on_head(&Head {
+                status: 200,
+                content_type: Some("text/html"),
+                ..Head::default()
+            })
+            .unwrap();
+        let err = fetch.feed(b"<html><body>").unwrap_err();
+        assert_eq!((err.kind, err.http_status), (ErrorKind::NotGif, Some(200)));
+    }
+
+    #[test]
+    fn a_404_page_cut_short_is_still_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path());
+        let mut fetch = FlagFetch::new(&job, "BR");
+        fetch
+            .on_head(&Head {
+                status: 404,
+                ..Head::default()
+            })
+            .unwrap();
+        let closed = FetchError::transient(ErrorKind::ConnectionClosed, "closed");
+        fetch.read_failed(closed).unwrap();
+        assert!(matches!(fetch.on_end(), Ok(Some(Fetched::NotFound))));
+    }
+
+    #[test]
+    fn metadata_must_be_json_with_a_string_country() {
+        assert_eq!(
+            parse_metadata(br#"{"country": "Brazil"}"#).unwrap(),
+            "Brazil"
+        );
+        assert!(parse_metadata(b"<html>")
+            .unwrap_err()
+            .reason
+            .starts_with("metadata is not JSON"));
+        assert!(parse_metadata(br#"{"country": 7}"#)
+            .unwrap_err()
+            .reason
+            .contains("not a string"));
+        assert!(parse_metadata(br#"{}"#)
+            .unwrap_err()
+            .reason
+            .contains("no \"country\""));
+    }
+}
