@@ -7,15 +7,26 @@
 //! leave is a temporary, which [`remove_stale_temporaries`] clears on the next run. Nothing
 //! is ever written outside the output folder: file names are checked to be one plain
 //! component ([`safe_flag_name`]).
+//!
+//! Another process that can write into the folder must not be able to redirect a write:
+//! a temporary is always a new file of our own, created under a name nobody can guess
+//! (`create_new` and `O_NOFOLLOW`, so a symlink or file planted at its name is refused,
+//! never followed or reused), and a commit renames it into place only while its name
+//! still holds the very file we wrote, and never leaves the final name a symlink.
 
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The marker in every temporary's name: `.<name>.<pid>.flags-dl-part`.
+/// The marker in every temporary's name: `.<name>.<pid>.t<8 hex>.flags-dl-part`.
 const TEMP_SUFFIX: &str = ".flags-dl-part";
+
+/// How many fresh names a temporary gets before giving up: a name is 32 random bits, so
+/// only a folder being filled on purpose ever takes more than one.
+const TEMP_ATTEMPTS: u32 = 16;
 
 /// The longest file name `--names` produces, in bytes.
 pub const MAX_NAME_BYTES: usize = 100;
@@ -67,12 +78,7 @@ impl Saver {
             ));
         }
         self.check_running()?;
-        // The pid keeps two runs into one folder from writing, or removing, each other's
-        // temporaries.
-        let temp = self
-            .dir
-            .join(format!(".{file_name}.{}{TEMP_SUFFIX}", self.pid));
-        let file = fs::File::create(&temp)?;
+        let (temp, file) = create_temporary(&self.dir, file_name, self.pid)?;
         let part = PartFile {
             saver: self,
             temp,
@@ -128,11 +134,30 @@ impl PartFile<'_> {
     }
 
     /// Renames the complete temporary to its own name; returns the final path.
+    ///
+    /// Refused if the temporary's name no longer holds the file written through our
+    /// handle (someone put another file or a link there), and undone if the final name is
+    /// a symlink after the rename (the name was swapped between the check and the
+    /// rename): a rename replaces a link at the final name with our file, so a link left
+    /// there is never ours.
     pub fn commit(mut self) -> io::Result<PathBuf> {
         self.saver.check_running()?;
+        let ours = self.file.metadata()?;
+        let same = |meta: &fs::Metadata| {
+            meta.file_type().is_file() && meta.dev() == ours.dev() && meta.ino() == ours.ino()
+        };
+        if !fs::symlink_metadata(&self.temp).is_ok_and(|m| same(&m)) {
+            return Err(replaced(&self.temp));
+        }
         let path = self.saver.dir.join(&self.file_name);
         fs::rename(&self.temp, &path)?;
+        // Renamed: whatever happens next, the temporary's name is no longer ours to remove.
         self.done = true;
+        let landed = fs::symlink_metadata(&path)?;
+        if landed.file_type().is_symlink() {
+            let _ = fs::remove_file(&path);
+            return Err(replaced(&self.temp));
+        }
         Ok(path)
     }
 }
@@ -140,9 +165,60 @@ impl PartFile<'_> {
 impl Drop for PartFile<'_> {
     fn drop(&mut self) {
         if !self.done {
+            // Removes a link planted at the name as readily as our file: either way, what
+            // is left at a temporary's name is never written through.
             let _ = fs::remove_file(&self.temp);
         }
     }
+}
+
+/// The error of a temporary whose name was taken over by another process.
+fn replaced(temp: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "the temporary {} was replaced by another process; check who else writes into the output folder",
+            temp.display()
+        ),
+    )
+}
+
+/// Creates a new, empty temporary for `file_name` in `dir`: `.<file_name>.<pid>.t<8 random
+/// hex>.flags-dl-part`, a file that did not exist before and is not reached through a
+/// link. A name already taken (by anything, a planted symlink included) is never
+/// reused: another random name is tried, [`TEMP_ATTEMPTS`] times in all.
+fn create_temporary(dir: &Path, file_name: &str, pid: u32) -> io::Result<(PathBuf, fs::File)> {
+    let mut last = None;
+    for _ in 0..TEMP_ATTEMPTS {
+        // The pid keeps two runs into one folder from removing each other's temporaries;
+        // the random part makes the name impossible to plant in advance.
+        let tag: u32 = rand::random();
+        let temp = dir.join(format!(".{file_name}.{pid}.t{tag:08x}{TEMP_SUFFIX}"));
+        // `create_new` is O_CREAT|O_EXCL, which already refuses a symlink at the name;
+        // O_NOFOLLOW says so outright, and refuses it on any system that would not.
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&temp)
+        {
+            Ok(file) => return Ok((temp, file)),
+            Err(e)
+                if e.kind() == io::ErrorKind::AlreadyExists
+                    || e.raw_os_error() == Some(libc::ELOOP) =>
+            {
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "no free temporary name for {file_name} after {TEMP_ATTEMPTS} tries ({}); check who else writes into the output folder",
+            last.map_or_else(String::new, |e| e.to_string().to_lowercase())
+        ),
+    ))
 }
 
 /// True for a name that is one ordinary path component: not empty, not `.` or `..`, no
@@ -179,10 +255,17 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
         .count()
 }
 
-/// The pid in a temporary's name (`.<name>.<pid>.flags-dl-part`), or `None` for any other
-/// file.
+/// The pid in a temporary's name (`.<name>.<pid>.t<hex>.flags-dl-part`, or the
+/// `.<name>.<pid>.flags-dl-part` of earlier versions), or `None` for any other file.
 fn temporary_owner(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
+    let mut rest = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
+    let (before, last) = rest.rsplit_once('.')?;
+    let is_tag = last.len() == 9
+        && last.starts_with('t')
+        && last[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if is_tag {
+        rest = before;
+    }
     rest.rsplit_once('.')?.1.parse().ok()
 }
 
@@ -211,8 +294,9 @@ pub fn prepare_output_dir(dir: &Path) -> anyhow::Result<()> {
         ));
     }
     fs::create_dir_all(dir).map_err(|e| fail("create", e))?;
-    let probe = dir.join(format!(".write-test.{}{TEMP_SUFFIX}", std::process::id()));
-    fs::File::create(&probe).map_err(|e| fail("write in", e))?;
+    // Created as a temporary is, so a link planted at its name is not followed either.
+    let (probe, _) =
+        create_temporary(dir, "write-test", std::process::id()).map_err(|e| fail("write in", e))?;
     let _ = fs::remove_file(&probe);
     remove_stale_temporaries(dir);
     Ok(())
@@ -364,6 +448,38 @@ mod tests {
         assert_eq!(remove_stale_temporaries(dir.path()), 0);
         assert_eq!(temporary_owner(".br.gif.1.flags-dl-part"), Some(1));
         assert_eq!(temporary_owner(".hidden"), None);
+    }
+
+    #[test]
+    fn temporaries_are_new_files_under_unguessable_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let saver = Saver::new(dir.path().to_path_buf());
+        let a = saver.begin("br.gif").unwrap();
+        let b = saver.begin("br.gif").unwrap();
+        assert_ne!(a.temp, b.temp);
+        let name = a.temp.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(temporary_owner(&name), Some(std::process::id()), "{name}");
+        assert_eq!(
+            temporary_owner(".br.gif.1.t0123abcd.flags-dl-part"),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn a_commit_refuses_a_temporary_swapped_for_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let saver = Saver::new(dir.path().to_path_buf());
+        let mut part = saver.begin("br.gif").unwrap();
+        part.write_all(b"GIF89a").unwrap();
+        fs::remove_file(&part.temp).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("x"), &part.temp).unwrap();
+        assert_eq!(
+            part.commit().unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -1,0 +1,124 @@
+//! The client against a local attacker and hostile input (issue 11, client items 1, 3, 5
+//! and 6; issue 9's labels for the book's local servers): each test reproduces an attack
+//! with the real binary against a server on 127.0.0.1 and checks that it no longer works.
+
+mod common;
+mod fault_server;
+
+use common::{bin_path, Server, POP20_SORTED, RUN_TIMEOUT};
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Waits for `child` within [`RUN_TIMEOUT`], killing it past that, and returns its exit
+/// code and stdout.
+fn finish(mut child: Child) -> (Option<i32>, String) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+            return (status.code(), out);
+        }
+        if started.elapsed() > RUN_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("flags-dl did not finish within {RUN_TIMEOUT:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// What a local process that can write into the output folder does while a run goes on:
+/// plants symlinks to `outside` at the names the temporaries of process `pid` would have
+/// (`.<cc>.gif.<pid>.flags-dl-part`, predictable before the fix), and swaps every
+/// temporary it sees for a symlink to `outside`, until `stop` is set. Returns how many
+/// temporaries it swapped.
+fn plant_links(dir: &Path, outside: &Path, pid: u32, stop: &AtomicBool) -> usize {
+    let mut swapped = 0;
+    while !stop.load(Ordering::SeqCst) {
+        for cc in POP20_SORTED {
+            let cc = cc.to_ascii_lowercase();
+            let name = dir.join(format!(".{cc}.gif.{pid}.flags-dl-part"));
+            let _ = symlink(outside.join(format!("{cc}.gif")), name);
+        }
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if !name.ends_with(".flags-dl-part") || !is_file {
+                continue;
+            }
+            let path = entry.path();
+            let aside = dir.join(format!("swapped-{swapped}"));
+            if fs::rename(&path, &aside).is_ok() {
+                let _ = symlink(outside.join(format!("swapped-{swapped}")), &path);
+                swapped += 1;
+            }
+        }
+    }
+    swapped
+}
+
+/// Issue 11, client item 1: temporaries were created with a plain create, which follows a
+/// symlink planted at their (predictable) name, so a flag was written outside the output
+/// folder and its final name became a symlink, while the run reported it OK.
+#[test]
+fn regression_a_symlink_planted_at_a_temporary_is_never_written_through() {
+    let server = Server::start(&["--delay", "0.05"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let outside = scratch.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let mut swapped = 0;
+    // Several runs: before the fix the first already fails; after it, the swap attack has
+    // time to meet every stage of a commit.
+    for round in 0..4 {
+        let dir: PathBuf = scratch.path().join(format!("out{round}"));
+        fs::create_dir(&dir).unwrap();
+        let child = Command::new(bin_path())
+            .current_dir(scratch.path())
+            .args(["-s", &server.base_url, "-o"])
+            .arg(&dir)
+            .args(["-m", "20"])
+            .env_remove("FLAGS_DL_SERVER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacker = {
+            let (dir, outside, stop, pid) =
+                (dir.clone(), outside.clone(), stop.clone(), child.id());
+            std::thread::spawn(move || plant_links(&dir, &outside, pid, &stop))
+        };
+        let (code, stdout) = finish(child);
+        stop.store(true, Ordering::SeqCst);
+        swapped += attacker.join().unwrap();
+
+        let written: Vec<_> = fs::read_dir(&outside).unwrap().collect();
+        assert!(
+            written.is_empty(),
+            "round {round}: {} files written outside the output folder through a planted link (exit {code:?}):\n{stdout}",
+            written.len()
+        );
+        for cc in POP20_SORTED {
+            let path = dir.join(format!("{}.gif", cc.to_ascii_lowercase()));
+            if let Ok(meta) = fs::symlink_metadata(&path) {
+                assert!(
+                    meta.file_type().is_file(),
+                    "round {round}: {} is left a {:?}, not a file",
+                    path.display(),
+                    meta.file_type()
+                );
+            }
+        }
+    }
+    eprintln!("the attacker swapped {swapped} temporaries");
+}
