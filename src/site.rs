@@ -3,6 +3,9 @@
 //!
 //! A flag's URL is `<base>/<cc>/<cc>.gif` with `cc` in lower case. The embedded server has
 //! no URL until it is started, so it is a variant of its own.
+//!
+//! A URL is printed only through [`shown_url`], which masks a password in it, as curl and
+//! git do: the report, NDJSON, errors and the bench all show `http://alice:***@host/…`.
 
 use std::fmt;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -58,21 +61,29 @@ impl Site {
                 base: base.to_string(),
             });
         }
+        let shown = shown_url(arg);
         let url = reqwest::Url::parse(arg).map_err(|e| {
-            format!("'{arg}' is neither a server label (EMBEDDED, LOCAL, DELAY, ERROR, REMOTE) nor a URL ({e})")
+            format!("'{shown}' is neither a server label (EMBEDDED, LOCAL, DELAY, ERROR, REMOTE) nor a URL ({e})")
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(format!(
-                "'{arg}' is not an http or https URL; give one like http://localhost:8000/flags"
+                "'{shown}' is not an http or https URL; give one like http://localhost:8000/flags"
             ));
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(format!(
-                "'{arg}' has a query or fragment; give the folder that holds <cc>/<cc>.gif"
+                "'{shown}' has a query or fragment; give the folder that holds <cc>/<cc>.gif"
             ));
         }
+        // The book's own servers keep their label however their URL is spelled
+        // (`127.0.0.1` for `localhost`, a trailing slash), so that the report says LOCAL
+        // and a server that is down gets the hint to start it.
+        let label = LABELS
+            .iter()
+            .find(|(_, base)| reqwest::Url::parse(base).is_ok_and(|b| same_server(&b, &url)))
+            .map(|(label, _)| *label);
         Ok(Site::Remote {
-            label: None,
+            label,
             base: arg.trim_end_matches('/').to_string(),
         })
     }
@@ -98,7 +109,7 @@ impl Site {
                 check_reachable(base, connect_timeout).map_err(|reason| {
                     crate::error::Error::Unreachable {
                         label: self.label().to_string(),
-                        url: base.clone(),
+                        url: shown_url(base),
                         reason,
                         hint: self.unreachable_hint(),
                     }
@@ -138,9 +149,54 @@ impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Site::Embedded => f.write_str("EMBEDDED"),
-            Site::Remote { base, .. } => f.write_str(base),
+            Site::Remote { base, .. } => f.write_str(&shown_url(base)),
         }
     }
+}
+
+/// Whether two base URLs name the same folder of the same server: same scheme, port and
+/// path (a trailing slash aside), and the same host, every loopback name (`localhost`,
+/// 127.0.0.0/8, `::1`) counting as one. A user name and password do not change the server.
+fn same_server(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    let host = |u: &reqwest::Url| {
+        if is_loopback(u.as_str()) {
+            "loopback".to_string()
+        } else {
+            u.host_str().unwrap_or_default().to_ascii_lowercase()
+        }
+    };
+    a.scheme() == b.scheme()
+        && a.port_or_known_default() == b.port_or_known_default()
+        && host(a) == host(b)
+        && a.path().trim_end_matches('/') == b.path().trim_end_matches('/')
+}
+
+/// `url` as it may be printed: a password in it replaced by `***`
+/// (`http://alice:***@host/flags`), the rest exactly as given. Text that is not a URL with
+/// a password comes back unchanged.
+///
+/// The authority is found as URL parsers find it (RFC 3986 and WHATWG): after `://`, up to
+/// the first `/`, `?`, `#` or `\`; the user information is what precedes its last `@`,
+/// and the password what follows the first `:` in that.
+pub fn shown_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let start = scheme_end + "://".len();
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return url.to_string();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..start],
+        &authority[..colon],
+        &rest[at..]
+    )
 }
 
 /// Whether `base` names this machine (`localhost`, 127.0.0.0/8, `::1`): the embedded
@@ -257,6 +313,52 @@ mod tests {
             assert!(is_loopback(base), "{base}");
         }
         assert!(!is_loopback("https://www.fluentpython.com/data/flags"));
+    }
+
+    #[test]
+    fn passwords_are_masked_and_the_rest_kept() {
+        let cases = [
+            (
+                "http://alice:s3cret@h:8000/flags",
+                "http://alice:***@h:8000/flags",
+            ),
+            ("https://a:b@c@h/x?p=q:r@s", "https://a:***@h/x?p=q:r@s"),
+            ("http://alice@h/flags", "http://alice@h/flags"),
+            ("http://h/fl:a@gs", "http://h/fl:a@gs"),
+            ("http://a:b@h", "http://a:***@h"),
+            ("not a url", "not a url"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(shown_url(url), shown, "{url}");
+        }
+        let site = Site::parse("http://alice:s3cret@127.0.0.1:9/flags").unwrap();
+        assert_eq!(site.to_string(), "http://alice:***@127.0.0.1:9/flags");
+        assert!(!Site::parse("http://alice:s3cret@h/f?x")
+            .unwrap_err()
+            .contains("s3cret"));
+    }
+
+    #[test]
+    fn the_books_servers_keep_their_label_however_spelled() {
+        let cases = [
+            ("http://localhost:8000/flags", Some("LOCAL")),
+            ("http://127.0.0.1:8000/flags/", Some("LOCAL")),
+            ("http://LOCALHOST:8000/flags", Some("LOCAL")),
+            ("http://[::1]:8001/flags", Some("DELAY")),
+            ("http://127.0.0.1:8002/flags//", Some("ERROR")),
+            ("https://www.fluentpython.com/data/flags/", Some("REMOTE")),
+            ("http://127.0.0.1:8003/flags", None),
+            ("http://127.0.0.1:8000/other", None),
+            ("https://localhost:8000/flags", None),
+        ];
+        for (url, label) in cases {
+            let Site::Remote { label: got, .. } = Site::parse(url).unwrap() else {
+                panic!("{url} is not remote");
+            };
+            assert_eq!(got, label, "{url}");
+        }
+        let site = Site::parse("http://127.0.0.1:8000/flags/").unwrap();
+        assert_eq!(site.to_string(), "http://127.0.0.1:8000/flags");
     }
 
     #[test]

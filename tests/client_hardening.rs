@@ -122,3 +122,88 @@ fn regression_a_symlink_planted_at_a_temporary_is_never_written_through() {
     }
     eprintln!("the attacker swapped {swapped} temporaries");
 }
+
+/// Runs flags-dl in a scratch folder and returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = common::flags_dl()
+        .current_dir(scratch.path())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const PASSWORD: &str = "s3cret-pw";
+
+/// Issue 11, client item 3: a password in the server URL was printed in the report's site
+/// line, the NDJSON summary, `-v` output, the "cannot reach" error and the bench.
+#[test]
+fn regression_a_password_in_the_server_url_is_never_printed() {
+    let server = Server::start(&["--error-rate", "0.5", "--seed", "7", "--delay", "0"]);
+    let with_password =
+        |base: &str| base.replacen("http://", &format!("http://alice:{PASSWORD}@"), 1);
+    let url = with_password(&server.base_url);
+    let masked = with_password(&server.base_url).replace(PASSWORD, "***");
+    let unreachable = with_password(&format!("http://127.0.0.1:{}/flags", common::free_port()));
+    let runs: [(&str, Vec<&str>); 4] = [
+        ("-v", vec!["-s", &url, "-v", "BR", "CN", "US", "FR"]),
+        ("--json", vec!["-s", &url, "--json", "BR", "CN"]),
+        ("cannot reach", vec!["-s", &unreachable, "BR"]),
+        (
+            "bench",
+            vec![
+                "bench", "-s", &url, "--modes", "async", "-m", "2", "--runs", "1", "--warmup", "0",
+                "-l", "2",
+            ],
+        ),
+    ];
+    let mut leaks = Vec::new();
+    for (what, args) in runs {
+        let (code, stdout, stderr) = run(&args);
+        let all = format!("{stdout}{stderr}");
+        if all.contains(PASSWORD) || !all.contains("alice:***@") {
+            leaks.push(format!("{what} (exit {code:?}):\n{all}"));
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "the password is printed, or the masked URL not shown, in:\n{}",
+        leaks.join("\n")
+    );
+    let (_, stdout, _) = run(&["-s", &url, "BR"]);
+    assert!(
+        stdout.starts_with(&format!("Custom site: {masked}\n")),
+        "{stdout}"
+    );
+}
+
+/// Issue 9: `-s http://localhost:8000/flags` is the book's LOCAL server, whatever its
+/// spelling (`127.0.0.1`, a trailing slash); the report and the "start it" hint say so.
+#[test]
+fn the_books_local_server_urls_get_their_label() {
+    for (url, label) in [
+        ("http://127.0.0.1:8000/flags/", "LOCAL"),
+        ("http://localhost:8001/flags", "DELAY"),
+        ("http://127.0.0.1:8002/flags", "ERROR"),
+    ] {
+        // Nothing listens on the book's ports in the tests' sandbox; if something does,
+        // the report's site line says the same.
+        let (_, stdout, stderr) = run(&["-s", url, "--connect-timeout", "2", "BR"]);
+        let preset = label.to_ascii_lowercase();
+        assert!(
+            stderr.contains(&format!("cannot reach the {label} server"))
+                && stderr.contains(&format!("flags-dl serve {preset}"))
+                || stdout.starts_with(&format!("{label} site: ")),
+            "{url}:\n{stdout}{stderr}"
+        );
+    }
+    // Another port on this machine is not one of the book's servers.
+    let server = Server::start(&[]);
+    let (_, stdout, _) = run(&["-s", &format!("{}/", server.base_url), "BR"]);
+    assert!(stdout.starts_with("Custom site: "), "{stdout}");
+}

@@ -170,7 +170,7 @@ impl<'j> FlagFetch<'j> {
                 "too many redirects (more than {MAX_REDIRECTS}), or a redirect loop"
             )));
         }
-        let shown = shorten(location);
+        let shown = shorten(&crate::site::shown_url(location));
         let next = url::Url::parse(&self.url)
             .and_then(|base| base.join(location))
             .map_err(|_| refuse(format!("redirected to an invalid address ({shown})")))?;

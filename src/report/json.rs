@@ -69,6 +69,7 @@ pub struct Summary<'a> {
     pub elapsed_s: f64,
     pub mode: crate::download::Mode,
     pub max_req: usize,
+    /// The base URL, a password in it masked.
     pub server: &'a str,
 }
 
@@ -110,7 +111,7 @@ impl<W: Write> Reporter for Json<W> {
                 elapsed_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
                 mode: run.mode,
                 max_req: run.max_req,
-                server: &run.base_url,
+                server: &crate::site::shown_url(&run.base_url),
             },
         })
     }
