@@ -12,6 +12,7 @@
 //! - [`save`]: atomic writes into the output folder.
 //! - [`report`]: the book's report, `-v` lines and the progress bar.
 //! - [`bench`]: `flags-dl bench`, the timing experiment, its exports and chart.
+//! - [`text`]: outside text made safe for file names and terminals.
 //! - [`limits`]: the open-file limit.
 //! - [`interrupt`]: Ctrl-C: stop cleanly, report, exit 130.
 //! - [`error`]: the errors that decide the exit status.
@@ -28,6 +29,7 @@ pub mod report;
 pub mod save;
 pub mod serve;
 pub mod site;
+pub mod text;
 
 use anyhow::Context;
 use cli::{Cli, Command, DownloadArgs};

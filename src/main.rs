@@ -4,6 +4,7 @@
 use clap::Parser;
 use flags_dl::cli::Cli;
 use flags_dl::error::{Error, Exit};
+use flags_dl::text;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -13,7 +14,8 @@ fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("flags-dl: {e:#}");
+            // The message may quote what the user or a server gave: never raw on a terminal.
+            eprintln!("flags-dl: {}", text::escaped(&format!("{e:#}")));
             e.downcast_ref::<Error>()
                 .map_or(Exit::Failure, Error::exit)
                 .into()

@@ -311,7 +311,9 @@ const WINDOWS_RESERVED: [&str; 22] = [
 /// The file name for a flag under `--names` (the book's flags3): `<Country_Name>-<cc>.gif`.
 ///
 /// The country name comes from the server and is not trusted. Path separators, `..`,
-/// leading dots, control characters, NUL and the characters Windows forbids are removed;
+/// leading dots, control and format characters and line separators (Unicode Cc, Cf, Zl,
+/// Zp, see [`crate::text::is_hidden`]: a right-to-left override would make the name read
+/// as another) and the characters Windows forbids are removed;
 /// trailing dots and spaces too; spaces become underscores; a Windows device name gets a
 /// leading underscore; the result is cut to [`MAX_NAME_BYTES`] on a character boundary.
 /// Letters of any script are kept (`Côte_d'Ivoire-ci.gif`). When nothing safe is left,
@@ -321,7 +323,8 @@ pub fn safe_flag_name(country: &str, cc: &str) -> String {
     let plain: String = country
         .chars()
         .filter(|c| {
-            !c.is_control() && !matches!(c, '/' | '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*')
+            !crate::text::is_hidden(*c)
+                && !matches!(c, '/' | '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*')
         })
         .collect();
     let mut stem = plain;
@@ -510,6 +513,9 @@ mod tests {
             ("a\0b", "XH", "ab-xh.gif"),
             ("  .hidden. ", "XI", "hidden-xi.gif"),
             ("trailing...", "XJ", "trailing-xj.gif"),
+            ("\u{202e}gpj.exe-bb", "XL", "gpj.exe-bb-xl.gif"),
+            ("a\u{2028}b\u{2029}c\u{200b}d\u{feff}", "XM", "abcd-xm.gif"),
+            ("\u{202e}\u{2066}", "XN", "xn.gif"),
         ];
         for (country, cc, expected) in cases {
             assert_eq!(safe_flag_name(country, cc), expected, "{country:?}");

@@ -207,3 +207,58 @@ fn the_books_local_server_urls_get_their_label() {
     let (_, stdout, _) = run(&["-s", &format!("{}/", server.base_url), "BR"]);
     assert!(stdout.starts_with("Custom site: "), "{stdout}");
 }
+
+/// The characters planted by the tests below: a right-to-left override, a line and a
+/// paragraph separator, a zero-width space, a byte-order mark, an escape, a carriage return.
+const HIDDEN: [char; 7] = [
+    '\u{202e}', '\u{2028}', '\u{2029}', '\u{200b}', '\u{feff}', '\u{1b}', '\r',
+];
+
+fn assert_no_hidden(what: &str, text: &str) {
+    let found: Vec<_> = text.chars().filter(|c| HIDDEN.contains(c)).collect();
+    assert!(found.is_empty(), "{what} holds raw {found:?}:\n{text:?}");
+}
+
+/// Issue 11, client item 5: a right-to-left override or a line separator in a server's
+/// country name survived in the `--names` file name (`<U+202E>gpj.exe-bb.gif` reads as another
+/// name) and was printed raw.
+#[test]
+fn regression_format_characters_in_country_names_are_dropped_and_never_printed_raw() {
+    use fault_server::{gif_bytes, FaultServer, Scenario};
+    let server = FaultServer::start();
+    let names = [
+        ("BR", "\u{202e}gpj.exe-bb"),
+        ("CN", "Line\u{2028}Split\u{2029}Here"),
+        ("US", "Zero\u{200b}Width\u{feff}"),
+    ];
+    for (cc, name) in names {
+        server.metadata(cc, Scenario::country(name));
+        server.flag(cc, Scenario::Gif(gif_bytes(cc)));
+    }
+    for report in ["-v", "--json"] {
+        let scratch = tempfile::tempdir().unwrap();
+        let out = common::flags_dl()
+            .current_dir(scratch.path())
+            .args(["-s", &server.base_url(), "--names", report, "-o", "out"])
+            .args(["BR", "CN", "US"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert_no_hidden(&format!("{report} stdout"), &stdout);
+        assert_no_hidden(
+            &format!("{report} stderr"),
+            &String::from_utf8_lossy(&out.stderr),
+        );
+        let files = common::file_names(&scratch.path().join("out"));
+        assert_eq!(
+            files,
+            [
+                "LineSplitHere-cn.gif",
+                "ZeroWidth-us.gif",
+                "gpj.exe-bb-br.gif"
+            ],
+            "{report}"
+        );
+    }
+}

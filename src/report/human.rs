@@ -87,7 +87,11 @@ pub fn verbose_line(outcome: &Outcome, paint: Paint) -> String {
         DownloadStatus::Skipped => format!("{cc} {}", paint.dim("skipped: already saved")),
         DownloadStatus::Cancelled => format!("{cc} {}", paint.dim("cancelled")),
         DownloadStatus::NotFound => format!("{cc} {}", paint.yellow("not found")),
-        DownloadStatus::Error(failure) => format!("{cc} {} {failure}", paint.red("error:")),
+        DownloadStatus::Error(failure) => format!(
+            "{cc} {} {}",
+            paint.red("error:"),
+            crate::text::escaped(&failure.to_string())
+        ),
     }
 }
 

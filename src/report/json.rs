@@ -84,7 +84,10 @@ impl<W: Write> Json<W> {
     }
 
     fn line(&mut self, value: &impl Serialize) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, value)?;
+        let json = serde_json::to_string(value)?;
+        // The same JSON, with no raw format character to rewrite a terminal it is read on.
+        self.out
+            .write_all(crate::text::json_escaped(&json).as_bytes())?;
         self.out.write_all(b"\n")?;
         self.out.flush()
     }

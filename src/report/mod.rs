@@ -76,7 +76,9 @@ impl<W: Write> Reporter for Quiet<W> {
 
     fn outcome(&mut self, outcome: &Outcome) -> io::Result<()> {
         if let DownloadStatus::Error(failure) = &outcome.status {
-            writeln!(self.err, "flags-dl: {} error: {failure}", outcome.cc)?;
+            let reason = failure.to_string();
+            let reason = crate::text::escaped(&reason);
+            writeln!(self.err, "flags-dl: {} error: {reason}", outcome.cc)?;
         }
         Ok(())
     }
