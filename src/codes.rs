@@ -5,6 +5,10 @@
 //! and `--every` all 676 pairs AA…ZZ. The result is upper case, sorted, without repeats, and
 //! cut to `--limit`. Parsing one argument is [`parse_cc_arg`], so clap and standard input
 //! give the same error for the same mistake.
+//!
+//! Standard input is read up to [`MAX_STDIN`] bytes, and a bad word is quoted short and
+//! escaped ([`crate::text::quoted_short`]): what is piped in is not trusted to be small or
+//! printable.
 
 use crate::countries;
 use std::fmt;
@@ -26,9 +30,13 @@ pub enum CcArg {
     Stdin,
 }
 
-/// Why an argument is not a country code.
+/// The most standard input may hold: every one of the 676 codes fits in 2 KiB, so more
+/// than this is not a list of codes, and is not read into memory.
+pub const MAX_STDIN: usize = 64 * 1024;
+
+/// Why an argument is not a country code. The argument is quoted short and escaped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a country code: give two letters (BR) or one letter for all the codes that start with it (B)")]
+#[error("{} is not a country code: give two letters (BR) or one letter for all the codes that start with it (B)", crate::text::quoted_short(.0))]
 pub struct BadCode(pub String);
 
 /// Parses one argument: `BR`, `br`, `B`, or `-`.
@@ -77,7 +85,7 @@ fn letter_codes() -> impl Iterator<Item = char> + Clone {
 /// Expands a selection into the sorted, de-duplicated list of codes to fetch.
 ///
 /// `read_stdin` is called once, only if `-` is among the arguments; it returns the text to
-/// split on whitespace and commas.
+/// split on whitespace and commas, or an error of kind `FileTooLarge` past [`MAX_STDIN`].
 pub fn expand_cc_args(
     selection: &Selection,
     read_stdin: impl FnOnce() -> std::io::Result<String>,
@@ -103,7 +111,10 @@ pub fn expand_cc_args(
                 CcArg::Stdin => {
                     // `-` twice would find standard input already empty; read it once.
                     let Some(read) = stdin.take() else { continue };
-                    let text = read().map_err(ExpandError::Stdin)?;
+                    let text = read().map_err(|e| match e.kind() {
+                        std::io::ErrorKind::FileTooLarge => ExpandError::StdinTooLarge,
+                        _ => ExpandError::Stdin(e),
+                    })?;
                     for word in text.split(|c: char| c.is_whitespace() || c == ',') {
                         if word.is_empty() {
                             continue;
@@ -135,8 +146,23 @@ pub fn expand_cc_args(
 /// [`expand_cc_args`] with this process's standard input behind `-`.
 pub fn expand_from_stdin(selection: &Selection) -> Result<Vec<String>, ExpandError> {
     expand_cc_args(selection, || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+        read_bounded(std::io::stdin().lock(), MAX_STDIN)
+    })
+}
+
+/// Reads `input` as UTF-8 text of at most `max` bytes: one byte more is an error of kind
+/// `FileTooLarge`, and nothing past it is read.
+fn read_bounded(input: impl std::io::Read, max: usize) -> std::io::Result<String> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut input.take(max as u64 + 1), &mut bytes)?;
+    if bytes.len() > max {
+        return Err(std::io::ErrorKind::FileTooLarge.into());
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is not UTF-8 text; give codes such as BR CN",
+        )
     })
 }
 
@@ -147,6 +173,8 @@ pub enum ExpandError {
     BadCode(#[from] BadCode),
     #[error("cannot read country codes from standard input: {0}")]
     Stdin(std::io::Error),
+    #[error("standard input holds more than {} KiB, which is not a list of country codes (all 676 fit in 2 KiB); pipe in codes only, as in `echo BR CN | flags-dl -`", MAX_STDIN / 1024)]
+    StdinTooLarge,
     #[error("no country codes to fetch: standard input held none; pipe some in, as in `echo BR CN | flags-dl -`")]
     Empty,
 }
@@ -223,5 +251,28 @@ mod tests {
             err.to_string(),
             "'X7' is not a country code: give two letters (BR) or one letter for all the codes that start with it (B)"
         );
+    }
+
+    #[test]
+    fn standard_input_is_read_up_to_its_bound() {
+        let codes = "BR ".repeat(100);
+        assert_eq!(read_bounded(codes.as_bytes(), 300).unwrap(), codes);
+        let err = read_bounded(codes.as_bytes(), 299).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+        let selection = Selection {
+            args: vec![CcArg::Stdin],
+            ..Selection::default()
+        };
+        let err = expand_cc_args(&selection, || Err(err)).unwrap_err();
+        assert!(matches!(err, ExpandError::StdinTooLarge), "{err}");
+        assert!(read_bounded(&b"BR \xff"[..], 10).is_err());
+    }
+
+    #[test]
+    fn a_bad_word_is_quoted_short_and_escaped() {
+        let word = "\x1b[2J".repeat(10_000);
+        let message = BadCode(word).to_string();
+        assert!(message.len() < 300, "{} bytes", message.len());
+        assert!(!message.contains('\x1b'), "{message}");
     }
 }

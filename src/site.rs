@@ -61,18 +61,18 @@ impl Site {
                 base: base.to_string(),
             });
         }
-        let shown = shown_url(arg);
+        let shown = crate::text::quoted_short(&shown_url(arg));
         let url = reqwest::Url::parse(arg).map_err(|e| {
-            format!("'{shown}' is neither a server label (EMBEDDED, LOCAL, DELAY, ERROR, REMOTE) nor a URL ({e})")
+            format!("{shown} is neither a server label (EMBEDDED, LOCAL, DELAY, ERROR, REMOTE) nor a URL ({e})")
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(format!(
-                "'{shown}' is not an http or https URL; give one like http://localhost:8000/flags"
+                "{shown} is not an http or https URL; give one like http://localhost:8000/flags"
             ));
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(format!(
-                "'{shown}' has a query or fragment; give the folder that holds <cc>/<cc>.gif"
+                "{shown} has a query or fragment; give the folder that holds <cc>/<cc>.gif"
             ));
         }
         // The book's own servers keep their label however their URL is spelled

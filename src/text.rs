@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use unicode_general_category::{get_general_category, GeneralCategory};
 
 /// How many characters of an offending value an error message quotes.
-pub const QUOTE_CHARS: usize = 32;
+pub const QUOTE_CHARS: usize = 80;
 
 /// Whether `c` is a control, format, line separator or paragraph separator character
 /// (categories Cc, Cf, Zl, Zp): invisible, or able to move the cursor or reorder text.
@@ -56,12 +56,25 @@ pub fn escaped_except(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
 /// [`QUOTE_CHARS`] characters with its length in bytes when longer
 /// (`'AAAAAAAA…' (1048576 bytes)`), so that one bad word cannot flood the terminal.
 pub fn quoted_short(value: &str) -> String {
-    let chars = value.chars().count();
-    if chars <= QUOTE_CHARS {
-        return format!("'{}'", escaped(value));
+    let shown = short(value);
+    if value.chars().nth(QUOTE_CHARS).is_none() {
+        return format!("'{shown}'");
     }
-    let head: String = value.chars().take(QUOTE_CHARS).collect();
-    format!("'{}…' ({} bytes)", escaped(&head), value.len())
+    format!("'{shown}' ({} bytes)", value.len())
+}
+
+/// `value` escaped and cut to [`QUOTE_CHARS`] characters, `…` marking a cut: for a
+/// message that puts its own quotes around it.
+pub fn short(value: &str) -> String {
+    short_to(value, QUOTE_CHARS)
+}
+
+/// [`short`] with another length.
+pub fn short_to(value: &str, max_chars: usize) -> String {
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(max_chars).collect();
+    let cut = if chars.next().is_some() { "…" } else { "" };
+    format!("{}{cut}", escaped(&head))
 }
 
 /// A line of JSON with every [`is_hidden`] character inside its strings written as a

@@ -262,3 +262,99 @@ fn regression_format_characters_in_country_names_are_dropped_and_never_printed_r
         );
     }
 }
+
+/// Runs flags-dl with `args` and `input` on standard input (written by a thread that
+/// stops when flags-dl stops reading) and returns (exit code, stdout, stderr).
+fn run_with_stdin(args: &[&str], input: Vec<u8>) -> (Option<i32>, String, String) {
+    use std::io::Write;
+    let scratch = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin_path())
+        .current_dir(scratch.path())
+        .args(args)
+        .env_remove("FLAGS_DL_SERVER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // A broken pipe here means flags-dl stopped reading: what the bound is for.
+        let _ = stdin.write_all(&input);
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let (code, stdout) = finish(child);
+    writer.join().unwrap();
+    (code, stdout, reader.join().unwrap())
+}
+
+/// Issue 11, client item 6: `-` read standard input without bound (200 MB of codes went
+/// into memory) and a bad word was echoed whole, escape sequences and all; clap's own
+/// errors echoed a hostile argument the same way.
+#[test]
+fn regression_standard_input_is_bounded_and_bad_input_is_quoted_short_and_escaped() {
+    use fault_server::FaultServer;
+    let server = FaultServer::start();
+    let base = server.base_url();
+
+    // 16 MB of valid codes: refused after 64 KiB, before any request.
+    let (code, stdout, stderr) = run_with_stdin(
+        &["-s", &base, "-"],
+        "BR ".repeat((16 << 20) / 3).into_bytes(),
+    );
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("standard input holds more than 64 KiB") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert_eq!(server.total_hits(), 0, "requests were sent: {stdout}");
+
+    // One 60 KB word of terminal escapes: one short line, nothing raw.
+    let word = "\u{1b}]0;pwned\u{7}\u{1b}[2J".repeat(4000);
+    let (code, _, stderr) = run_with_stdin(&["-s", &base, "-"], word.clone().into_bytes());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_no_hidden("the stdin error", &stderr);
+    assert!(
+        stderr.lines().count() == 1
+            && stderr.len() < 400
+            && stderr.contains("is not a country code"),
+        "{} bytes: {}",
+        stderr.len(),
+        common_prefix(&stderr)
+    );
+
+    // Long hostile arguments, and an unknown option: clap's errors. (clap already strips
+    // ANSI sequences when stderr is not a terminal, as here, but not these characters.)
+    let arg = &"A\u{2028}B\u{202e}\r".repeat(2_000);
+    for args in [
+        vec!["-s", &base, arg],
+        vec!["-s", &base, "--max-req", arg],
+        vec!["-s", &base, "--\u{1b}[2J\u{202e}"],
+    ] {
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert_no_hidden("clap's error", &stderr);
+        assert!(
+            stderr.len() < 1000,
+            "{} bytes: {}",
+            stderr.len(),
+            common_prefix(&stderr)
+        );
+        assert!(stderr.starts_with("error: "), "{}", common_prefix(&stderr));
+    }
+    assert_eq!(server.total_hits(), 0);
+}
+
+/// The start of a long text, for an assertion message.
+fn common_prefix(text: &str) -> String {
+    text.chars()
+        .take(300)
+        .collect::<String>()
+        .escape_debug()
+        .to_string()
+}
