@@ -172,13 +172,19 @@ fn same_server(a: &reqwest::Url, b: &reqwest::Url) -> bool {
 }
 
 /// `url` as it may be printed: a password in it replaced by `***`
-/// (`http://alice:***@host/flags`), the rest exactly as given. Text that is not a URL with
-/// a password comes back unchanged.
+/// (`http://alice:***@host/flags`), control and format characters escaped (URL parsers
+/// drop a tab or newline, so a URL that parses may still hold them), the rest exactly as
+/// given.
 ///
 /// The authority is found as URL parsers find it (RFC 3986 and WHATWG): after `://`, up to
 /// the first `/`, `?`, `#` or `\`; the user information is what precedes its last `@`,
 /// and the password what follows the first `:` in that.
 pub fn shown_url(url: &str) -> String {
+    crate::text::escaped(&masked_url(url)).into_owned()
+}
+
+/// `url` with a password in it replaced by `***`; any other text unchanged.
+fn masked_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };
@@ -327,6 +333,7 @@ mod tests {
             ("http://h/fl:a@gs", "http://h/fl:a@gs"),
             ("http://a:b@h", "http://a:***@h"),
             ("not a url", "not a url"),
+            ("http://h/fl\u{202e}a\ngs", "http://h/fl\\u{202e}a\\ngs"),
         ];
         for (url, shown) in cases {
             assert_eq!(shown_url(url), shown, "{url}");

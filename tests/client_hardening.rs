@@ -261,6 +261,16 @@ fn regression_format_characters_in_country_names_are_dropped_and_never_printed_r
             "{report}"
         );
     }
+    // The server URL is the user's, and is shown on the report's site line.
+    let hostile = format!("{}/fl\u{202e}ags\u{2028}", server.base_url());
+    let out = common::flags_dl()
+        .current_dir(tempfile::tempdir().unwrap().path())
+        .args(["-s", &hostile, "-v", "--limit", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\\u{202e}"), "{stdout}");
+    assert_no_hidden("the site line", &stdout);
 }
 
 /// Runs flags-dl with `args` and `input` on standard input (written by a thread that
