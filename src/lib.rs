@@ -38,7 +38,7 @@ use error::{Error, Exit};
 use report::color::Paint;
 use report::human::Human;
 use report::json::Json;
-use report::{Counter, Quiet, Reporter, RunInfo};
+use report::{Counter, Quiet, Reporter, RunEnd, RunInfo};
 use std::io::{self, IsTerminal, Write};
 use std::time::Instant;
 
@@ -164,14 +164,19 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
 
     let mut counter = Counter::default();
     let mut write_error = None;
-    let (cancel, saver) = (job.cancel.clone(), job.saver.clone());
+    let (cancel, saver, pace) = (job.cancel.clone(), job.saver.clone(), job.pace.clone());
     let started = Instant::now();
     download::download_many(mode, &job, &mut |outcome| {
         counter.add(&outcome.status);
         if write_error.is_some() {
             return;
         }
-        if let Err(e) = reporter.outcome(&outcome) {
+        let notes = pace.take_notes();
+        let shown = notes
+            .iter()
+            .try_for_each(|note| reporter.note(note))
+            .and_then(|()| reporter.outcome(&outcome));
+        if let Err(e) = shown {
             // Nobody reads what we print (`| head -1`): stop downloading too.
             if e.kind() == io::ErrorKind::BrokenPipe {
                 cancel.cancel();
@@ -184,7 +189,13 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     if let Some(e) = write_error {
         return Err(anyhow::Error::new(e).context(STDOUT));
     }
-    reporter.finish(&run, &counter, elapsed).context(STDOUT)?;
+    let end = RunEnd {
+        counter,
+        elapsed,
+        peak_in_flight: job.pace.peak(),
+        pace_lowered: job.pace.times_lowered(),
+    };
+    reporter.finish(&run, &end).context(STDOUT)?;
     drop(site);
     Ok(if job.cancel.is_cancelled() {
         Exit::Interrupted

@@ -234,7 +234,7 @@ pub fn run_once(
         tick();
     })?;
     measured.elapsed = started.elapsed();
-    measured.peak_in_flight = job.in_flight.peak();
+    measured.peak_in_flight = job.pace.peak();
     measured.interrupted = cancel.is_cancelled();
     drop(job);
     // A folder the OS will not let us remove is litter in the temp folder, not a failed

@@ -13,12 +13,12 @@
 use super::body::Flow;
 use super::failure::{is_closed_connection, ErrorKind, FetchError};
 use super::outcome::{conclude, DownloadStatus, Outcome};
-use super::response::{Fetched, FlagFetch, Head};
+use super::pace::{Pace, Ticket};
+use super::response::{Fetched, FlagFetch, Head, MAX_RESENDS};
 use super::Job;
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// Fetches one flag and saves it (under `--names`, after its `metadata.json`): the
@@ -31,15 +31,16 @@ pub async fn get_flag(
     client: &reqwest::Client,
     job: &Job,
     cc: &str,
+    ticket: &Ticket<'_>,
 ) -> Result<Fetched, FetchError> {
-    let mut fetch = FlagFetch::new(job, cc);
+    let mut fetch = FlagFetch::new(job, cc, ticket);
     loop {
         let mut response = client.get(fetch.url()).send().await.map_err(|e| {
             let mut error = describe_reqwest(&e, job);
             // Failing before any response is what a kept-alive connection that the
             // server has closed looks like; the caller sends the request again on a new
             // connection.
-            error.stale_connection = error.transient && closed_before_response(&e);
+            error.stale_connection |= error.transient && closed_before_response(&e);
             error
         })?;
         let headers = response.headers();
@@ -71,14 +72,10 @@ pub async fn get_flag(
     }
 }
 
-/// Fetches and saves one code, retrying transient failures, holding a permit of
-/// `semaphore` only while a request is in flight.
-pub async fn download_one(
-    client: reqwest::Client,
-    semaphore: Arc<Semaphore>,
-    job: Arc<Job>,
-    cc: String,
-) -> Outcome {
+/// Fetches and saves one code, retrying transient failures, admitted by the run's
+/// [`Pace`](super::pace::Pace) only while a request is in flight: a retry's wait holds up
+/// no other code.
+pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) -> Outcome {
     if let Some(path) = job.existing_file(&cc) {
         return Outcome::skipped(&cc, path);
     }
@@ -91,18 +88,19 @@ pub async fn download_one(
     let mut attempt = 0;
     loop {
         let fetched = {
-            let permit = tokio::select! {
-                permit = semaphore.acquire() => permit.expect("the semaphore is never closed"),
+            let ticket = tokio::select! {
+                ticket = job.pace.admit() => ticket,
                 () = job.cancel.cancelled() => return cancelled(attempt),
             };
             attempt += 1;
-            let _permit = permit;
-            let _in_flight = job.in_flight.enter();
             started.get_or_insert_with(Instant::now);
             let fetch = async {
-                match get_flag(&client, &job, &cc).await {
-                    Err(e) if e.stale_connection => get_flag(&client, &job, &cc).await,
-                    other => other,
+                let mut resends = 0;
+                loop {
+                    match get_flag(&client, &job, &cc, &ticket).await {
+                        Err(e) if e.stale_connection && resends < MAX_RESENDS => resends += 1,
+                        other => return other,
+                    }
                 }
             };
             tokio::select! {
@@ -137,15 +135,9 @@ pub fn run_tasks(job: &Job, on_outcome: &mut dyn FnMut(Outcome)) -> anyhow::Resu
     let job = Arc::new(job.clone());
     let client = client(&job)?;
     runtime.block_on(async {
-        let semaphore = Arc::new(Semaphore::new(job.max_req));
         let mut tasks = JoinSet::new();
         for cc in &job.codes {
-            tasks.spawn(download_one(
-                client.clone(),
-                semaphore.clone(),
-                job.clone(),
-                cc.clone(),
-            ));
+            tasks.spawn(download_one(client.clone(), job.clone(), cc.clone()));
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {
@@ -169,6 +161,8 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
         .pool_max_idle_per_host(job.max_req)
         // Redirects are followed by `FlagFetch`, the same way in every mode.
         .redirect(reqwest::redirect::Policy::none())
+        // New connections open at the run's pace (see `pace`).
+        .connector_layer(PacedConnectLayer(job.pace.clone()))
         .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")));
     if crate::site::is_loopback(&job.base_url) {
         // HTTP_PROXY and friends are for reaching the outside, never this machine.
@@ -205,6 +199,12 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
     }
     let mut source = e.source();
     while let Some(cause) = source {
+        if cause.downcast_ref::<LateConnect>().is_some() {
+            // Abandoned by the pace: sent again at once on a new connection.
+            let mut error = FetchError::transient(ErrorKind::Connect, cause.to_string());
+            error.stale_connection = true;
+            return error;
+        }
         if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
             // Also what a kept-alive connection that the server had closed gives: safe to
             // retry for a GET.
@@ -237,3 +237,86 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
         FetchError::new(ErrorKind::Other, reason)
     }
 }
+
+/// Opens each new connection at the run's pace: waits for an opening slot, and abandons an
+/// attempt that is late compared with the others (see [`Pace`]), so that the request goes
+/// out again at once on a new one instead of waiting for TCP's retransmission.
+#[derive(Clone)]
+struct PacedConnectLayer(Arc<Pace>);
+
+impl<S> tower_layer::Layer<S> for PacedConnectLayer {
+    type Service = PacedConnect<S>;
+
+    fn layer(&self, inner: S) -> PacedConnect<S> {
+        PacedConnect {
+            inner,
+            pace: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct PacedConnect<S> {
+    inner: S,
+    pace: Arc<Pace>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<S, R> tower_service::Service<R> for PacedConnect<S>
+where
+    S: tower_service::Service<R, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        // The service that was polled ready is the one to call (tower's rule for clones).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let pace = self.pace.clone();
+        Box::pin(async move {
+            let slot = pace.open().await;
+            let Some(late_after) = pace.late_after() else {
+                let connection = inner.call(request).await?;
+                slot.came_up();
+                return Ok(connection);
+            };
+            match tokio::time::timeout(late_after, inner.call(request)).await {
+                Ok(Ok(connection)) => {
+                    slot.came_up();
+                    Ok(connection)
+                }
+                Ok(Err(e)) => Err(e),
+                Err(_) => {
+                    slot.late();
+                    Err(Box::new(LateConnect(late_after)) as BoxError)
+                }
+            }
+        })
+    }
+}
+
+/// A connection attempt abandoned as late.
+#[derive(Debug)]
+struct LateConnect(std::time::Duration);
+
+impl std::fmt::Display for LateConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "connection not up after {} ms", self.0.as_millis())
+    }
+}
+
+impl std::error::Error for LateConnect {}

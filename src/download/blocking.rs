@@ -5,12 +5,16 @@
 
 use super::body::Flow;
 use super::failure::{is_closed_connection, ErrorKind, FetchError};
+use super::pace::{Pace, Ticket};
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
 use std::io::Read;
+use std::sync::Arc;
 use std::sync::Mutex;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{
+    time, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+};
 
 /// An agent whose pool keeps up to `connections` idle connections to the server, so that
 /// each worker reuses its own kept-alive connection.
@@ -34,7 +38,11 @@ pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
         .max_idle_connections_per_host(connections)
         .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")))
         .build();
-    ureq::Agent::with_parts(config, DefaultConnector::new(), CachingResolver::default())
+    let connector = PacedConnector {
+        inner: DefaultConnector::new(),
+        pace: job.pace.clone(),
+    };
+    ureq::Agent::with_parts(config, connector, CachingResolver::default())
 }
 
 /// Resolves each host once per run and remembers the answer.
@@ -80,8 +88,13 @@ const CHUNK: usize = 16 * 1024;
 
 /// Fetches one flag and saves it (under `--names`, after its `metadata.json`), blocking
 /// the calling thread.
-pub fn get_flag_blocking(agent: &ureq::Agent, job: &Job, cc: &str) -> Result<Fetched, FetchError> {
-    let mut fetch = FlagFetch::new(job, cc);
+pub fn get_flag_blocking(
+    agent: &ureq::Agent,
+    job: &Job,
+    cc: &str,
+    ticket: &Ticket<'_>,
+) -> Result<Fetched, FetchError> {
+    let mut fetch = FlagFetch::new(job, cc, ticket);
     let mut buf = vec![0; CHUNK];
     loop {
         let mut response = agent.get(fetch.url()).call().map_err(|e| {
@@ -139,5 +152,57 @@ fn describe_ureq(e: ureq::Error, job: &Job) -> FetchError {
         }
         ureq::Error::Protocol(_) => FetchError::malformed(),
         other => FetchError::new(ErrorKind::Other, other.to_string()),
+    }
+}
+
+/// Opens each new connection at the run's pace: waits for an opening slot, and abandons an
+/// attempt that is late compared with the others (see [`Pace`]), opening a new one at
+/// once instead of waiting for TCP's retransmission, until `--connect-timeout` runs out.
+#[derive(Debug)]
+struct PacedConnector {
+    inner: DefaultConnector,
+    pace: Arc<Pace>,
+}
+
+impl Connector<()> for PacedConnector {
+    type Out = Box<dyn Transport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let started = std::time::Instant::now();
+        let budget: std::time::Duration = *details.timeout.after;
+        loop {
+            let slot = self.pace.open_blocking();
+            let left = budget.saturating_sub(started.elapsed());
+            let late_after = self.pace.late_after().unwrap_or(left);
+            // Only the attempt's own time limit is shortened; everything else is the
+            // request's.
+            let attempt = ConnectionDetails {
+                uri: details.uri,
+                addrs: details.addrs.clone(),
+                config: details.config,
+                request_level: details.request_level,
+                resolver: details.resolver,
+                now: time::Instant::now(),
+                timeout: NextTimeout {
+                    after: time::Duration::Exact(left.min(late_after)),
+                    ..details.timeout
+                },
+                current_time: details.current_time.clone(),
+                run_connector: details.run_connector.clone(),
+                register_shutdown: details.register_shutdown.clone(),
+            };
+            match self.inner.connect(&attempt, chained) {
+                Ok(connection) => {
+                    slot.came_up();
+                    return Ok(connection);
+                }
+                Err(ureq::Error::Timeout(_)) if left > late_after => slot.late(),
+                Err(e) => return Err(e),
+            }
+        }
     }
 }

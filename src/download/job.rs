@@ -1,12 +1,11 @@
-//! The settings of one download run, shared by every mode, and the gauge of requests in
-//! flight that the bench reads.
+//! The settings of one download run, shared by every mode.
 
+use super::pace::Pace;
 use super::retry::RetryPolicy;
 use crate::cli::ReliabilityArgs;
 use crate::save::Saver;
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -36,8 +35,9 @@ pub struct Job {
     pub existing: Option<Arc<HashSet<String>>>,
     /// Cancelled on Ctrl-C: no new request starts, requests in flight are dropped.
     pub cancel: CancellationToken,
-    /// Requests in flight now, and the most there were at once.
-    pub in_flight: Arc<InFlight>,
+    /// How fast to go at the server: requests in flight (at most `max_req`) and new
+    /// connections, shared by every request of the run.
+    pub pace: Arc<Pace>,
 }
 
 impl Job {
@@ -70,7 +70,7 @@ impl Job {
             names: settings.names,
             existing,
             cancel: CancellationToken::new(),
-            in_flight: Arc::default(),
+            pace: Arc::new(Pace::new(max_req)),
         }
     }
 
@@ -85,36 +85,5 @@ impl Job {
             .iter()
             .find(|name| **name == plain || (self.names && name.ends_with(&suffix)))
             .map(|name| self.saver.dir().join(name))
-    }
-}
-
-/// Counts the requests in flight, and remembers the most there were at once, so that a
-/// benchmark can show the concurrency a run really reached, not the one it asked for.
-#[derive(Debug, Default)]
-pub struct InFlight {
-    now: AtomicUsize,
-    peak: AtomicUsize,
-}
-
-impl InFlight {
-    /// Marks one request as started until the guard is dropped.
-    pub fn enter(&self) -> InFlightGuard<'_> {
-        let now = self.now.fetch_add(1, Ordering::Relaxed) + 1;
-        self.peak.fetch_max(now, Ordering::Relaxed);
-        InFlightGuard(self)
-    }
-
-    /// The most requests in flight at once so far.
-    pub fn peak(&self) -> usize {
-        self.peak.load(Ordering::Relaxed)
-    }
-}
-
-/// Ends one request's stay in flight when dropped.
-pub struct InFlightGuard<'a>(&'a InFlight);
-
-impl Drop for InFlightGuard<'_> {
-    fn drop(&mut self) {
-        self.0.now.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -22,12 +22,13 @@ pub mod failure;
 pub mod job;
 pub mod mode;
 pub mod outcome;
+pub mod pace;
 pub mod pool;
 pub mod response;
 pub mod retry;
 
 pub use failure::{ErrorKind, Failure, FetchError};
-pub use job::{InFlight, Job};
+pub use job::Job;
 pub use mode::{requests_in_flight, Mode};
 pub use outcome::{DownloadStatus, Outcome};
 

@@ -13,6 +13,7 @@
 use super::blocking::{self, get_flag_blocking};
 use super::failure::FetchError;
 use super::outcome::{conclude, DownloadStatus, Outcome};
+use super::response::MAX_RESENDS;
 use super::Job;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -167,10 +168,11 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
                 continue;
             }
         }
-        let fetched = {
-            let _in_flight = job.in_flight.enter();
-            with_fresh_connection(|| get_flag_blocking(agent, job, cc))
+        let Some(ticket) = job.pace.admit_blocking(|| job.cancel.is_cancelled()) else {
+            return;
         };
+        let fetched = with_fresh_connection(|| get_flag_blocking(agent, job, cc, &ticket));
+        drop(ticket);
         match fetched {
             Err(e) if job.retry.should_retry(task.attempt, e.transient) => {
                 let at = Instant::now() + job.retry.wait(task.attempt, e.retry_after);
@@ -190,13 +192,17 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
     }
 }
 
-/// Runs one attempt of `fetch`, and runs it once more at once if the first failed on a
-/// connection that was closed before any response: the same request on a fresh connection.
+/// Runs one attempt of `fetch`, and runs it again at once, up to [`MAX_RESENDS`] times,
+/// while it fails on a connection that was closed before any response: the same request
+/// on a fresh connection.
 fn with_fresh_connection<T>(
     mut fetch: impl FnMut() -> Result<T, FetchError>,
 ) -> Result<T, FetchError> {
-    match fetch() {
-        Err(e) if e.stale_connection => fetch(),
-        other => other,
+    let mut resends = 0;
+    loop {
+        match fetch() {
+            Err(e) if e.stale_connection && resends < MAX_RESENDS => resends += 1,
+            other => return other,
+        }
     }
 }

@@ -22,12 +22,19 @@
 use super::body::{Capped, Drain, FlagSink, Flow};
 use super::failure::{human_bytes, ErrorKind, FetchError};
 use super::job::Job;
+use super::pace::Ticket;
+use super::retry::parse_retry_after;
 use crate::save::safe_flag_name;
 use crate::site::{flag_url, metadata_url};
 use std::path::PathBuf;
 
 /// The most redirects followed for one request, as browsers and curl's default do.
 pub const MAX_REDIRECTS: u32 = 10;
+
+/// How often a request is sent again at once, on a new connection, without counting an
+/// attempt: after a kept-alive connection the server had closed, or a connection
+/// attempt the pace abandoned as late.
+pub const MAX_RESENDS: u32 = 3;
 
 /// The most bytes of `metadata.json` read: a real one is under 100 bytes.
 pub const MAX_METADATA: u64 = 64 * 1024;
@@ -77,6 +84,8 @@ enum Verdict {
 /// One attempt at one code: the requests it takes, and the meaning of each answer.
 pub struct FlagFetch<'j> {
     job: &'j Job,
+    /// The request's admission by the pace, which hears of every answer.
+    ticket: &'j Ticket<'j>,
     cc: &'j str,
     url: String,
     target: Target,
@@ -87,7 +96,7 @@ pub struct FlagFetch<'j> {
 }
 
 impl<'j> FlagFetch<'j> {
-    pub fn new(job: &'j Job, cc: &'j str) -> FlagFetch<'j> {
+    pub fn new(job: &'j Job, cc: &'j str, ticket: &'j Ticket<'j>) -> FlagFetch<'j> {
         let (url, target) = if job.names {
             (metadata_url(&job.base_url, cc), Target::Metadata)
         } else {
@@ -96,6 +105,7 @@ impl<'j> FlagFetch<'j> {
         };
         FlagFetch {
             job,
+            ticket,
             cc,
             url,
             target,
@@ -113,6 +123,10 @@ impl<'j> FlagFetch<'j> {
     /// Reads a response's status and headers; says where its body goes.
     pub fn on_head(&mut self, head: &Head<'_>) -> Result<(), FetchError> {
         self.status = Some(head.status);
+        let retry_after = head.retry_after.and_then(parse_retry_after);
+        self.job
+            .pace
+            .on_answer(self.ticket, head.status, retry_after);
         let drain = |verdict| Ok(Reading::Drain(Drain::default(), verdict));
         let reading = match head.status {
             200 => self.read_ok(head),
@@ -279,7 +293,7 @@ mod tests {
             "http://127.0.0.1:9/flags".into(),
             vec!["BR".into()],
             dir.to_path_buf(),
-            1,
+            4,
             &crate::cli::ReliabilityArgs::default(),
         )
     }
@@ -298,7 +312,8 @@ mod tests {
     fn redirects_resolve_as_rfc_3986_says() {
         let dir = tempfile::tempdir().unwrap();
         let job = job(dir.path());
-        let mut fetch = FlagFetch::new(&job, "BR");
+        let ticket = job.pace.try_admit_for_tests();
+        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
         redirect_to(&mut fetch, "../../x/./y/../br.gif").unwrap();
         assert_eq!(fetch.url(), "http://127.0.0.1:9/x/br.gif");
         redirect_to(&mut fetch, "//other:8000/a").unwrap();
@@ -309,7 +324,8 @@ mod tests {
     fn redirects_leave_http_only_to_https() {
         let dir = tempfile::tempdir().unwrap();
         let job = job(dir.path());
-        let mut fetch = FlagFetch::new(&job, "BR");
+        let ticket = job.pace.try_admit_for_tests();
+        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
         let err = redirect_to(&mut fetch, "file:///etc/passwd").unwrap_err();
         assert_eq!(err.kind, ErrorKind::Redirect);
         assert_eq!(
@@ -317,7 +333,8 @@ mod tests {
             "redirected to a file: address (file:///etc/passwd); only http and https are followed"
         );
         assert_eq!(err.http_status, Some(302));
-        let mut fetch = FlagFetch::new(&job, "BR");
+        let ticket = job.pace.try_admit_for_tests();
+        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
         redirect_to(&mut fetch, "https://example.org/br.gif").unwrap();
     }
 
@@ -325,7 +342,8 @@ mod tests {
     fn a_redirect_loop_ends_after_ten() {
         let dir = tempfile::tempdir().unwrap();
         let job = job(dir.path());
-        let mut fetch = FlagFetch::new(&job, "BR");
+        let ticket = job.pace.try_admit_for_tests();
+        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
         for _ in 0..MAX_REDIRECTS {
             redirect_to(&mut fetch, "/flags/br/br.gif").unwrap();
         }
@@ -341,7 +359,8 @@ mod tests {
     fn a_failure_in_a_200_body_reports_status_200() {
         let dir = tempfile::tempdir().unwrap();
         let job = job(dir.path());
-        let mut fetch = FlagFetch::new(&job, "BR");
+        let ticket = job.pace.try_admit_for_tests();
+        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
         fetch
             .on_head(&Head {
                 status: 200,
@@ -357,7 +376,8 @@ mod tests {
     fn a_404_page_cut_short_is_still_not_found() {
         let dir = tempfile::tempdir().unwrap();
         let job = job(dir.path());
-        let mut fetch = FlagFetch::new(&job, "BR");
+        let ticket = job.pace.try_admit_for_tests();
+        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
         fetch
             .on_head(&Head {
                 status: 404,

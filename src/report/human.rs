@@ -6,7 +6,7 @@
 //! (`suspend`), so the bar never tears them.
 
 use super::color::Paint;
-use super::{Counter, Reporter, RunInfo};
+use super::{Counter, Reporter, RunEnd, RunInfo};
 use crate::download::{DownloadStatus, Outcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, Write};
@@ -160,9 +160,19 @@ impl<W: Write> Reporter for Human<W> {
         Ok(())
     }
 
-    fn finish(&mut self, _run: &RunInfo, counter: &Counter, elapsed: Duration) -> io::Result<()> {
+    fn note(&mut self, line: &str) -> io::Result<()> {
+        if self.verbose {
+            let out = &mut self.out;
+            return self
+                .bar
+                .suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _run: &RunInfo, end: &RunEnd) -> io::Result<()> {
         self.bar.finish_and_clear();
-        final_report(&mut self.out, counter, elapsed)?;
+        final_report(&mut self.out, &end.counter, end.elapsed)?;
         self.out.flush()
     }
 }

@@ -1,11 +1,10 @@
 //! `--json`: one NDJSON object per code on stdout as soon as it finishes, then one summary
 //! object. The fields are documented in README.md and kept stable: add, never rename.
 
-use super::{Counter, Reporter, RunInfo};
+use super::{Reporter, RunEnd, RunInfo};
 use crate::download::{DownloadStatus, ErrorKind, Outcome};
 use serde::Serialize;
 use std::io::{self, Write};
-use std::time::Duration;
 
 /// One code's line.
 #[derive(Debug, Serialize)]
@@ -71,6 +70,10 @@ pub struct Summary<'a> {
     pub max_req: usize,
     /// The base URL, a password in it masked.
     pub server: &'a str,
+    /// The most requests that were in flight at once.
+    pub peak_in_flight: usize,
+    /// How often a 429 or 503 lowered the requests in flight.
+    pub pace_lowered: u32,
 }
 
 /// Writes NDJSON to `out`, a line per event, flushed so readers see each as it happens.
@@ -102,7 +105,8 @@ impl<W: Write> Reporter for Json<W> {
         self.line(&CodeRecord::new(outcome))
     }
 
-    fn finish(&mut self, run: &RunInfo, counter: &Counter, elapsed: Duration) -> io::Result<()> {
+    fn finish(&mut self, run: &RunInfo, end: &RunEnd) -> io::Result<()> {
+        let (counter, elapsed) = (&end.counter, end.elapsed);
         self.line(&SummaryRecord {
             summary: Summary {
                 ok: counter.ok,
@@ -115,6 +119,8 @@ impl<W: Write> Reporter for Json<W> {
                 mode: run.mode,
                 max_req: run.max_req,
                 server: &crate::site::shown_url(&run.base_url),
+                peak_in_flight: end.peak_in_flight,
+                pace_lowered: end.pace_lowered,
             },
         })
     }
@@ -124,6 +130,7 @@ impl<W: Write> Reporter for Json<W> {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+    use std::time::Duration;
 
     #[test]
     fn a_code_line_has_every_documented_field() {

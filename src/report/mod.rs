@@ -51,11 +51,27 @@ pub struct RunInfo {
     pub max_req: usize,
 }
 
+/// What is known of a run once it has ended.
+#[derive(Debug, Clone, Default)]
+pub struct RunEnd {
+    pub counter: Counter,
+    /// From the first request to the last outcome.
+    pub elapsed: Duration,
+    /// The most requests that were in flight at once.
+    pub peak_in_flight: usize,
+    /// How often a 429 or 503 lowered the requests in flight.
+    pub pace_lowered: u32,
+}
+
 /// Receives a run's events and shows them.
 pub trait Reporter {
     fn start(&mut self, run: &RunInfo) -> io::Result<()>;
     fn outcome(&mut self, outcome: &Outcome) -> io::Result<()>;
-    fn finish(&mut self, run: &RunInfo, counter: &Counter, elapsed: Duration) -> io::Result<()>;
+    /// A remark on how the run goes (the pace lowered, say): shown with `-v`.
+    fn note(&mut self, _line: &str) -> io::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self, run: &RunInfo, end: &RunEnd) -> io::Result<()>;
 }
 
 /// `-q`: nothing on stdout; one line on stderr per code that failed.
@@ -83,7 +99,7 @@ impl<W: Write> Reporter for Quiet<W> {
         Ok(())
     }
 
-    fn finish(&mut self, _run: &RunInfo, _counter: &Counter, _elapsed: Duration) -> io::Result<()> {
+    fn finish(&mut self, _run: &RunInfo, _end: &RunEnd) -> io::Result<()> {
         Ok(())
     }
 }

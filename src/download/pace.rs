@@ -1,0 +1,558 @@
+//! How fast a run goes at a server: `-m` is a ceiling, not an order. Shared by every mode.
+//!
+//! Two windows, after TCP's congestion control:
+//!
+//! - **New connections** are opened as the server shows it can take them. The servers the
+//!   book has its readers run (`python3 -m http.server`, `slow_server.py`) queue only 5
+//!   pending connections; opening 100 at once overflows that queue, the kernel drops the
+//!   handshakes it has no room for, and each waits out TCP's retransmission (1 s, 2 s, …).
+//!   So at most [`Pace::open`]'s window of connections are being opened at once; it starts
+//!   small and grows by one with every connection that comes up promptly (doubling, as
+//!   slow start does), and halves when one is late compared with the others. A late one is
+//!   abandoned and opened again at once, rather than waiting for the kernel's
+//!   retransmission. A server that keeps connections alive (nginx, flags-dl's own) opens
+//!   them once, in a few milliseconds, and pays nothing more.
+//! - **Requests in flight** start at the ceiling (`-m`). A 429 or 503 from the server
+//!   halves them for every request, not only the one refused (multiplicative decrease),
+//!   and holds every new request until the wait the server asked for (`Retry-After`) has
+//!   passed; each answer that is not a refusal then adds back a fraction (additive
+//!   increase, one request per window of answers). Refusals to requests sent before the
+//!   decrease don't decrease it again: one episode, one halving.
+//!
+//! What happened is kept for the report: the most requests in flight, how often the pace
+//! was lowered, and a note for `-v` each time it was.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Connections being opened at once at the start.
+const FIRST_OPEN_WINDOW: f64 = 4.0;
+
+/// A connection counts as being opened for this long after it came up, so that a burst of
+/// handshakes the kernel completes at once cannot fill a server's queue faster than the
+/// server takes connections from it.
+const HOLD_AFTER_CONNECT: Duration = Duration::from_millis(1);
+
+/// A connection attempt is late when it takes longer than this many times the slowest
+/// prompt one so far, and at least [`LATE_FLOOR`]: on loopback a handshake takes tens of
+/// microseconds, through 50 ms of round trip 50 ms, and a dropped one at least 1 s.
+const LATE_FACTOR: u32 = 4;
+const LATE_FLOOR: Duration = Duration::from_millis(25);
+
+/// The wait after a 429 or 503 that gave no `Retry-After`: the retry policy's first wait.
+const DEFAULT_PAUSE: Duration = Duration::from_millis(100);
+
+/// What a server that refused with `Retry-After` takes per period: as many requests as it
+/// answered in the period before it refused, per `Retry-After`. A fixed window of N
+/// requests per second, the usual rate limit, then refuses none of the next periods; each
+/// period that uses its whole budget without a refusal raises it by one (additive
+/// increase), and a refusal sets it to what was answered (decrease).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    per_period: usize,
+    period: Duration,
+    period_start: Instant,
+    started: usize,
+}
+
+/// The pace of one run against its server.
+#[derive(Debug)]
+pub struct Pace {
+    /// `-m`, as the run decided it.
+    ceiling: usize,
+    state: Mutex<State>,
+    /// Wakes async waiters when a slot frees or a pause ends.
+    notify: Notify,
+    /// Wakes blocking waiters.
+    changed: Condvar,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Requests allowed in flight (fractional, for additive increase).
+    window: f64,
+    in_flight: usize,
+    /// No request starts before this.
+    paused_until: Option<Instant>,
+    /// Bumped at each decrease: a refusal to a request sent before it is the same episode.
+    epoch: u64,
+    /// How often the requests in flight were lowered.
+    lowered: u32,
+    /// The most requests in flight at once.
+    peak: usize,
+    /// Answers other than refusals since the current period began.
+    answered_in_period: usize,
+    /// Requests a rate-limited server takes per period, once it has said so.
+    budget: Option<Budget>,
+
+    /// Connections allowed to be opening at once.
+    open_window: f64,
+    /// Above this, the open window grows by a fraction per prompt connection, not by one.
+    open_threshold: f64,
+    /// Attempts under way.
+    opening: usize,
+    /// When each connection that came up recently stops counting as opening, oldest first.
+    held: VecDeque<Instant>,
+    /// The slowest prompt connection so far.
+    slowest_prompt: Duration,
+    /// Connection attempts abandoned as late.
+    late: u32,
+    /// Bumped at each halving of the open window: attempts started before it were part of
+    /// the same burst, and their lateness is the same news.
+    open_epoch: u64,
+
+    /// Lines for `-v`, taken by the reporter.
+    notes: Vec<String>,
+}
+
+impl Pace {
+    pub fn new(ceiling: usize) -> Pace {
+        let ceiling = ceiling.max(1);
+        Pace {
+            ceiling,
+            state: Mutex::new(State {
+                window: ceiling as f64,
+                in_flight: 0,
+                paused_until: None,
+                epoch: 0,
+                lowered: 0,
+                peak: 0,
+                answered_in_period: 0,
+                budget: None,
+                open_window: FIRST_OPEN_WINDOW.min(ceiling as f64),
+                open_threshold: ceiling as f64,
+                opening: 0,
+                held: VecDeque::new(),
+                slowest_prompt: Duration::ZERO,
+                late: 0,
+                open_epoch: 0,
+                notes: Vec::new(),
+            }),
+            notify: Notify::new(),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake(&self) {
+        self.notify.notify_waiters();
+        self.changed.notify_all();
+    }
+
+    /// Waits until a request may start; it is in flight until the ticket is dropped.
+    pub async fn admit(&self) -> Ticket<'_> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let wait = match self.try_admit() {
+                Ok(ticket) => return ticket,
+                Err(wait) => wait,
+            };
+            match wait {
+                Some(wait) => {
+                    tokio::select! {
+                        () = notified => {}
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// [`Pace::admit`] for a blocking thread; `None` once `cancelled` says so.
+    pub fn admit_blocking(&self, cancelled: impl Fn() -> bool) -> Option<Ticket<'_>> {
+        // Woken at least this often to look at cancellation.
+        const POLL: Duration = Duration::from_millis(50);
+        let mut state = self.lock();
+        loop {
+            if cancelled() {
+                return None;
+            }
+            let wait = match self.admit_locked(&mut state) {
+                Ok(epoch) => return Some(Ticket { pace: self, epoch }),
+                Err(wait) => wait.unwrap_or(POLL).min(POLL),
+            };
+            state = self
+                .changed
+                .wait_timeout(state, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Admits a request at once, for unit tests elsewhere that need a ticket.
+    #[cfg(test)]
+    pub fn try_admit_for_tests(&self) -> Ticket<'_> {
+        self.try_admit().expect("room for a request")
+    }
+
+    fn try_admit(&self) -> Result<Ticket<'_>, Option<Duration>> {
+        let epoch = self.admit_locked(&mut self.lock())?;
+        Ok(Ticket { pace: self, epoch })
+    }
+
+    /// Admits one request, or says how long a pause has left (`None`: wait for a slot).
+    fn admit_locked(&self, state: &mut State) -> Result<u64, Option<Duration>> {
+        if let Some(until) = state.paused_until {
+            let now = Instant::now();
+            if now < until {
+                return Err(Some(until - now));
+            }
+            state.paused_until = None;
+        }
+        if state.in_flight >= (state.window as usize).max(1) {
+            return Err(None);
+        }
+        if let Some(budget) = &mut state.budget {
+            let now = Instant::now();
+            if budget.started == 0 {
+                // A period begins with its first request, as the server's window does.
+                budget.period_start = budget.period_start.max(now);
+            }
+            let next = budget.period_start + budget.period;
+            if now >= next {
+                if budget.started >= budget.per_period {
+                    budget.per_period += 1;
+                }
+                budget.period_start = now;
+                budget.started = 0;
+                state.answered_in_period = 0;
+            } else if budget.started >= budget.per_period {
+                return Err(Some(next - now));
+            }
+            budget.started += 1;
+        }
+        state.in_flight += 1;
+        state.peak = state.peak.max(state.in_flight);
+        Ok(state.epoch)
+    }
+
+    /// The server answered `status` to a request admitted with `ticket`; `retry_after` is
+    /// its `Retry-After`, if any.
+    pub fn on_answer(&self, ticket: &Ticket<'_>, status: u16, retry_after: Option<Duration>) {
+        let mut state = self.lock();
+        if status == 429 || status == 503 {
+            let wait = retry_after.unwrap_or(DEFAULT_PAUSE);
+            let until = Instant::now() + wait;
+            let until = state.paused_until.map_or(until, |u| u.max(until));
+            state.paused_until = Some(until);
+            if ticket.epoch == state.epoch {
+                if let Some(asked) = retry_after.filter(|p| !p.is_zero()) {
+                    // A rate limit: what it answered this period is what it takes. A
+                    // period that straddled two of the server's windows answered less than
+                    // the server takes: never lower by more than half.
+                    let answered = state.answered_in_period.max(1);
+                    let per_period = match state.budget {
+                        Some(budget) => answered.max(budget.per_period / 2),
+                        None => answered,
+                    };
+                    state.budget = Some(Budget {
+                        per_period,
+                        // Our periods start a little before the server's do (its clock
+                        // starts when our first request arrives): stay clear of its edge.
+                        period: asked + asked / 20,
+                        period_start: until,
+                        started: 0,
+                    });
+                    state.answered_in_period = 0;
+                }
+                let before = state.window as usize;
+                state.window = (state.window / 2.0).max(1.0);
+                state.epoch += 1;
+                state.lowered += 1;
+                let after = state.window as usize;
+                let budget = state
+                    .budget
+                    .map(|b| {
+                        format!(
+                            ", then at most {} per {:.1} s",
+                            b.per_period,
+                            b.period.as_secs_f64()
+                        )
+                    })
+                    .unwrap_or_default();
+                state.notes.push(format!(
+                    "pace: HTTP {status} from the server: {before} -> {after} requests in flight, all waiting {:.1} s{}{budget}",
+                    wait.as_secs_f64(),
+                    if retry_after.is_some() { " as asked" } else { "" }
+                ));
+            }
+        } else {
+            state.answered_in_period += 1;
+            if state.window < self.ceiling as f64 {
+                state.window = (state.window + 1.0 / state.window).min(self.ceiling as f64);
+            }
+        }
+    }
+
+    /// Waits until a new connection may be opened; it counts as opening until the slot is
+    /// given back with [`OpenSlot::came_up`] or [`OpenSlot::late`] (or dropped).
+    pub async fn open(&self) -> OpenSlot<'_> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_open() {
+                Ok(slot) => return slot,
+                Err(Some(wait)) => {
+                    tokio::select! {
+                        () = notified => {}
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Err(None) => notified.await,
+            }
+        }
+    }
+
+    /// [`Pace::open`] for a blocking thread.
+    pub fn open_blocking(&self) -> OpenSlot<'_> {
+        // Woken at least this often, as a lost wake-up costs no more than this.
+        const POLL: Duration = Duration::from_millis(5);
+        let mut state = self.lock();
+        loop {
+            let wait = match Self::open_locked(&mut state) {
+                Ok(epoch) => return OpenSlot::new(self, epoch),
+                Err(wait) => wait.unwrap_or(POLL).min(POLL),
+            };
+            state = self
+                .changed
+                .wait_timeout(state, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn try_open(&self) -> Result<OpenSlot<'_>, Option<Duration>> {
+        let epoch = Self::open_locked(&mut self.lock())?;
+        Ok(OpenSlot::new(self, epoch))
+    }
+
+    /// Takes an opening slot, or says when the next held one frees (`None`: when an attempt
+    /// under way ends).
+    fn open_locked(state: &mut State) -> Result<u64, Option<Duration>> {
+        let now = Instant::now();
+        while state.held.front().is_some_and(|&until| until <= now) {
+            state.held.pop_front();
+        }
+        if state.opening + state.held.len() < (state.open_window as usize).max(1) {
+            state.opening += 1;
+            return Ok(state.open_epoch);
+        }
+        Err(state.held.front().map(|&until| until - now))
+    }
+
+    /// How long a connection attempt may take before it counts as late; `None` until one
+    /// has come up, as there is nothing yet to compare with (a server across the world
+    /// takes hundreds of milliseconds for every handshake).
+    pub fn late_after(&self) -> Option<Duration> {
+        let slowest = self.lock().slowest_prompt;
+        (!slowest.is_zero()).then(|| (slowest * LATE_FACTOR).max(LATE_FLOOR))
+    }
+
+    fn connected(&self, took: Duration) {
+        let mut state = self.lock();
+        state.opening -= 1;
+        state.held.push_back(Instant::now() + HOLD_AFTER_CONNECT);
+        state.slowest_prompt = state.slowest_prompt.max(took);
+        let ceiling = self.ceiling as f64;
+        state.open_window = if state.open_window < state.open_threshold {
+            state.open_window + 1.0
+        } else {
+            state.open_window + 1.0 / state.open_window
+        }
+        .min(ceiling);
+        drop(state);
+        // Waiters that found no slot, and no held one, wait for a wake-up: now there is a
+        // held slot whose end they can wait for, and a larger window.
+        self.wake();
+    }
+
+    fn connect_was_late(&self, took: Duration, epoch: u64) {
+        let mut state = self.lock();
+        state.late += 1;
+        if epoch != state.open_epoch {
+            return;
+        }
+        state.open_epoch += 1;
+        let before = state.open_window as usize;
+        state.open_window = (state.open_window / 2.0).max(1.0);
+        state.open_threshold = state.open_window;
+        let after = state.open_window as usize;
+        if before != after {
+            state.notes.push(format!(
+                "pace: a connection took {} ms to come up: opening it again, and at most {after} at once (was {before})",
+                took.as_millis()
+            ));
+        }
+    }
+
+    fn release_open(&self) {
+        self.lock().opening -= 1;
+        self.wake();
+    }
+
+    /// The most requests that were in flight at once.
+    pub fn peak(&self) -> usize {
+        self.lock().peak
+    }
+
+    /// How often the requests in flight were lowered for a refusal.
+    pub fn times_lowered(&self) -> u32 {
+        self.lock().lowered
+    }
+
+    /// Connection attempts abandoned as late and opened again.
+    pub fn late_connects(&self) -> u32 {
+        self.lock().late
+    }
+
+    /// The `-v` notes since the last call.
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().notes)
+    }
+}
+
+/// One admitted request, in flight until dropped.
+#[derive(Debug)]
+pub struct Ticket<'a> {
+    pace: &'a Pace,
+    /// The decrease epoch it was admitted in.
+    epoch: u64,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        self.pace.lock().in_flight -= 1;
+        self.pace.wake();
+    }
+}
+
+/// One connection being opened.
+#[derive(Debug)]
+pub struct OpenSlot<'a> {
+    pace: &'a Pace,
+    epoch: u64,
+    started: Instant,
+    done: bool,
+}
+
+impl<'a> OpenSlot<'a> {
+    fn new(pace: &'a Pace, epoch: u64) -> OpenSlot<'a> {
+        OpenSlot {
+            pace,
+            epoch,
+            started: Instant::now(),
+            done: false,
+        }
+    }
+
+    /// The connection came up: the window grows, and the slot frees a moment later (see
+    /// [`HOLD_AFTER_CONNECT`]).
+    pub fn came_up(mut self) {
+        self.done = true;
+        self.pace.connected(self.started.elapsed());
+    }
+
+    /// The attempt was late and is abandoned: the window halves.
+    pub fn late(mut self) {
+        self.done = true;
+        self.pace
+            .connect_was_late(self.started.elapsed(), self.epoch);
+        self.pace.release_open();
+    }
+}
+
+impl Drop for OpenSlot<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // Failed for another reason (refused, timed out for good): not a sign of pace.
+            self.pace.release_open();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_halves_the_window_once_per_episode_and_pauses_everyone() {
+        let pace = Pace::new(8);
+        let tickets: Vec<_> = (0..8).map(|_| pace.try_admit().unwrap()).collect();
+        assert!(pace.try_admit().is_err(), "the ceiling holds");
+        for ticket in &tickets {
+            pace.on_answer(ticket, 429, Some(Duration::from_secs(1)));
+        }
+        assert_eq!(pace.times_lowered(), 1);
+        drop(tickets);
+        let wait = pace.try_admit().unwrap_err().expect("paused");
+        assert!(wait > Duration::from_millis(900), "{wait:?}");
+        assert_eq!(pace.lock().window as usize, 4);
+        assert_eq!(pace.take_notes().len(), 1);
+    }
+
+    #[test]
+    fn a_rate_limit_is_learned_as_a_budget_per_period() {
+        let pace = Pace::new(8);
+        for _ in 0..3 {
+            let ticket = pace.try_admit().unwrap();
+            pace.on_answer(&ticket, 200, None);
+        }
+        let refused = pace.try_admit().unwrap();
+        pace.on_answer(&refused, 429, Some(Duration::from_secs(1)));
+        drop(refused);
+        let mut state = pace.lock();
+        state.paused_until = None;
+        let budget = state.budget.as_mut().unwrap();
+        assert_eq!(budget.per_period, 3);
+        budget.period_start = Instant::now();
+        drop(state);
+        let admitted: Vec<_> = (0..3).map(|_| pace.try_admit().unwrap()).collect();
+        let wait = pace.try_admit().unwrap_err().expect("the budget is spent");
+        assert!(wait > Duration::from_millis(900), "{wait:?}");
+        drop(admitted);
+    }
+
+    #[test]
+    fn answers_grow_the_window_back_additively() {
+        let pace = Pace::new(8);
+        pace.lock().window = 4.0;
+        let ticket = pace.try_admit().unwrap();
+        for _ in 0..4 {
+            pace.on_answer(&ticket, 200, None);
+        }
+        let window = pace.lock().window;
+        assert!((4.9..5.1).contains(&window), "{window}");
+    }
+
+    #[test]
+    fn connections_open_a_few_at_a_time_and_late_ones_halve_the_window() {
+        let pace = Pace::new(100);
+        assert_eq!(pace.late_after(), None, "nothing to compare with yet");
+        let slots: Vec<_> = (0..4).map(|_| pace.try_open().unwrap()).collect();
+        assert!(pace.try_open().is_err(), "four at once at first");
+        for slot in slots {
+            slot.came_up();
+        }
+        std::thread::sleep(HOLD_AFTER_CONNECT);
+        assert_eq!(pace.lock().open_window as usize, 8);
+        let (first, second) = (pace.try_open().unwrap(), pace.try_open().unwrap());
+        first.late();
+        second.late();
+        assert_eq!(
+            pace.lock().open_window as usize,
+            4,
+            "one burst, one halving"
+        );
+        assert_eq!(pace.late_connects(), 2);
+        assert!(pace.late_after().is_some_and(|late| late >= LATE_FLOOR));
+    }
+}
