@@ -11,10 +11,10 @@
 //! modes must run outside any runtime, and the embedded server has a runtime of its own.
 
 use super::body::Flow;
-use super::failure::{is_closed_connection, ErrorKind, FetchError};
+use super::failure::{is_closed_connection, ErrorKind, FetchError, Resends};
 use super::outcome::{conclude, DownloadStatus, Outcome};
 use super::pace::{Pace, Ticket};
-use super::response::{Fetched, FlagFetch, Head, MAX_RESENDS};
+use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
 use std::error::Error as _;
 use std::sync::Arc;
@@ -95,10 +95,10 @@ pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) ->
             attempt += 1;
             started.get_or_insert_with(Instant::now);
             let fetch = async {
-                let mut resends = 0;
+                let mut resends = Resends::default();
                 loop {
                     match get_flag(&client, &job, &cc, &ticket).await {
-                        Err(e) if e.stale_connection && resends < MAX_RESENDS => resends += 1,
+                        Err(e) if resends.again(&e) => {}
                         other => return other,
                     }
                 }
@@ -202,7 +202,7 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
         if cause.downcast_ref::<LateConnect>().is_some() {
             // Abandoned by the pace: sent again at once on a new connection.
             let mut error = FetchError::transient(ErrorKind::Connect, cause.to_string());
-            error.stale_connection = true;
+            error.late_connect = true;
             return error;
         }
         if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {

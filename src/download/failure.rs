@@ -76,6 +76,9 @@ pub struct FetchError {
     /// kept-alive connection the server had already closed. Sent again at once, on a new
     /// connection, without counting an attempt (RFC 9112 §9.3.1 allows it for a GET).
     pub stale_connection: bool,
+    /// The pace abandoned the connection attempt as late (see `pace`): sent again at once
+    /// on a new connection, without counting an attempt.
+    pub late_connect: bool,
 }
 
 impl FetchError {
@@ -88,6 +91,7 @@ impl FetchError {
             transient: false,
             retry_after: None,
             stale_connection: false,
+            late_connect: false,
         }
     }
 
@@ -174,6 +178,35 @@ impl FetchError {
             _ => (ErrorKind::Other, e.to_string()),
         };
         FetchError::transient(kind, reason)
+    }
+}
+
+/// How often one attempt's request was sent again at once, on a new connection, without
+/// counting an attempt.
+#[derive(Debug, Default)]
+pub struct Resends {
+    stale: u32,
+    late: u32,
+}
+
+impl Resends {
+    /// A kept-alive connection the server had closed is worth one resend (RFC 9112
+    /// §9.3.1 allows it for a GET); a connection attempt abandoned as late, a few: each
+    /// new attempt meets a server queue with more room.
+    const STALE: u32 = 1;
+    const LATE: u32 = 3;
+
+    /// Whether `e` is worth sending the request again at once; counts the resend.
+    pub fn again(&mut self, e: &FetchError) -> bool {
+        if e.stale_connection && self.stale < Self::STALE {
+            self.stale += 1;
+            true
+        } else if e.late_connect && self.late < Self::LATE {
+            self.late += 1;
+            true
+        } else {
+            false
+        }
     }
 }
 

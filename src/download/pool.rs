@@ -11,9 +11,8 @@
 //! exit while a worker is still blocked in a read, rather than wait out its timeout.
 
 use super::blocking::{self, get_flag_blocking};
-use super::failure::FetchError;
+use super::failure::{FetchError, Resends};
 use super::outcome::{conclude, DownloadStatus, Outcome};
-use super::response::MAX_RESENDS;
 use super::Job;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -192,16 +191,15 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
     }
 }
 
-/// Runs one attempt of `fetch`, and runs it again at once, up to [`MAX_RESENDS`] times,
-/// while it fails on a connection that was closed before any response: the same request
-/// on a fresh connection.
+/// Runs one attempt of `fetch`, and runs it again at once while [`Resends`] says the
+/// failure is worth it: the same request on a fresh connection.
 fn with_fresh_connection<T>(
     mut fetch: impl FnMut() -> Result<T, FetchError>,
 ) -> Result<T, FetchError> {
-    let mut resends = 0;
+    let mut resends = Resends::default();
     loop {
         match fetch() {
-            Err(e) if e.stale_connection && resends < MAX_RESENDS => resends += 1,
+            Err(e) if resends.again(&e) => {}
             other => return other,
         }
     }

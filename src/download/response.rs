@@ -31,11 +31,6 @@ use std::path::PathBuf;
 /// The most redirects followed for one request, as browsers and curl's default do.
 pub const MAX_REDIRECTS: u32 = 10;
 
-/// How often a request is sent again at once, on a new connection, without counting an
-/// attempt: after a kept-alive connection the server had closed, or a connection
-/// attempt the pace abandoned as late.
-pub const MAX_RESENDS: u32 = 3;
-
 /// The most bytes of `metadata.json` read: a real one is under 100 bytes.
 pub const MAX_METADATA: u64 = 64 * 1024;
 

@@ -160,12 +160,10 @@ impl<W: Write> Reporter for Human<W> {
         Ok(())
     }
 
+    /// On stderr, as diagnostics are: stdout's `-v` lines stay one per code.
     fn note(&mut self, line: &str) -> io::Result<()> {
         if self.verbose {
-            let out = &mut self.out;
-            return self
-                .bar
-                .suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()));
+            self.bar.suspend(|| eprintln!("flags-dl: {line}"));
         }
         Ok(())
     }
