@@ -36,7 +36,7 @@ use cli::{Cli, Command, DownloadArgs};
 use download::Job;
 use error::{Error, Exit};
 use report::color::Paint;
-use report::human::Human;
+use report::human::{Human, Look};
 use report::json::Json;
 use report::{Counter, Quiet, Reporter, RunEnd, RunInfo};
 use std::io::{self, IsTerminal, Write};
@@ -90,15 +90,15 @@ fn reporter(output: &cli::OutputArgs) -> Box<dyn Reporter> {
     } else if output.quiet {
         Box::new(Quiet::new(io::stderr()))
     } else {
-        // The bar goes to stderr, and only where a person watches it.
-        let bar = io::stderr().is_terminal();
-        let paint = Paint(output.color.stdout());
         Box::new(Human::new(
             io::stdout().lock(),
-            output.verbose,
-            bar,
-            paint,
-            output.color.stderr(),
+            Look {
+                verbose: output.verbose,
+                // The bar goes to stderr, and only where a person watches it.
+                bar: io::stderr().is_terminal(),
+                paint: Paint(output.color.stdout()),
+                bar_color: output.color.stderr(),
+            },
         ))
     }
 }

@@ -103,10 +103,27 @@ pub struct Human<W: Write> {
     paint: Paint,
 }
 
+/// How the human report looks.
+#[derive(Debug, Clone, Copy)]
+pub struct Look {
+    /// `-v`: a line per code as it finishes.
+    pub verbose: bool,
+    /// Draw the progress bar on stderr (where a person watches it).
+    pub bar: bool,
+    /// Colours the `-v` lines on stdout.
+    pub paint: Paint,
+    /// Colour the bar (stderr's own colour choice).
+    pub bar_color: bool,
+}
+
 impl<W: Write> Human<W> {
-    /// `bar` draws the progress bar (on stderr, if it is a terminal); `paint` colours the
-    /// `-v` lines.
-    pub fn new(out: W, verbose: bool, bar: bool, paint: Paint, bar_color: bool) -> Human<W> {
+    pub fn new(out: W, look: Look) -> Human<W> {
+        let Look {
+            verbose,
+            bar,
+            paint,
+            bar_color,
+        } = look;
         let target = if bar {
             ProgressDrawTarget::stderr()
         } else {

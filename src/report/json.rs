@@ -54,11 +54,13 @@ impl CodeRecord {
 /// The last line: `{"summary": {...}}`.
 #[derive(Debug, Serialize)]
 pub struct SummaryRecord<'a> {
-    pub summary: Summary<'a>,
+    pub summary: RunTotals<'a>,
 }
 
+/// The whole run: counts, time, and how it went at the server (the bench has its own
+/// summaries per mode and level, `bench::summary`).
 #[derive(Debug, Serialize)]
-pub struct Summary<'a> {
+pub struct RunTotals<'a> {
     pub ok: usize,
     pub not_found: usize,
     pub error: usize,
@@ -108,7 +110,7 @@ impl<W: Write> Reporter for Json<W> {
     fn finish(&mut self, run: &RunInfo, end: &RunEnd) -> io::Result<()> {
         let (counter, elapsed) = (&end.counter, end.elapsed);
         self.line(&SummaryRecord {
-            summary: Summary {
+            summary: RunTotals {
                 ok: counter.ok,
                 not_found: counter.not_found,
                 error: counter.error,
