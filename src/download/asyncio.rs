@@ -13,7 +13,7 @@
 use super::body::Flow;
 use super::failure::{is_closed_connection, ErrorKind, FetchError, Resends};
 use super::outcome::{conclude, DownloadStatus, Outcome};
-use super::pace::{Pace, Ticket};
+use super::pace::Pace;
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
 use std::error::Error as _;
@@ -29,11 +29,9 @@ use tokio::task::JoinSet;
 /// the page cache costs microseconds, less than a trip through `spawn_blocking`.
 pub async fn get_flag(
     client: &reqwest::Client,
-    job: &Job,
-    cc: &str,
-    ticket: &Ticket<'_>,
+    mut fetch: FlagFetch<'_>,
 ) -> Result<Fetched, FetchError> {
-    let mut fetch = FlagFetch::new(job, cc, ticket);
+    let job = fetch.job();
     loop {
         let mut response = client.get(fetch.url()).send().await.map_err(|e| {
             let mut error = describe_reqwest(&e, job);
@@ -97,7 +95,7 @@ pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) ->
             let fetch = async {
                 let mut resends = Resends::default();
                 loop {
-                    match get_flag(&client, &job, &cc, &ticket).await {
+                    match get_flag(&client, FlagFetch::new(&job, &cc, &ticket)).await {
                         Err(e) if resends.again(&e) => {}
                         other => return other,
                     }

@@ -5,7 +5,7 @@
 
 use super::body::Flow;
 use super::failure::{is_closed_connection, ErrorKind, FetchError};
-use super::pace::{Pace, Ticket};
+use super::pace::Pace;
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
 use std::io::Read;
@@ -90,11 +90,9 @@ const CHUNK: usize = 16 * 1024;
 /// the calling thread.
 pub fn get_flag_blocking(
     agent: &ureq::Agent,
-    job: &Job,
-    cc: &str,
-    ticket: &Ticket<'_>,
+    mut fetch: FlagFetch<'_>,
 ) -> Result<Fetched, FetchError> {
-    let mut fetch = FlagFetch::new(job, cc, ticket);
+    let job = fetch.job();
     let mut buf = vec![0; CHUNK];
     loop {
         let mut response = agent.get(fetch.url()).call().map_err(|e| {

@@ -169,15 +169,28 @@ impl Pace {
     /// [`Pace::admit`] for a blocking thread; `None` once `cancelled` says so.
     pub fn admit_blocking(&self, cancelled: impl Fn() -> bool) -> Option<Ticket<'_>> {
         // Woken at least this often to look at cancellation.
-        const POLL: Duration = Duration::from_millis(50);
+        let epoch = self.wait_blocking(Duration::from_millis(50), |state| {
+            if cancelled() {
+                return Ok(None);
+            }
+            self.admit_locked(state).map(Some)
+        })?;
+        Some(Ticket { pace: self, epoch })
+    }
+
+    /// Runs `attempt` under the lock until it gives a result, sleeping between tries as
+    /// long as it says (`None`: until woken), at most `poll`, since a wake-up can come
+    /// between the try and the wait.
+    fn wait_blocking<T>(
+        &self,
+        poll: Duration,
+        mut attempt: impl FnMut(&mut State) -> Result<T, Option<Duration>>,
+    ) -> T {
         let mut state = self.lock();
         loop {
-            if cancelled() {
-                return None;
-            }
-            let wait = match self.admit_locked(&mut state) {
-                Ok(epoch) => return Some(Ticket { pace: self, epoch }),
-                Err(wait) => wait.unwrap_or(POLL).min(POLL),
+            let wait = match attempt(&mut state) {
+                Ok(done) => return done,
+                Err(wait) => wait.unwrap_or(poll).min(poll),
             };
             state = self
                 .changed
@@ -314,20 +327,8 @@ impl Pace {
 
     /// [`Pace::open`] for a blocking thread.
     pub fn open_blocking(&self) -> OpenSlot<'_> {
-        // Woken at least this often, as a lost wake-up costs no more than this.
-        const POLL: Duration = Duration::from_millis(5);
-        let mut state = self.lock();
-        loop {
-            let wait = match Self::open_locked(&mut state) {
-                Ok(epoch) => return OpenSlot::new(self, epoch),
-                Err(wait) => wait.unwrap_or(POLL).min(POLL),
-            };
-            state = self
-                .changed
-                .wait_timeout(state, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let epoch = self.wait_blocking(Duration::from_millis(5), Self::open_locked);
+        OpenSlot::new(self, epoch)
     }
 
     fn try_open(&self) -> Result<OpenSlot<'_>, Option<Duration>> {

@@ -13,6 +13,7 @@
 use super::blocking::{self, get_flag_blocking};
 use super::failure::{FetchError, Resends};
 use super::outcome::{conclude, DownloadStatus, Outcome};
+use super::response::FlagFetch;
 use super::Job;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -170,7 +171,8 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
         let Some(ticket) = job.pace.admit_blocking(|| job.cancel.is_cancelled()) else {
             return;
         };
-        let fetched = with_fresh_connection(|| get_flag_blocking(agent, job, cc, &ticket));
+        let fetched =
+            with_fresh_connection(|| get_flag_blocking(agent, FlagFetch::new(job, cc, &ticket)));
         drop(ticket);
         match fetched {
             Err(e) if job.retry.should_retry(task.attempt, e.transient) => {

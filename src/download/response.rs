@@ -110,6 +110,11 @@ impl<'j> FlagFetch<'j> {
         }
     }
 
+    /// The run this fetch is part of.
+    pub fn job(&self) -> &'j Job {
+        self.job
+    }
+
     /// The URL to GET next.
     pub fn url(&self) -> &str {
         &self.url
@@ -293,6 +298,14 @@ mod tests {
         )
     }
 
+    /// Runs `test` with a fetch of BR, admitted by its run's pace.
+    fn with_fetch(test: impl FnOnce(&mut FlagFetch<'_>)) {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path());
+        let ticket = job.pace.try_admit_for_tests();
+        test(&mut FlagFetch::new(&job, "BR", &ticket));
+    }
+
     fn redirect_to(fetch: &mut FlagFetch<'_>, location: &str) -> Result<(), FetchError> {
         fetch.on_head(&Head {
             status: 302,
@@ -305,83 +318,71 @@ mod tests {
 
     #[test]
     fn redirects_resolve_as_rfc_3986_says() {
-        let dir = tempfile::tempdir().unwrap();
-        let job = job(dir.path());
-        let ticket = job.pace.try_admit_for_tests();
-        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
-        redirect_to(&mut fetch, "../../x/./y/../br.gif").unwrap();
-        assert_eq!(fetch.url(), "http://127.0.0.1:9/x/br.gif");
-        redirect_to(&mut fetch, "//other:8000/a").unwrap();
-        assert_eq!(fetch.url(), "http://other:8000/a");
+        with_fetch(|fetch| {
+            redirect_to(fetch, "../../x/./y/../br.gif").unwrap();
+            assert_eq!(fetch.url(), "http://127.0.0.1:9/x/br.gif");
+            redirect_to(fetch, "//other:8000/a").unwrap();
+            assert_eq!(fetch.url(), "http://other:8000/a");
+        });
     }
 
     #[test]
     fn redirects_leave_http_only_to_https() {
-        let dir = tempfile::tempdir().unwrap();
-        let job = job(dir.path());
-        let ticket = job.pace.try_admit_for_tests();
-        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
-        let err = redirect_to(&mut fetch, "file:///etc/passwd").unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Redirect);
-        assert_eq!(
-            err.reason,
-            "redirected to a file: address (file:///etc/passwd); only http and https are followed"
-        );
-        assert_eq!(err.http_status, Some(302));
-        let ticket = job.pace.try_admit_for_tests();
-        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
-        redirect_to(&mut fetch, "https://example.org/br.gif").unwrap();
+        with_fetch(|fetch| {
+            let err = redirect_to(fetch, "file:///etc/passwd").unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Redirect);
+            assert_eq!(
+                err.reason,
+                "redirected to a file: address (file:///etc/passwd); only http and https are followed"
+            );
+            assert_eq!(err.http_status, Some(302));
+        });
+        with_fetch(|fetch| redirect_to(fetch, "https://example.org/br.gif").unwrap());
     }
 
     #[test]
     fn a_redirect_loop_ends_after_ten() {
-        let dir = tempfile::tempdir().unwrap();
-        let job = job(dir.path());
-        let ticket = job.pace.try_admit_for_tests();
-        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
-        for _ in 0..MAX_REDIRECTS {
-            redirect_to(&mut fetch, "/flags/br/br.gif").unwrap();
-        }
-        let err = redirect_to(&mut fetch, "/flags/br/br.gif").unwrap_err();
-        assert!(
-            err.reason.starts_with("too many redirects"),
-            "{}",
-            err.reason
-        );
+        with_fetch(|fetch| {
+            for _ in 0..MAX_REDIRECTS {
+                redirect_to(fetch, "/flags/br/br.gif").unwrap();
+            }
+            let err = redirect_to(fetch, "/flags/br/br.gif").unwrap_err();
+            assert!(
+                err.reason.starts_with("too many redirects"),
+                "{}",
+                err.reason
+            );
+        });
     }
 
     #[test]
     fn a_failure_in_a_200_body_reports_status_200() {
-        let dir = tempfile::tempdir().unwrap();
-        let job = job(dir.path());
-        let ticket = job.pace.try_admit_for_tests();
-        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
-        fetch
-            .on_head(&Head {
-                status: 200,
-                content_type: Some("text/html"),
-                ..Head::default()
-            })
-            .unwrap();
-        let err = fetch.feed(b"<html><body>").unwrap_err();
-        assert_eq!((err.kind, err.http_status), (ErrorKind::NotGif, Some(200)));
+        with_fetch(|fetch| {
+            fetch
+                .on_head(&Head {
+                    status: 200,
+                    content_type: Some("text/html"),
+                    ..Head::default()
+                })
+                .unwrap();
+            let err = fetch.feed(b"<html><body>").unwrap_err();
+            assert_eq!((err.kind, err.http_status), (ErrorKind::NotGif, Some(200)));
+        });
     }
 
     #[test]
     fn a_404_page_cut_short_is_still_not_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let job = job(dir.path());
-        let ticket = job.pace.try_admit_for_tests();
-        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
-        fetch
-            .on_head(&Head {
-                status: 404,
-                ..Head::default()
-            })
-            .unwrap();
-        let closed = FetchError::transient(ErrorKind::ConnectionClosed, "closed");
-        fetch.read_failed(closed).unwrap();
-        assert!(matches!(fetch.on_end(), Ok(Some(Fetched::NotFound))));
+        with_fetch(|fetch| {
+            fetch
+                .on_head(&Head {
+                    status: 404,
+                    ..Head::default()
+                })
+                .unwrap();
+            let closed = FetchError::transient(ErrorKind::ConnectionClosed, "closed");
+            fetch.read_failed(closed).unwrap();
+            assert!(matches!(fetch.on_end(), Ok(Some(Fetched::NotFound))));
+        });
     }
 
     #[test]
