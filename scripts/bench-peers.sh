@@ -2,21 +2,25 @@
 # Compare flags-dl with its peers (curl, wget2, aria2c, xargs + curl) on loopback.
 #
 #   scripts/bench-peers.sh [--runs N] [--warmup N] [--startup-runs N] [--only LETTERS]
-#                          [--no-build] [--no-install]
+#                          [--curl-immediate] [--no-build] [--no-install]
 #
 # Installs what it needs from Debian's packages (nginx-light, curl, wget2, aria2, time,
 # hyperfine), builds flags-dl --release, starts nginx (scripts/nginx-flags.sh) on the
 # data set ../shared/flags and a flag server with a fixed 0.5 s delay (flags-dl serve),
-# runs the workloads (a)..(g) of scripts/bench_peers.py, tools in alternation, output
-# on /dev/shm, and prints Markdown: one table of medians per workload and the issue-6
-# targets with PASS/FAIL. Progress goes to stderr; the report to stdout, and also to
-# target/bench-peers/report.md (every run in target/bench-peers/results.json).
-# Every server it starts is stopped on exit. Traffic goes to 127.0.0.1 only.
+# and for issue 9's workloads the servers the book uses, which keep 5 pending
+# connections: `python3 -m http.server` run in ../shared (h), scripts/slow_server.py (i),
+# and scripts/ratelimit_server.py at 50 requests/s (j). It runs the workloads (a)..(j)
+# of scripts/bench_peers.py, tools in alternation, output on /dev/shm, and prints
+# Markdown: one table per workload and the targets of issues 6 and 9 with PASS/FAIL.
+# Progress goes to stderr; the report to stdout, and also to target/bench-peers/report.md
+# (every run in target/bench-peers/results.json). Every server it starts is stopped on
+# exit. Traffic goes to 127.0.0.1 only.
 #
 #   --runs N          timed runs per tool and workload (default 5; median of them)
 #   --warmup N        untimed rounds first (default 1)
 #   --startup-runs N  runs of the start-up commands of (f) (default 20)
-#   --only LETTERS    only these workloads, e.g. --only ab (default abcdefg)
+#   --only LETTERS    only these workloads, e.g. --only ab or --only hij (default abcdefghij)
+#   --curl-immediate  (h) also times curl -Z --parallel-immediate (30-110 s a run)
 #   --no-build        use target/release/flags-dl as it is
 #   --no-install      don't apt-get anything; skip the peers that are missing
 set -euo pipefail
@@ -25,16 +29,17 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 cd "$REPO"
 
-RUNS=5 WARMUP=1 STARTUP_RUNS=20 ONLY=abcdefg BUILD=1 INSTALL=1
+RUNS=5 WARMUP=1 STARTUP_RUNS=20 ONLY=abcdefghij BUILD=1 INSTALL=1 IMMEDIATE=0
 while (($#)); do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
         --warmup) WARMUP=${2:?}; shift 2 ;;
         --startup-runs) STARTUP_RUNS=${2:?}; shift 2 ;;
         --only) ONLY=${2:?}; shift 2 ;;
+        --curl-immediate) IMMEDIATE=1; shift ;;
         --no-build) BUILD=0; shift ;;
         --no-install) INSTALL=0; shift ;;
-        -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-peers: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -83,14 +88,24 @@ SHMDIR=$(mktemp -d "$SHMBASE/flagsbench.XXXXXX") # every run's output folder goe
 export FLAGSBENCH_SHM=$SHMDIR
 export NGINX_FLAGS_STATE=$WORK/nginx
 DELAY_PID="" PY_PID=""
+declare -A SRV_PID=() # issue 9's Python servers: name -> pid
 cleanup() {
-    local rc=$? i
+    local rc=$? i name pid
     set +e
     trap - INT TERM
     if [[ -n $PY_PID ]] && kill -0 "$PY_PID" 2>/dev/null; then
         kill -TERM "$PY_PID" 2>/dev/null # it ends the tool it is running, then itself
         wait "$PY_PID" 2>/dev/null
     fi
+    for name in "${!SRV_PID[@]}"; do
+        pid=${SRV_PID[$name]}
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null
+        for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        say "stopped $name (pid $pid)"
+    done
     if [[ -n $DELAY_PID ]] && kill -0 "$DELAY_PID" 2>/dev/null; then
         kill -TERM "$DELAY_PID" 2>/dev/null || true
         for ((i = 0; i < 50; i++)); do kill -0 "$DELAY_PID" 2>/dev/null || break; sleep 0.1; done
@@ -129,6 +144,39 @@ else
     say "the delay server did not start; (c) is skipped: $(head -c 500 "$WORK/delay.err")"
 fi
 
+# Issue 9's servers, only for the workloads asked for. Each prints http.server's
+# "Serving HTTP on HOST port PORT (URL) ..." first; started in a session of its own
+# (setsid execs, so $! is the server), from the folder that holds flags/, as the book does.
+ROOT=$(cd "$DATA/.." && pwd)
+start_py() { # NAME LETTER CMD...: sets URL to http://127.0.0.1:PORT/flags, or empty
+    local name=$1 letter=$2 i port=""
+    shift 2
+    URL=""
+    [[ $ONLY == *$letter* ]] || return 0
+    (cd "$ROOT" && exec setsid "$@" >"$WORK/$name.out" 2>"$WORK/$name.err") &
+    SRV_PID[$name]=$!
+    for ((i = 0; i < 100; i++)); do # at most ~10 s
+        port=$(head -n 1 "$WORK/$name.out" 2>/dev/null | grep -o ' port [0-9]*' | grep -o '[0-9]*' || true)
+        [[ -n $port ]] && break
+        kill -0 "${SRV_PID[$name]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ -n $port ]]; then
+        URL=http://127.0.0.1:$port/flags
+        say "$name at $URL"
+    else
+        say "$name did not start; ($letter) is skipped: $(head -c 500 "$WORK/$name.err")"
+    fi
+}
+# -u: its "Serving HTTP on ..." line is printed, not left in a buffer. Its request log
+# (stderr) goes to a file, as a reader's goes to a terminal.
+start_py http.server h python3 -u -m http.server 0 --bind 127.0.0.1
+HTTPSERVER=$URL
+start_py slow_server.py i python3 -u "$HERE/slow_server.py" --port 0 --quiet
+SLOW=$URL
+start_py ratelimit_server.py j python3 -u "$HERE/ratelimit_server.py" --port 0 --rate 50 --quiet
+RATELIMIT=$URL
+
 # ---------------------------------------------------------------- run
 LOAD_BEFORE=$(uptime)
 mkdir -p target/bench-peers
@@ -148,6 +196,10 @@ args=(--bin "$BIN" --nginx "$NGINX" --data "$DATA" --runs "$RUNS" --warmup "$WAR
     --startup-runs "$STARTUP_RUNS" --only "$ONLY"
     --json target/bench-peers/results.json --markdown "$REPORT")
 [[ -n $DELAY ]] && args+=(--delay "$DELAY")
+[[ -n $HTTPSERVER ]] && args+=(--httpserver "$HTTPSERVER")
+[[ -n $SLOW ]] && args+=(--slow "$SLOW")
+[[ -n $RATELIMIT ]] && args+=(--ratelimit "$RATELIMIT")
+((IMMEDIATE)) && args+=(--curl-immediate)
 # In the background and waited for, so that a TERM sent to this script runs the trap
 # at once (which passes it on) instead of after the whole benchmark.
 python3 "$HERE/bench_peers.py" "${args[@]}" &
