@@ -2,7 +2,7 @@
 # Compare flags-dl with its peers (curl, wget2, aria2c, xargs + curl) on loopback.
 #
 #   scripts/bench-peers.sh [--runs N] [--warmup N] [--startup-runs N] [--only LETTERS]
-#                          [--curl-immediate] [--no-build] [--no-install]
+#                          [--curl-immediate] [--no-build] [--bin PATH] [--no-install]
 #
 # Installs what it needs from Debian's packages (nginx-light, curl, wget2, aria2, time,
 # hyperfine), builds flags-dl --release, starts nginx (scripts/nginx-flags.sh) on the
@@ -22,6 +22,8 @@
 #   --only LETTERS    only these workloads, e.g. --only ab or --only hij (default abcdefghij)
 #   --curl-immediate  (h) also times curl -Z --parallel-immediate (30-110 s a run)
 #   --no-build        use target/release/flags-dl as it is
+#   --bin PATH        time this flags-dl binary instead (no build), e.g. a copy of an
+#                     earlier build kept as a baseline
 #   --no-install      don't apt-get anything; skip the peers that are missing
 set -euo pipefail
 
@@ -29,7 +31,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 cd "$REPO"
 
-RUNS=5 WARMUP=1 STARTUP_RUNS=20 ONLY=abcdefghij BUILD=1 INSTALL=1 IMMEDIATE=0
+RUNS=5 WARMUP=1 STARTUP_RUNS=20 ONLY=abcdefghij BUILD=1 INSTALL=1 IMMEDIATE=0 BIN=""
 while (($#)); do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
@@ -38,8 +40,9 @@ while (($#)); do
         --only) ONLY=${2:?}; shift 2 ;;
         --curl-immediate) IMMEDIATE=1; shift ;;
         --no-build) BUILD=0; shift ;;
+        --bin) BIN=${2:?}; BUILD=0; shift 2 ;;
         --no-install) INSTALL=0; shift ;;
-        -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-peers: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -78,7 +81,15 @@ if ((BUILD)); then
     say "cargo build --release"
     cargo build --release --quiet >&2
 fi
-BIN=$REPO/target/release/flags-dl
+BUILT=$REPO/target/release/flags-dl
+if [[ -n $BIN ]]; then
+    [[ -f $BIN && -x $BIN ]] || { say "--bin $BIN: not an executable file"; exit 2; }
+    BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+    BIN_DESC="given with --bin: $BIN"
+else
+    BIN=$BUILT
+    BIN_DESC="at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' + uncommitted changes')"
+fi
 [[ -x $BIN ]] || { say "no $BIN: build it first"; exit 1; }
 
 # ---------------------------------------------------------------- servers
@@ -186,7 +197,7 @@ REPORT=target/bench-peers/report.md
 echo "### Peer comparison, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r);" \
-    "flags-dl $("$BIN" --version | cut -d' ' -f2) at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' + uncommitted changes');" \
+    "flags-dl $("$BIN" --version | cut -d' ' -f2) $BIN_DESC;" \
     "$(curl --version | head -n1 | cut -d' ' -f1-2), $(wget2 --version 2>/dev/null | head -n1 | sed 's/ - .*//' || echo 'no wget2'), $(aria2c --version 2>/dev/null | head -n1 || echo 'no aria2c'), nginx $(nginx -v 2>&1 | sed 's#.*/##')."
 echo
 echo "Load before: \`${LOAD_BEFORE# }\`"
