@@ -214,6 +214,16 @@ pub struct ReliabilityArgs {
     /// (the book's flags3).
     #[arg(long)]
     pub names: bool,
+
+    /// Trust the CA certificates in this PEM file too, besides the system's (whose place
+    /// SSL_CERT_FILE and SSL_CERT_DIR take when set).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Speak HTTP/1.1 only. By default async mode offers HTTP/2 to an https server and
+    /// uses it when the server agrees; threads and sequential mode always speak HTTP/1.1.
+    #[arg(long = "http1.1")]
+    pub http1_only: bool,
 }
 
 impl Default for ReliabilityArgs {

@@ -39,6 +39,10 @@ pub enum Error {
         reason: String,
         hint: String,
     },
+    /// The server's certificate was refused: every code would fail the same way, so the
+    /// run stops at the first, with one line.
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl Error {
@@ -46,7 +50,7 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Usage(_) => Exit::Usage,
-            Error::Unreachable { .. } => Exit::Failure,
+            Error::Unreachable { .. } | Error::Tls(_) => Exit::Failure,
         }
     }
 }

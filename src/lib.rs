@@ -33,7 +33,7 @@ pub mod text;
 
 use anyhow::Context;
 use cli::{Cli, Command, DownloadArgs};
-use download::Job;
+use download::{DownloadStatus, ErrorKind, Job};
 use error::{Error, Exit};
 use report::color::Paint;
 use report::human::{Human, Look};
@@ -124,6 +124,8 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         args.reliability.connect_timeout,
     )?;
     let base_url = site.base_url.clone();
+    let trust = download::trust::Trust::for_server(&base_url, args.reliability.cacert.as_deref())
+        .map_err(|e| Error::Usage(e.0))?;
     // Only once there is a server to download from, so a failed start leaves no folder.
     save::prepare_output_dir(&args.output_dir)?;
 
@@ -143,13 +145,14 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     }
     let actual_req = limit.used;
 
-    let job = Job::new(
+    let mut job = Job::new(
         base_url.clone(),
         codes.clone(),
         args.output_dir.clone(),
         actual_req,
         &args.reliability,
     );
+    job.trust = trust;
     interrupt::watch(job.cancel.clone(), job.saver.clone());
 
     let run = RunInfo {
@@ -164,11 +167,22 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
 
     let mut counter = Counter::default();
     let mut write_error = None;
+    let mut tls_failure = None;
+    let mut http2 = false;
     let (cancel, saver, pace) = (job.cancel.clone(), job.saver.clone(), job.pace.clone());
     let started = Instant::now();
     download::download_many(mode, &job, &mut |outcome| {
         counter.add(&outcome.status);
-        if write_error.is_some() {
+        http2 |= outcome.http_version == Some("2");
+        if let DownloadStatus::Error(failure) = &outcome.status {
+            if failure.kind == ErrorKind::Tls && tls_failure.is_none() {
+                // The same certificate for every code: one line, not one per code.
+                tls_failure = Some(failure.reason.clone());
+                cancel.cancel();
+                saver.stop();
+            }
+        }
+        if write_error.is_some() || tls_failure.is_some() {
             return;
         }
         let notes = pace.take_notes();
@@ -186,6 +200,9 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         }
     })?;
     let elapsed = started.elapsed();
+    if let Some(reason) = tls_failure {
+        return Err(Error::Tls(reason).into());
+    }
     if let Some(e) = write_error {
         return Err(anyhow::Error::new(e).context(STDOUT));
     }
@@ -194,6 +211,8 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         elapsed,
         peak_in_flight: job.pace.peak(),
         pace_lowered: job.pace.times_lowered(),
+        connections: job.pace.connections(),
+        http2,
     };
     reporter.finish(&run, &end).context(STDOUT)?;
     drop(site);

@@ -11,7 +11,7 @@
 //! modes must run outside any runtime, and the embedded server has a runtime of its own.
 
 use super::body::Flow;
-use super::failure::{is_closed_connection, ErrorKind, FetchError, Resends};
+use super::failure::{authority, is_closed_connection, tls_in_io, ErrorKind, FetchError, Resends};
 use super::outcome::{conclude, DownloadStatus, Outcome};
 use super::pace::Pace;
 use super::response::{Fetched, FlagFetch, Head};
@@ -45,6 +45,7 @@ pub async fn get_flag(
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         fetch.on_head(&Head {
             status: response.status().as_u16(),
+            version: http_version(response.version()),
             location: header("location"),
             retry_after: header("retry-after"),
             content_type: header("content-type"),
@@ -132,6 +133,10 @@ pub fn run_tasks(job: &Job, on_outcome: &mut dyn FnMut(Outcome)) -> anyhow::Resu
         .build()?;
     let job = Arc::new(job.clone());
     let client = client(&job)?;
+    if job.base_url.starts_with("https:") && !job.http1_only {
+        // ALPN may agree on HTTP/2: learn it on one connection before opening more.
+        job.pace.probe_first();
+    }
     runtime.block_on(async {
         let mut tasks = JoinSet::new();
         for cc in &job.codes {
@@ -150,6 +155,16 @@ pub fn run_tasks(job: &Job, on_outcome: &mut dyn FnMut(Outcome)) -> anyhow::Resu
     Ok(())
 }
 
+/// The version as NDJSON names it.
+fn http_version(version: reqwest::Version) -> Option<&'static str> {
+    match version {
+        reqwest::Version::HTTP_10 => Some("1.0"),
+        reqwest::Version::HTTP_11 => Some("1.1"),
+        reqwest::Version::HTTP_2 => Some("2"),
+        _ => None,
+    }
+}
+
 /// One client, and so one connection pool, for every task of the run.
 pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
@@ -162,6 +177,15 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
         // New connections open at the run's pace (see `pace`).
         .connector_layer(PacedConnectLayer(job.pace.clone()))
         .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")));
+    if job.http1_only {
+        builder = builder.http1_only();
+    }
+    if !job.trust.builtin {
+        builder = builder.tls_built_in_root_certs(false);
+    }
+    for root in job.trust.roots.iter() {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_der(root)?);
+    }
     if crate::site::is_loopback(&job.base_url) {
         // HTTP_PROXY and friends are for reaching the outside, never this machine.
         builder = builder.no_proxy();
@@ -195,8 +219,16 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
     if e.is_timeout() {
         return FetchError::timed_out(job.timeout);
     }
+    let host = || e.url().map_or_else(String::new, |u| authority(u.as_str()));
+
     let mut source = e.source();
     while let Some(cause) = source {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return FetchError::tls(&host(), tls);
+        }
+        if let Some(tls) = cause.downcast_ref::<std::io::Error>().and_then(tls_in_io) {
+            return FetchError::tls(&host(), tls);
+        }
         if cause.downcast_ref::<LateConnect>().is_some() {
             // Abandoned by the pace: sent again at once on a new connection.
             let mut error = FetchError::transient(ErrorKind::Connect, cause.to_string());

@@ -4,7 +4,7 @@
 //! mode; this only sends requests and reads chunks.
 
 use super::body::Flow;
-use super::failure::{is_closed_connection, ErrorKind, FetchError};
+use super::failure::{authority, is_closed_connection, tls_in_io, ErrorKind, FetchError};
 use super::pace::Pace;
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
@@ -37,12 +37,31 @@ pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
         .max_idle_connections(connections)
         .max_idle_connections_per_host(connections)
         .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls_config(job))
         .build();
     let connector = PacedConnector {
         inner: DefaultConnector::new(),
         pace: job.pace.clone(),
     };
     ureq::Agent::with_parts(config, connector, CachingResolver::default())
+}
+
+/// The run's trust store, for rustls under ureq. Where the system has no store and
+/// `--cacert` is given, only `--cacert`'s certificates are trusted here (ureq cannot add
+/// certificates to its built-in roots).
+fn tls_config(job: &Job) -> ureq::tls::TlsConfig {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let roots = if job.trust.roots.is_empty() {
+        RootCerts::WebPki
+    } else {
+        let certs = job.trust.roots.iter();
+        RootCerts::Specific(Arc::new(
+            certs
+                .map(|der| Certificate::from_der(der).to_owned())
+                .collect(),
+        ))
+    };
+    TlsConfig::builder().root_certs(roots).build()
 }
 
 /// Resolves each host once per run and remembers the answer.
@@ -100,7 +119,7 @@ pub fn get_flag_blocking(
             // has closed looks like; the caller sends the request again on a new
             // connection.
             let stale = matches!(&e, ureq::Error::Io(io) if is_closed_connection(io));
-            let mut error = describe_ureq(e, job);
+            let mut error = describe_ureq(e, job, fetch.url());
             error.stale_connection = stale;
             error
         })?;
@@ -109,6 +128,11 @@ pub fn get_flag_blocking(
         let content_length = header("content-length").and_then(|v| v.trim().parse().ok());
         fetch.on_head(&Head {
             status: response.status().as_u16(),
+            version: match response.version() {
+                ureq::http::Version::HTTP_10 => Some("1.0"),
+                ureq::http::Version::HTTP_11 => Some("1.1"),
+                _ => None,
+            },
             location: header("location"),
             retry_after: header("retry-after"),
             content_type: header("content-type"),
@@ -125,7 +149,8 @@ pub fn get_flag_blocking(
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    fetch.read_failed(describe_ureq(ureq::Error::from(e), job))?;
+                    let error = describe_ureq(ureq::Error::from(e), job, fetch.url());
+                    fetch.read_failed(error)?;
                     break;
                 }
             }
@@ -137,8 +162,12 @@ pub fn get_flag_blocking(
 }
 
 /// Describes a ureq error in the user's terms.
-fn describe_ureq(e: ureq::Error, job: &Job) -> FetchError {
+fn describe_ureq(e: ureq::Error, job: &Job, url: &str) -> FetchError {
     match e {
+        ureq::Error::Rustls(tls) => FetchError::tls(&authority(url), &tls),
+        ureq::Error::Io(io) if tls_in_io(&io).is_some() => {
+            FetchError::tls(&authority(url), tls_in_io(&io).expect("checked"))
+        }
         ureq::Error::Timeout(_) => FetchError::timed_out(job.timeout),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
             FetchError::timed_out(job.timeout)

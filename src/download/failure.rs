@@ -35,6 +35,9 @@ pub enum ErrorKind {
     Metadata,
     /// The flag arrived but could not be written into the output folder.
     Save,
+    /// The server's certificate was refused (unknown issuer, wrong name, expired), or the
+    /// TLS handshake failed. Never retried.
+    Tls,
     /// Anything else.
     Other,
 }
@@ -53,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Redirect => "redirect",
             ErrorKind::Metadata => "metadata",
             ErrorKind::Save => "save",
+            ErrorKind::Tls => "tls",
             ErrorKind::Other => "other",
         }
     }
@@ -67,6 +71,8 @@ pub struct FetchError {
     pub reason: String,
     /// The status, when the server answered (200 for a body that failed after it).
     pub http_status: Option<u16>,
+    /// The HTTP version it answered in.
+    pub http_version: Option<&'static str>,
     /// Whether trying again may help (a reset, a timeout, a 503), as opposed to a final
     /// answer (a 418, a body that is not a GIF).
     pub transient: bool,
@@ -88,6 +94,7 @@ impl FetchError {
             kind,
             reason: reason.into(),
             http_status: None,
+            http_version: None,
             transient: false,
             retry_after: None,
             stale_connection: false,
@@ -150,6 +157,17 @@ impl FetchError {
         )
     }
 
+    /// The TLS handshake with `host` failed: for a certificate, the hint to trust its CA.
+    pub fn tls(host: &str, e: &rustls::Error) -> FetchError {
+        let reason = match e {
+            rustls::Error::InvalidCertificate(why) => format!(
+                "the certificate of {host} is not trusted ({why:?}): trust its CA with --cacert FILE"
+            ),
+            other => format!("TLS with {host} failed: {other}"),
+        };
+        FetchError::new(ErrorKind::Tls, reason)
+    }
+
     /// Writing into the output folder failed.
     pub fn cannot_save(e: &std::io::Error) -> FetchError {
         FetchError::new(ErrorKind::Save, format!("cannot save: {e}"))
@@ -208,6 +226,30 @@ impl Resends {
             false
         }
     }
+}
+
+/// `host:port` of a URL, to name a server in a message.
+pub fn authority(url: &str) -> String {
+    url::Url::parse(url).map_or_else(
+        |_| url.to_string(),
+        |u| {
+            let host = u.host_str().unwrap_or_default();
+            match u.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            }
+        },
+    )
+}
+
+/// The TLS failure inside an I/O error, if that is what it is. Connectors wrap it in an
+/// I/O error, sometimes twice, and an I/O error's `source` skips what it wraps.
+pub fn tls_in_io(e: &std::io::Error) -> Option<&rustls::Error> {
+    let inner = e.get_ref()?;
+    if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    inner.downcast_ref::<std::io::Error>().and_then(tls_in_io)
 }
 
 /// Whether an I/O error means the server closed the connection under us.

@@ -2,6 +2,7 @@
 
 use super::pace::Pace;
 use super::retry::RetryPolicy;
+use super::trust::Trust;
 use crate::cli::ReliabilityArgs;
 use crate::save::Saver;
 use std::collections::HashSet;
@@ -33,6 +34,10 @@ pub struct Job {
     pub names: bool,
     /// Files already in the output folder, for `--skip-existing` (`None`: skip nothing).
     pub existing: Option<Arc<HashSet<String>>>,
+    /// The certificate authorities trusted for an https server.
+    pub trust: Trust,
+    /// `--http1.1`: never offer HTTP/2.
+    pub http1_only: bool,
     /// Cancelled on Ctrl-C: no new request starts, requests in flight are dropped.
     pub cancel: CancellationToken,
     /// How fast to go at the server: requests in flight (at most `max_req`) and new
@@ -68,6 +73,8 @@ impl Job {
                 ..RetryPolicy::default()
             },
             names: settings.names,
+            trust: Trust::default(),
+            http1_only: settings.http1_only,
             existing,
             cancel: CancellationToken::new(),
             pace: Arc::new(Pace::new(max_req)),

@@ -26,6 +26,7 @@ pub mod pace;
 pub mod pool;
 pub mod response;
 pub mod retry;
+pub mod trust;
 
 pub use failure::{ErrorKind, Failure, FetchError};
 pub use job::Job;

@@ -39,6 +39,8 @@ pub struct Outcome {
     pub attempts: u32,
     /// The last HTTP status received, if any (200 for a body that failed after it).
     pub http_status: Option<u16>,
+    /// The HTTP version of the last answer: `1.0`, `1.1` or `2`.
+    pub http_version: Option<&'static str>,
 }
 
 impl Outcome {
@@ -52,6 +54,7 @@ impl Outcome {
             elapsed: Duration::ZERO,
             attempts: 0,
             http_status: None,
+            http_version: None,
         }
     }
 
@@ -76,20 +79,27 @@ pub fn conclude(
     let mut outcome = Outcome::without_request(cc, DownloadStatus::Ok);
     outcome.attempts = attempts;
     match fetched {
-        Ok(Fetched::Saved { path, bytes }) => {
+        Ok(Fetched::Saved {
+            path,
+            bytes,
+            http_version,
+        }) => {
             outcome.http_status = Some(200);
+            outcome.http_version = http_version;
             outcome.path = Some(path);
             outcome.bytes = bytes;
         }
         // Once the run is cancelled, a failure is most likely the cancellation itself
         // (the saver refuses to finish a file): count the code as cancelled, not failed.
         Err(_) if job.cancel.is_cancelled() => outcome.status = DownloadStatus::Cancelled,
-        Ok(Fetched::NotFound) => {
+        Ok(Fetched::NotFound { http_version }) => {
             outcome.http_status = Some(404);
+            outcome.http_version = http_version;
             outcome.status = DownloadStatus::NotFound;
         }
         Err(e) => {
             outcome.http_status = e.http_status;
+            outcome.http_version = e.http_version;
             outcome.status = DownloadStatus::Error(Failure {
                 kind: e.kind,
                 reason: e.reason,

@@ -82,6 +82,10 @@ struct State {
     lowered: u32,
     /// The most requests in flight at once.
     peak: usize,
+    /// One request goes alone until it is answered: a server that speaks HTTP/2 then
+    /// carries the others as streams of that one connection, rather than each request
+    /// opening its own before anyone knows.
+    probing: bool,
     /// Answers other than refusals since the current period began.
     answered_in_period: usize,
     /// Requests a rate-limited server takes per period, once it has said so.
@@ -99,6 +103,8 @@ struct State {
     slowest_prompt: Duration,
     /// Connection attempts abandoned as late.
     late: u32,
+    /// Connections that came up.
+    opened: u32,
     /// Bumped at each halving of the open window: attempts started before it were part of
     /// the same burst, and their lateness is the same news.
     open_epoch: u64,
@@ -119,6 +125,7 @@ impl Pace {
                 epoch: 0,
                 lowered: 0,
                 peak: 0,
+                probing: false,
                 answered_in_period: 0,
                 budget: None,
                 open_window: FIRST_OPEN_WINDOW.min(ceiling as f64),
@@ -127,6 +134,7 @@ impl Pace {
                 held: VecDeque::new(),
                 slowest_prompt: Duration::ZERO,
                 late: 0,
+                opened: 0,
                 open_epoch: 0,
                 notes: Vec::new(),
             }),
@@ -142,6 +150,11 @@ impl Pace {
     fn wake(&self) {
         self.notify.notify_waiters();
         self.changed.notify_all();
+    }
+
+    /// Sends the first request alone (see `probing`): for a server that may speak HTTP/2.
+    pub fn probe_first(&self) {
+        self.lock().probing = true;
     }
 
     /// Waits until a request may start; it is in flight until the ticket is dropped.
@@ -220,7 +233,9 @@ impl Pace {
             }
             state.paused_until = None;
         }
-        if state.in_flight >= (state.window as usize).max(1) {
+        if state.in_flight >= (state.window as usize).max(1)
+            || (state.probing && state.in_flight >= 1)
+        {
             return Err(None);
         }
         if let Some(budget) = &mut state.budget {
@@ -251,6 +266,10 @@ impl Pace {
     /// its `Retry-After`, if any.
     pub fn on_answer(&self, ticket: &Ticket<'_>, status: u16, retry_after: Option<Duration>) {
         let mut state = self.lock();
+        if state.probing {
+            state.probing = false;
+            self.wake();
+        }
         if status == 429 || status == 503 {
             let wait = retry_after.unwrap_or(DEFAULT_PAUSE);
             let until = Instant::now() + wait;
@@ -361,6 +380,7 @@ impl Pace {
     fn connected(&self, took: Duration) {
         let mut state = self.lock();
         state.opening -= 1;
+        state.opened += 1;
         state.held.push_back(Instant::now() + HOLD_AFTER_CONNECT);
         state.slowest_prompt = state.slowest_prompt.max(took);
         let ceiling = self.ceiling as f64;
@@ -410,6 +430,11 @@ impl Pace {
         self.lock().lowered
     }
 
+    /// Connections that came up.
+    pub fn connections(&self) -> u32 {
+        self.lock().opened
+    }
+
     /// Connection attempts abandoned as late and opened again.
     pub fn late_connects(&self) -> u32 {
         self.lock().late
@@ -431,7 +456,11 @@ pub struct Ticket<'a> {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        self.pace.lock().in_flight -= 1;
+        let mut state = self.pace.lock();
+        state.in_flight -= 1;
+        // A probe that got no answer (refused, timed out) has taught nothing to wait for.
+        state.probing = false;
+        drop(state);
         self.pace.wake();
     }
 }

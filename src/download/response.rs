@@ -38,15 +38,21 @@ pub const MAX_METADATA: u64 = 64 * 1024;
 #[derive(Debug)]
 pub enum Fetched {
     /// 200, checked and saved.
-    Saved { path: PathBuf, bytes: u64 },
+    Saved {
+        path: PathBuf,
+        bytes: u64,
+        http_version: Option<&'static str>,
+    },
     /// 404 (for the flag, or for its metadata under `--names`).
-    NotFound,
+    NotFound { http_version: Option<&'static str> },
 }
 
 /// What the client read of a response before its body.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Head<'a> {
     pub status: u16,
+    /// `1.0`, `1.1` or `2`.
+    pub version: Option<&'static str>,
     pub location: Option<&'a str>,
     pub retry_after: Option<&'a str>,
     pub content_type: Option<&'a str>,
@@ -87,6 +93,8 @@ pub struct FlagFetch<'j> {
     redirects: u32,
     /// The status of the response being read, for a failure in its body.
     status: Option<u16>,
+    /// The HTTP version it was answered in.
+    version: Option<&'static str>,
     reading: Reading<'j>,
 }
 
@@ -106,6 +114,7 @@ impl<'j> FlagFetch<'j> {
             target,
             redirects: 0,
             status: None,
+            version: None,
             reading: Reading::Nothing,
         }
     }
@@ -123,6 +132,7 @@ impl<'j> FlagFetch<'j> {
     /// Reads a response's status and headers; says where its body goes.
     pub fn on_head(&mut self, head: &Head<'_>) -> Result<(), FetchError> {
         self.status = Some(head.status);
+        self.version = head.version;
         let retry_after = head.retry_after.and_then(parse_retry_after);
         self.job
             .pace
@@ -222,7 +232,9 @@ impl<'j> FlagFetch<'j> {
     pub fn on_end(&mut self) -> Result<Option<Fetched>, FetchError> {
         let ended = match std::mem::replace(&mut self.reading, Reading::Nothing) {
             Reading::Nothing => Ok(None),
-            Reading::Drain(_, Verdict::NotFound) => Ok(Some(Fetched::NotFound)),
+            Reading::Drain(_, Verdict::NotFound) => Ok(Some(Fetched::NotFound {
+                http_version: self.version,
+            })),
             Reading::Drain(_, Verdict::Failed(e)) => Err(e),
             Reading::Drain(_, Verdict::Redirect(next)) => {
                 self.url = next;
@@ -236,9 +248,13 @@ impl<'j> FlagFetch<'j> {
                 self.redirects = 0;
                 None
             }),
-            Reading::Flag(sink) => sink
-                .commit()
-                .map(|(path, bytes)| Some(Fetched::Saved { path, bytes })),
+            Reading::Flag(sink) => sink.commit().map(|(path, bytes)| {
+                Some(Fetched::Saved {
+                    path,
+                    bytes,
+                    http_version: self.version,
+                })
+            }),
         };
         ended.map_err(|e| self.stamp(e))
     }
@@ -246,6 +262,7 @@ impl<'j> FlagFetch<'j> {
     /// Gives a failure the status of the response it happened in, if it has none.
     pub fn stamp(&self, mut e: FetchError) -> FetchError {
         e.http_status = e.http_status.or(self.status);
+        e.http_version = e.http_version.or(self.version);
         e
     }
 }
@@ -381,7 +398,7 @@ mod tests {
                 .unwrap();
             let closed = FetchError::transient(ErrorKind::ConnectionClosed, "closed");
             fetch.read_failed(closed).unwrap();
-            assert!(matches!(fetch.on_end(), Ok(Some(Fetched::NotFound))));
+            assert!(matches!(fetch.on_end(), Ok(Some(Fetched::NotFound { .. }))));
         });
     }
 

@@ -187,6 +187,16 @@ impl<W: Write> Reporter for Human<W> {
 
     fn finish(&mut self, _run: &RunInfo, end: &RunEnd) -> io::Result<()> {
         self.bar.finish_and_clear();
+        if end.http2 {
+            // Not the book's "N concurrent connections": streams share them.
+            writeln!(
+                self.out,
+                "HTTP/2: up to {} requests in flight over {} connection{}.",
+                end.peak_in_flight,
+                end.connections,
+                plural(end.connections as usize)
+            )?;
+        }
         final_report(&mut self.out, &end.counter, end.elapsed)?;
         self.out.flush()
     }

@@ -18,6 +18,8 @@ pub struct CodeRecord {
     pub ms: u64,
     pub attempts: u32,
     pub http_status: Option<u16>,
+    /// `1.0`, `1.1` or `2`: the HTTP version of the last answer.
+    pub http_version: Option<&'static str>,
     /// What went wrong, in words: `HTTP 503 Service Unavailable (after 3 attempts)`.
     pub error: Option<String>,
     /// What kind of failure, for scripts to match on: `http_status`, `timeout`, …
@@ -45,6 +47,7 @@ impl CodeRecord {
             ms: outcome.elapsed.as_millis() as u64,
             attempts: outcome.attempts,
             http_status: outcome.http_status,
+            http_version: outcome.http_version,
             error: failure.map(ToString::to_string),
             error_kind: failure.map(|f| f.kind),
         }
@@ -76,6 +79,8 @@ pub struct RunTotals<'a> {
     pub peak_in_flight: usize,
     /// How often a 429 or 503 lowered the requests in flight.
     pub pace_lowered: u32,
+    /// Connections opened (with HTTP/2, far fewer than requests in flight).
+    pub connections: u32,
 }
 
 /// Writes NDJSON to `out`, a line per event, flushed so readers see each as it happens.
@@ -123,6 +128,7 @@ impl<W: Write> Reporter for Json<W> {
                 server: &crate::site::shown_url(&run.base_url),
                 peak_in_flight: end.peak_in_flight,
                 pace_lowered: end.pace_lowered,
+                connections: end.connections,
             },
         })
     }
@@ -142,9 +148,10 @@ mod tests {
         outcome.elapsed = Duration::from_millis(12);
         outcome.attempts = 1;
         outcome.http_status = Some(200);
+        outcome.http_version = Some("1.1");
         assert_eq!(
             serde_json::to_string(&CodeRecord::new(&outcome)).unwrap(),
-            r#"{"cc":"br","status":"ok","path":"downloaded/br.gif","bytes":11623,"ms":12,"attempts":1,"http_status":200,"error":null,"error_kind":null}"#
+            r#"{"cc":"br","status":"ok","path":"downloaded/br.gif","bytes":11623,"ms":12,"attempts":1,"http_status":200,"http_version":"1.1","error":null,"error_kind":null}"#
         );
     }
 }

@@ -61,6 +61,10 @@ pub struct RunEnd {
     pub peak_in_flight: usize,
     /// How often a 429 or 503 lowered the requests in flight.
     pub pace_lowered: u32,
+    /// Connections opened.
+    pub connections: u32,
+    /// Some answer came over HTTP/2, so requests shared connections.
+    pub http2: bool,
 }
 
 /// Receives a run's events and shows them.
