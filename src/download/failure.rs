@@ -212,7 +212,7 @@ impl Resends {
     /// §9.3.1 allows it for a GET); a connection attempt abandoned as late, a few: each
     /// new attempt meets a server queue with more room.
     const STALE: u32 = 1;
-    const LATE: u32 = 3;
+    const LATE: u32 = 10;
 
     /// Whether `e` is worth sending the request again at once; counts the resend.
     pub fn again(&mut self, e: &FetchError) -> bool {

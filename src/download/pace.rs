@@ -30,6 +30,10 @@ use tokio::sync::Notify;
 /// Connections being opened at once at the start.
 const FIRST_OPEN_WINDOW: f64 = 4.0;
 
+/// How much the open window grows per prompt connection while it has not yet been late:
+/// 1 doubles it each round, as slow start does; less grows it more gently.
+const OPEN_GROWTH: f64 = 0.25;
+
 /// A connection counts as being opened for this long after it came up, so that a burst of
 /// handshakes the kernel completes at once cannot fill a server's queue faster than the
 /// server takes connections from it.
@@ -40,6 +44,10 @@ const HOLD_AFTER_CONNECT: Duration = Duration::from_millis(1);
 /// microseconds, through 50 ms of round trip 50 ms, and a dropped one at least 1 s.
 const LATE_FACTOR: u32 = 4;
 const LATE_FLOOR: Duration = Duration::from_millis(25);
+
+/// Answers that start within this are prompt: the server works rather than waits
+/// (`slow_server.py` waits at least 500 ms before each answer).
+const PROMPT_ANSWER: Duration = Duration::from_millis(300);
 
 /// The wait after a 429 or 503 that gave no `Retry-After`: the retry policy's first wait.
 const DEFAULT_PAUSE: Duration = Duration::from_millis(100);
@@ -82,6 +90,9 @@ struct State {
     lowered: u32,
     /// The most requests in flight at once.
     peak: usize,
+    /// How long answers take to start, smoothed: prompt answers mean that fewer requests
+    /// in flight cost nothing (Little's law), slow ones that they would.
+    answer_time: Option<Duration>,
     /// One request goes alone until it is answered: a server that speaks HTTP/2 then
     /// carries the others as streams of that one connection, rather than each request
     /// opening its own before anyone knows.
@@ -125,6 +136,7 @@ impl Pace {
                 epoch: 0,
                 lowered: 0,
                 peak: 0,
+                answer_time: None,
                 probing: false,
                 answered_in_period: 0,
                 budget: None,
@@ -188,7 +200,11 @@ impl Pace {
             }
             self.admit_locked(state).map(Some)
         })?;
-        Some(Ticket { pace: self, epoch })
+        Some(Ticket {
+            pace: self,
+            epoch,
+            admitted: Instant::now(),
+        })
     }
 
     /// Runs `attempt` under the lock until it gives a result, sleeping between tries as
@@ -221,7 +237,11 @@ impl Pace {
 
     fn try_admit(&self) -> Result<Ticket<'_>, Option<Duration>> {
         let epoch = self.admit_locked(&mut self.lock())?;
-        Ok(Ticket { pace: self, epoch })
+        Ok(Ticket {
+            pace: self,
+            epoch,
+            admitted: Instant::now(),
+        })
     }
 
     /// Admits one request, or says how long a pause has left (`None`: wait for a slot).
@@ -317,6 +337,8 @@ impl Pace {
                 ));
             }
         } else {
+            let took = ticket.admitted.elapsed();
+            state.answer_time = Some(state.answer_time.map_or(took, |t| (t * 7 + took) / 8));
             state.answered_in_period += 1;
             if state.window < self.ceiling as f64 {
                 state.window = (state.window + 1.0 / state.window).min(self.ceiling as f64);
@@ -385,7 +407,7 @@ impl Pace {
         state.slowest_prompt = state.slowest_prompt.max(took);
         let ceiling = self.ceiling as f64;
         state.open_window = if state.open_window < state.open_threshold {
-            state.open_window + 1.0
+            state.open_window + OPEN_GROWTH
         } else {
             state.open_window + 1.0 / state.open_window
         }
@@ -407,6 +429,20 @@ impl Pace {
         state.open_window = (state.open_window / 2.0).max(1.0);
         state.open_threshold = state.open_window;
         let after = state.open_window as usize;
+        // Answers come back promptly: the server is busy, not slow, and requests queued in
+        // its listen queue gain nothing. Fewer in flight (a server like `http.server`
+        // answers as fast with 6 as with 100), as TCP halves its window on a loss. Where
+        // answers are slow (`slow_server.py`), every request in flight is worth keeping.
+        if state.answer_time.is_some_and(|t| t < PROMPT_ANSWER) {
+            let before = state.window as usize;
+            state.window = (state.window / 2.0).max(FIRST_OPEN_WINDOW);
+            let lowered = state.window as usize;
+            if lowered != before {
+                state.notes.push(format!(
+                    "pace: the server's listen queue overflowed while it answers promptly: {before} -> {lowered} requests in flight"
+                ));
+            }
+        }
         if before != after {
             state.notes.push(format!(
                 "pace: a connection took {} ms to come up: opening it again, and at most {after} at once (was {before})",
@@ -450,6 +486,7 @@ impl Pace {
 #[derive(Debug)]
 pub struct Ticket<'a> {
     pace: &'a Pace,
+    admitted: Instant,
     /// The decrease epoch it was admitted in.
     epoch: u64,
 }
@@ -573,13 +610,14 @@ mod tests {
             slot.came_up();
         }
         std::thread::sleep(HOLD_AFTER_CONNECT);
-        assert_eq!(pace.lock().open_window as usize, 8);
+        let grown = FIRST_OPEN_WINDOW + 4.0 * OPEN_GROWTH;
+        assert_eq!(pace.lock().open_window, grown);
         let (first, second) = (pace.try_open().unwrap(), pace.try_open().unwrap());
         first.late();
         second.late();
         assert_eq!(
-            pace.lock().open_window as usize,
-            4,
+            pace.lock().open_window,
+            grown / 2.0,
             "one burst, one halving"
         );
         assert_eq!(pace.late_connects(), 2);
