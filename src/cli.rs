@@ -178,6 +178,44 @@ pub struct OutputArgs {
     /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always or never.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// Draw the run as an SVG: a bar per code from its first request to its file saved,
+    /// coloured by outcome, the requests in flight above.
+    #[arg(long, value_name = "FILE.svg")]
+    pub timeline: Option<PathBuf>,
+
+    /// Write every request of the run in Chrome's trace-event format (one track per worker
+    /// thread or task), which Perfetto and chrome://tracing open.
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// The files asked for with `--timeline` and `--trace`: their folders must exist, so
+    /// that a run never ends unable to write what it was asked for.
+    pub fn check_pictures(&self) -> Result<(), String> {
+        for (option, path) in [("--timeline", &self.timeline), ("--trace", &self.trace)] {
+            let Some(path) = path else { continue };
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => std::path::Path::new("."),
+            };
+            if !dir.is_dir() {
+                return Err(format!(
+                    "{option} {}: the folder {} does not exist; create it or give another path",
+                    path.display(),
+                    dir.display()
+                ));
+            }
+            if path.is_dir() {
+                return Err(format!(
+                    "{option} {} is a folder; give a file name",
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Limits and retries: what keeps a run bounded against slow or failing servers.

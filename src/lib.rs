@@ -30,6 +30,7 @@ pub mod save;
 pub mod serve;
 pub mod site;
 pub mod text;
+pub mod timeline;
 
 use anyhow::Context;
 use cli::{Cli, Command, DownloadArgs};
@@ -106,6 +107,7 @@ fn reporter(output: &cli::OutputArgs) -> Box<dyn Reporter> {
 /// The download command: choose the codes, find the server, download, report.
 pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     args.check().map_err(Error::Usage)?;
+    args.output.check_pictures().map_err(Error::Usage)?;
     let codes = codes::expand_from_stdin(&args.codes.selection())
         .map_err(|e| Error::Usage(e.to_string()))?;
     if args.output.list {
@@ -153,6 +155,9 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         &args.reliability,
     );
     job.trust = trust;
+    if args.output.timeline.is_some() || args.output.trace.is_some() {
+        job.recorder = Some(Default::default());
+    }
     interrupt::watch(job.cancel.clone(), job.saver.clone());
 
     let run = RunInfo {
@@ -200,6 +205,25 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         }
     })?;
     let elapsed = started.elapsed();
+    if let Some(recorder) = &job.recorder {
+        let attempts = recorder.attempts();
+        let picture = timeline::Run {
+            mode,
+            max_req: actual_req,
+            started,
+            ended: started + elapsed,
+            attempts: &attempts,
+        };
+        if let Some(path) = &args.output.timeline {
+            timeline::write_atomically(path, picture.svg().as_bytes())
+                .with_context(|| format!("cannot write the timeline to {}", path.display()))?;
+        }
+        if let Some(path) = &args.output.trace {
+            let json = serde_json::to_vec(&picture.trace())?;
+            timeline::write_atomically(path, &json)
+                .with_context(|| format!("cannot write the trace to {}", path.display()))?;
+        }
+    }
     if let Some(reason) = tls_failure {
         return Err(Error::Tls(reason).into());
     }

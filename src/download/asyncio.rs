@@ -92,7 +92,8 @@ pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) ->
                 () = job.cancel.cancelled() => return cancelled(attempt),
             };
             attempt += 1;
-            started.get_or_insert_with(Instant::now);
+            let attempt_start = Instant::now();
+            started.get_or_insert(attempt_start);
             let fetch = async {
                 let mut resends = Resends::default();
                 loop {
@@ -102,10 +103,20 @@ pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) ->
                     }
                 }
             };
-            tokio::select! {
+            let fetched = tokio::select! {
                 fetched = fetch => fetched,
                 () = job.cancel.cancelled() => return cancelled(attempt),
-            }
+            };
+            let retried =
+                matches!(&fetched, Err(e) if job.retry.should_retry(attempt, e.transient));
+            job.record(
+                &cc,
+                || format!("task {cc}"),
+                attempt_start,
+                &fetched,
+                retried,
+            );
+            fetched
         };
         match fetched {
             Err(e) if job.retry.should_retry(attempt, e.transient) => {

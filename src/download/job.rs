@@ -1,6 +1,9 @@
 //! The settings of one download run, shared by every mode.
 
+use super::failure::FetchError;
 use super::pace::Pace;
+use super::record::{Attempt, Ended, Recorder};
+use super::response::Fetched;
 use super::retry::RetryPolicy;
 use super::trust::Trust;
 use crate::cli::ReliabilityArgs;
@@ -9,6 +12,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// The settings of one download run, shared by every mode.
@@ -38,6 +42,8 @@ pub struct Job {
     pub trust: Trust,
     /// `--http1.1`: never offer HTTP/2.
     pub http1_only: bool,
+    /// Set when `--timeline` or `--trace` asks for every attempt to be kept.
+    pub recorder: Option<Arc<Recorder>>,
     /// Cancelled on Ctrl-C: no new request starts, requests in flight are dropped.
     pub cancel: CancellationToken,
     /// How fast to go at the server: requests in flight (at most `max_req`) and new
@@ -74,10 +80,31 @@ impl Job {
             },
             names: settings.names,
             trust: Trust::default(),
+            recorder: None,
             http1_only: settings.http1_only,
             existing,
             cancel: CancellationToken::new(),
             pace: Arc::new(Pace::new(max_req)),
+        }
+    }
+
+    /// Keeps one attempt of `cc`, begun at `start` on `track`, if the run records them.
+    pub fn record(
+        &self,
+        cc: &str,
+        track: impl FnOnce() -> String,
+        start: Instant,
+        fetched: &Result<Fetched, FetchError>,
+        retried: bool,
+    ) {
+        if let Some(recorder) = &self.recorder {
+            recorder.add(Attempt {
+                cc: cc.to_string(),
+                track: track(),
+                start,
+                end: Instant::now(),
+                ended: Ended::of(fetched, retried),
+            });
         }
     }
 

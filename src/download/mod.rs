@@ -24,6 +24,7 @@ pub mod mode;
 pub mod outcome;
 pub mod pace;
 pub mod pool;
+pub mod record;
 pub mod response;
 pub mod retry;
 pub mod trust;

@@ -171,9 +171,14 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
         let Some(ticket) = job.pace.admit_blocking(|| job.cancel.is_cancelled()) else {
             return;
         };
+        let attempt_start = Instant::now();
         let fetched =
             with_fresh_connection(|| get_flag_blocking(agent, FlagFetch::new(job, cc, &ticket)));
         drop(ticket);
+        let retried =
+            matches!(&fetched, Err(e) if job.retry.should_retry(task.attempt, e.transient));
+        let track = || thread::current().name().unwrap_or("worker").to_string();
+        job.record(cc, track, attempt_start, &fetched, retried);
         match fetched {
             Err(e) if job.retry.should_retry(task.attempt, e.transient) => {
                 let at = Instant::now() + job.retry.wait(task.attempt, e.retry_after);
