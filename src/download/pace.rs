@@ -30,6 +30,10 @@ use tokio::sync::Notify;
 /// Connections being opened at once at the start.
 const FIRST_OPEN_WINDOW: f64 = 4.0;
 
+/// The open window never halves below this, so that one connection's hold never makes
+/// the next wait.
+const MIN_OPEN_WINDOW: f64 = 2.0;
+
 /// How much the open window grows per prompt connection while it has not yet been late:
 /// 1 doubles it each round, as slow start does; less grows it more gently.
 const OPEN_GROWTH: f64 = 0.25;
@@ -140,7 +144,10 @@ impl Pace {
                 probing: false,
                 answered_in_period: 0,
                 budget: None,
-                open_window: FIRST_OPEN_WINDOW.min(ceiling as f64),
+                // Not capped by -m: even one request at a time must not wait out
+                // HOLD_AFTER_CONNECT between connections (an HTTP/1.0 server needs a new
+                // one per request).
+                open_window: FIRST_OPEN_WINDOW,
                 open_threshold: ceiling as f64,
                 opening: 0,
                 held: VecDeque::new(),
@@ -405,7 +412,7 @@ impl Pace {
         state.opened += 1;
         state.held.push_back(Instant::now() + HOLD_AFTER_CONNECT);
         state.slowest_prompt = state.slowest_prompt.max(took);
-        let ceiling = self.ceiling as f64;
+        let ceiling = (self.ceiling as f64).max(FIRST_OPEN_WINDOW);
         state.open_window = if state.open_window < state.open_threshold {
             state.open_window + OPEN_GROWTH
         } else {
@@ -426,7 +433,7 @@ impl Pace {
         }
         state.open_epoch += 1;
         let before = state.open_window as usize;
-        state.open_window = (state.open_window / 2.0).max(1.0);
+        state.open_window = (state.open_window / 2.0).max(MIN_OPEN_WINDOW);
         state.open_threshold = state.open_window;
         let after = state.open_window as usize;
         // Answers come back promptly: the server is busy, not slow, and requests queued in
