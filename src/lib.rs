@@ -17,6 +17,8 @@
 //! - [`interrupt`]: Ctrl-C: stop cleanly, report, exit 130.
 //! - [`error`]: the errors that decide the exit status.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod cli;
 pub mod codes;

@@ -1,6 +1,8 @@
 //! The `flags-dl` binary: parse the command line, run it, turn the result into an exit
 //! status. Everything else lives in the library, where the tests can reach it.
 
+#![forbid(unsafe_code)]
+
 use clap::error::{ContextKind, ContextValue};
 use clap::Parser;
 use flags_dl::cli::Cli;
