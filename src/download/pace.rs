@@ -101,6 +101,10 @@ struct State {
     /// carries the others as streams of that one connection, rather than each request
     /// opening its own before anyone knows.
     probing: bool,
+    /// Requests admitted before the last decrease and not yet done: against a server
+    /// that closes each connection, most of them are still waiting for a connection, and
+    /// go out after the pause, in the next period.
+    stale_in_flight: usize,
     /// Answers other than refusals since the current period began.
     answered_in_period: usize,
     /// Requests a rate-limited server takes per period, once it has said so.
@@ -142,6 +146,7 @@ impl Pace {
                 peak: 0,
                 answer_time: None,
                 probing: false,
+                stale_in_flight: 0,
                 answered_in_period: 0,
                 budget: None,
                 // Not capped by -m: even one request at a time must not wait out
@@ -268,8 +273,10 @@ impl Pace {
         if let Some(budget) = &mut state.budget {
             let now = Instant::now();
             if budget.started == 0 {
-                // A period begins with its first request, as the server's window does.
+                // A period begins with its first request, as the server's window does,
+                // and the requests held up by the pause go out in it too.
                 budget.period_start = budget.period_start.max(now);
+                budget.started = state.stale_in_flight;
             }
             let next = budget.period_start + budget.period;
             if now >= next {
@@ -326,6 +333,8 @@ impl Pace {
                 state.window = (state.window / 2.0).max(1.0);
                 state.epoch += 1;
                 state.lowered += 1;
+                // All but this one, whose ticket is dropped once it is read.
+                state.stale_in_flight = state.in_flight.saturating_sub(1);
                 let after = state.window as usize;
                 let budget = state
                     .budget
@@ -388,6 +397,12 @@ impl Pace {
     /// under way ends).
     fn open_locked(state: &mut State) -> Result<u64, Option<Duration>> {
         let now = Instant::now();
+        // A request admitted before a refusal, still waiting for its connection, waits
+        // out the pause too: against a server that closes each connection (HTTP/1.0),
+        // most requests in flight are such, and would all be refused.
+        if let Some(until) = state.paused_until.filter(|&until| until > now) {
+            return Err(Some(until - now));
+        }
         while state.held.front().is_some_and(|&until| until <= now) {
             state.held.pop_front();
         }
@@ -502,6 +517,9 @@ impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         let mut state = self.pace.lock();
         state.in_flight -= 1;
+        if self.epoch < state.epoch {
+            state.stale_in_flight = state.stale_in_flight.saturating_sub(1);
+        }
         // A probe that got no answer (refused, timed out) has taught nothing to wait for.
         state.probing = false;
         drop(state);
