@@ -19,23 +19,27 @@
 
 #![forbid(unsafe_code)]
 
-pub mod bench;
-pub mod cli;
-pub mod codes;
-pub mod countries;
-pub mod download;
+mod bench;
+mod cli;
+mod codes;
+mod countries;
+mod download;
 pub mod error;
-pub mod interrupt;
-pub mod limits;
-pub mod report;
-pub mod save;
-pub mod serve;
-pub mod site;
-pub mod text;
-pub mod timeline;
+mod interrupt;
+mod limits;
+mod report;
+mod save;
+mod serve;
+mod site;
+mod text;
+mod timeline;
+
+pub use cli::Cli;
+pub use site::shown_url;
+pub use text::{escaped, escaped_except, short, short_to};
 
 use anyhow::Context;
-use cli::{Cli, Command, DownloadArgs};
+use cli::{Command, DownloadArgs};
 use download::{DownloadStatus, ErrorKind, Job};
 use error::{Error, Exit};
 use report::color::Paint;
@@ -238,6 +242,7 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         peak_in_flight: job.pace.peak(),
         pace_lowered: job.pace.times_lowered(),
         connections: job.pace.connections(),
+        late_connects: job.pace.late_connects(),
         http2,
     };
     reporter.finish(&run, &end).context(STDOUT)?;

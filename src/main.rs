@@ -5,9 +5,8 @@
 
 use clap::error::{ContextKind, ContextValue};
 use clap::Parser;
-use flags_dl::cli::Cli;
 use flags_dl::error::{Error, Exit};
-use flags_dl::{site, text};
+use flags_dl::Cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -20,7 +19,7 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // The message may quote what the user or a server gave: never raw on a terminal.
-            eprintln!("flags-dl: {}", text::escaped(&format!("{e:#}")));
+            eprintln!("flags-dl: {}", flags_dl::escaped(&format!("{e:#}")));
             e.downcast_ref::<Error>()
                 .map_or(Exit::Failure, Error::exit)
                 .into()
@@ -50,7 +49,7 @@ fn usage_error(mut e: clap::Error) -> ExitCode {
     let mut replaced = Vec::new();
     for kind in QUOTED {
         if let Some(ContextValue::String(value)) = e.get(kind) {
-            let shown = text::short(&site::shown_url(value));
+            let shown = flags_dl::short(&flags_dl::shown_url(value));
             if shown != *value {
                 replaced.push((value.clone(), shown.clone()));
                 e.insert(kind, ContextValue::String(shown));
@@ -65,8 +64,8 @@ fn usage_error(mut e: clap::Error) -> ExitCode {
     for (value, shown) in &replaced {
         message = message.replace(value.as_str(), shown);
     }
-    for line in text::escaped_except(&message, |c| c == '\n').lines() {
-        eprintln!("{}", text::short_to(line, MAX_LINE_CHARS));
+    for line in flags_dl::escaped_except(&message, |c| c == '\n').lines() {
+        eprintln!("{}", flags_dl::short_to(line, MAX_LINE_CHARS));
     }
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }

@@ -58,6 +58,7 @@ impl Saver {
     }
 
     /// Writes `bytes` to `<dir>/<file_name>` atomically and returns the final path.
+    #[cfg(test)]
     pub fn save(&self, file_name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
         let mut part = self.begin(file_name)?;
         part.write_all(bytes)?;

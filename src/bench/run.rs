@@ -330,10 +330,12 @@ mod tests {
         let mut m = Measured::default();
         m.count(&DownloadStatus::Ok);
         m.count(&DownloadStatus::NotFound);
-        m.count(&DownloadStatus::Error(crate::download::Failure::new(
-            crate::download::ErrorKind::HttpStatus,
-            "HTTP 418 I'm a teapot",
-        )));
+        m.count(&DownloadStatus::Error(
+            crate::download::failure::Failure::new(
+                crate::download::ErrorKind::HttpStatus,
+                "HTTP 418 I'm a teapot",
+            ),
+        ));
         assert_eq!((m.ok, m.not_found, m.errors), (1, 1, 1));
     }
 }

@@ -29,7 +29,7 @@ pub mod response;
 pub mod retry;
 pub mod trust;
 
-pub use failure::{ErrorKind, Failure, FetchError};
+pub use failure::ErrorKind;
 pub use job::Job;
 pub use mode::{requests_in_flight, Mode};
 pub use outcome::{DownloadStatus, Outcome};

@@ -81,6 +81,8 @@ pub struct RunTotals<'a> {
     pub pace_lowered: u32,
     /// Connections opened (with HTTP/2, far fewer than requests in flight).
     pub connections: u32,
+    /// Connection attempts abandoned as late and opened again.
+    pub late_connects: u32,
 }
 
 /// Writes NDJSON to `out`, a line per event, flushed so readers see each as it happens.
@@ -129,6 +131,7 @@ impl<W: Write> Reporter for Json<W> {
                 peak_in_flight: end.peak_in_flight,
                 pace_lowered: end.pace_lowered,
                 connections: end.connections,
+                late_connects: end.late_connects,
             },
         })
     }

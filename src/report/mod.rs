@@ -63,6 +63,8 @@ pub struct RunEnd {
     pub pace_lowered: u32,
     /// Connections opened.
     pub connections: u32,
+    /// Connection attempts abandoned as late (a full listen queue, most likely).
+    pub late_connects: u32,
     /// Some answer came over HTTP/2, so requests shared connections.
     pub http2: bool,
 }
@@ -118,7 +120,7 @@ mod tests {
         let mut quiet = Quiet::new(&mut err);
         for status in [
             DownloadStatus::Ok,
-            DownloadStatus::Error(crate::download::Failure::new(
+            DownloadStatus::Error(crate::download::failure::Failure::new(
                 crate::download::ErrorKind::HttpStatus,
                 "HTTP 418 I'm a teapot",
             )),

@@ -109,6 +109,7 @@ impl Inject {
     }
 
     /// No delay and no errors.
+    #[cfg(test)]
     pub fn none() -> Inject {
         Inject::new(None, 0.0, Some(0))
     }
