@@ -2,36 +2,16 @@
 //! and 6; issue 9's labels for the book's local servers): each test reproduces an attack
 //! with the real binary against a server on 127.0.0.1 and checks that it no longer works.
 
-mod common;
-mod fault_server;
-
-use common::{bin_path, Server, POP20_SORTED, RUN_TIMEOUT};
+use crate::fault_server::{gif_bytes, FaultServer, Scenario};
+use crate::harness::{
+    bin_path, command, file_names, flags_dl, free_port, run, scratch, text, Server, Spawned,
+    POP20_SORTED, RUN_TIMEOUT,
+};
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
-
-/// Waits for `child` within [`RUN_TIMEOUT`], killing it past that, and returns its exit
-/// code and stdout.
-fn finish(mut child: Child) -> (Option<i32>, String) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut out = String::new();
-            std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
-            return (status.code(), out);
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("flags-dl did not finish within {RUN_TIMEOUT:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
 
 /// What a local process that can write into the output folder does while a run goes on:
 /// plants symlinks to `outside` at the names the temporaries of process `pid` would have
@@ -72,7 +52,7 @@ fn plant_links(dir: &Path, outside: &Path, pid: u32, stop: &AtomicBool) -> usize
 #[test]
 fn regression_a_symlink_planted_at_a_temporary_is_never_written_through() {
     let server = Server::start(&["--delay", "0.05"]);
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch();
     let outside = scratch.path().join("outside");
     fs::create_dir(&outside).unwrap();
     let mut swapped = 0;
@@ -81,24 +61,20 @@ fn regression_a_symlink_planted_at_a_temporary_is_never_written_through() {
     for round in 0..4 {
         let dir: PathBuf = scratch.path().join(format!("out{round}"));
         fs::create_dir(&dir).unwrap();
-        let child = Command::new(bin_path())
-            .current_dir(scratch.path())
+        let mut cmd = command(bin_path());
+        cmd.current_dir(scratch.path())
             .args(["-s", &server.base_url, "-o"])
             .arg(&dir)
-            .args(["-m", "20"])
-            .env_remove("FLAGS_DL_SERVER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .args(["-m", "20"]);
+        let child = Spawned::start(cmd);
         let stop = Arc::new(AtomicBool::new(false));
         let attacker = {
             let (dir, outside, stop, pid) =
                 (dir.clone(), outside.clone(), stop.clone(), child.id());
             std::thread::spawn(move || plant_links(&dir, &outside, pid, &stop))
         };
-        let (code, stdout) = finish(child);
+        let (status, stdout, _) = child.finish(RUN_TIMEOUT);
+        let code = status.code();
         stop.store(true, Ordering::SeqCst);
         swapped += attacker.join().unwrap();
 
@@ -124,18 +100,9 @@ fn regression_a_symlink_planted_at_a_temporary_is_never_written_through() {
 }
 
 /// Runs flags-dl in a scratch folder and returns (exit code, stdout, stderr).
-fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let scratch = tempfile::tempdir().unwrap();
-    let out = common::flags_dl()
-        .current_dir(scratch.path())
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+fn run_in_scratch(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = run(scratch().path(), args);
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
 
 const PASSWORD: &str = "s3cret-pw";
@@ -149,7 +116,7 @@ fn regression_a_password_in_the_server_url_is_never_printed() {
         |base: &str| base.replacen("http://", &format!("http://alice:{PASSWORD}@"), 1);
     let url = with_password(&server.base_url);
     let masked = with_password(&server.base_url).replace(PASSWORD, "***");
-    let unreachable = with_password(&format!("http://127.0.0.1:{}/flags", common::free_port()));
+    let unreachable = with_password(&format!("http://127.0.0.1:{}/flags", free_port()));
     let runs: [(&str, Vec<&str>); 4] = [
         ("-v", vec!["-s", &url, "-v", "BR", "CN", "US", "FR"]),
         ("--json", vec!["-s", &url, "--json", "BR", "CN"]),
@@ -164,7 +131,7 @@ fn regression_a_password_in_the_server_url_is_never_printed() {
     ];
     let mut leaks = Vec::new();
     for (what, args) in runs {
-        let (code, stdout, stderr) = run(&args);
+        let (code, stdout, stderr) = run_in_scratch(&args);
         let all = format!("{stdout}{stderr}");
         if all.contains(PASSWORD) || !all.contains("alice:***@") {
             leaks.push(format!("{what} (exit {code:?}):\n{all}"));
@@ -175,7 +142,7 @@ fn regression_a_password_in_the_server_url_is_never_printed() {
         "the password is printed, or the masked URL not shown, in:\n{}",
         leaks.join("\n")
     );
-    let (_, stdout, _) = run(&["-s", &url, "BR"]);
+    let (_, stdout, _) = run_in_scratch(&["-s", &url, "BR"]);
     assert!(
         stdout.starts_with(&format!("Custom site: {masked}\n")),
         "{stdout}"
@@ -193,7 +160,7 @@ fn the_books_local_server_urls_get_their_label() {
     ] {
         // Nothing listens on the book's ports in the tests' sandbox; if something does,
         // the report's site line says the same.
-        let (_, stdout, stderr) = run(&["-s", url, "--connect-timeout", "2", "BR"]);
+        let (_, stdout, stderr) = run_in_scratch(&["-s", url, "--connect-timeout", "2", "BR"]);
         let preset = label.to_ascii_lowercase();
         assert!(
             stderr.contains(&format!("cannot reach the {label} server"))
@@ -204,7 +171,7 @@ fn the_books_local_server_urls_get_their_label() {
     }
     // Another port on this machine is not one of the book's servers.
     let server = Server::start(&[]);
-    let (_, stdout, _) = run(&["-s", &format!("{}/", server.base_url), "BR"]);
+    let (_, stdout, _) = run_in_scratch(&["-s", &format!("{}/", server.base_url), "BR"]);
     assert!(stdout.starts_with("Custom site: "), "{stdout}");
 }
 
@@ -224,7 +191,6 @@ fn assert_no_hidden(what: &str, text: &str) {
 /// name) and was printed raw.
 #[test]
 fn regression_format_characters_in_country_names_are_dropped_and_never_printed_raw() {
-    use fault_server::{gif_bytes, FaultServer, Scenario};
     let server = FaultServer::start();
     let names = [
         ("BR", "\u{202e}gpj.exe-bb"),
@@ -236,8 +202,8 @@ fn regression_format_characters_in_country_names_are_dropped_and_never_printed_r
         server.flag(cc, Scenario::Gif(gif_bytes(cc)));
     }
     for report in ["-v", "--json"] {
-        let scratch = tempfile::tempdir().unwrap();
-        let out = common::flags_dl()
+        let scratch = scratch();
+        let out = flags_dl()
             .current_dir(scratch.path())
             .args(["-s", &server.base_url(), "--names", report, "-o", "out"])
             .args(["BR", "CN", "US"])
@@ -250,7 +216,7 @@ fn regression_format_characters_in_country_names_are_dropped_and_never_printed_r
             &format!("{report} stderr"),
             &String::from_utf8_lossy(&out.stderr),
         );
-        let files = common::file_names(&scratch.path().join("out"));
+        let files = file_names(&scratch.path().join("out"));
         assert_eq!(
             files,
             [
@@ -263,8 +229,8 @@ fn regression_format_characters_in_country_names_are_dropped_and_never_printed_r
     }
     // The server URL is the user's, and is shown on the report's site line.
     let hostile = format!("{}/fl\u{202e}ags\u{2028}", server.base_url());
-    let out = common::flags_dl()
-        .current_dir(tempfile::tempdir().unwrap().path())
+    let out = flags_dl()
+        .current_dir(scratch().path())
         .args(["-s", &hostile, "-v", "--limit", "1"])
         .output()
         .unwrap();
@@ -276,31 +242,11 @@ fn regression_format_characters_in_country_names_are_dropped_and_never_printed_r
 /// Runs flags-dl with `args` and `input` on standard input (written by a thread that
 /// stops when flags-dl stops reading) and returns (exit code, stdout, stderr).
 fn run_with_stdin(args: &[&str], input: Vec<u8>) -> (Option<i32>, String, String) {
-    use std::io::Write;
-    let scratch = tempfile::tempdir().unwrap();
-    let mut child = Command::new(bin_path())
-        .current_dir(scratch.path())
-        .args(args)
-        .env_remove("FLAGS_DL_SERVER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        // A broken pipe here means flags-dl stopped reading: what the bound is for.
-        let _ = stdin.write_all(&input);
-    });
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        text
-    });
-    let (code, stdout) = finish(child);
-    writer.join().unwrap();
-    (code, stdout, reader.join().unwrap())
+    let scratch = scratch();
+    let mut cmd = command(bin_path());
+    cmd.current_dir(scratch.path()).args(args);
+    let (status, stdout, stderr) = Spawned::with_stdin(cmd, input).finish(RUN_TIMEOUT);
+    (status.code(), stdout, stderr)
 }
 
 /// Issue 11, client item 6: `-` read standard input without bound (200 MB of codes went
@@ -308,7 +254,6 @@ fn run_with_stdin(args: &[&str], input: Vec<u8>) -> (Option<i32>, String, String
 /// errors echoed a hostile argument the same way.
 #[test]
 fn regression_standard_input_is_bounded_and_bad_input_is_quoted_short_and_escaped() {
-    use fault_server::FaultServer;
     let server = FaultServer::start();
     let base = server.base_url();
 
@@ -346,7 +291,7 @@ fn regression_standard_input_is_bounded_and_bad_input_is_quoted_short_and_escape
         vec!["-s", &base, "--max-req", arg],
         vec!["-s", &base, "--\u{1b}[2J\u{202e}"],
     ] {
-        let (code, _, stderr) = run(&args);
+        let (code, _, stderr) = run_in_scratch(&args);
         assert_eq!(code, Some(2), "{stderr}");
         assert_no_hidden("clap's error", &stderr);
         assert!(

@@ -1,28 +1,13 @@
 //! `flags-dl serve`, end to end: a child process on a free loopback port, asked with raw
 //! HTTP requests (written verbatim, so no client normalises a path) and with reqwest.
 
-mod common;
-
-use common::{all_codes, flags_dl, free_port, lines, shared_flags, RawResponse, Server};
+use crate::harness::{
+    all_codes, assert_decodable_gif, flags_dl, free_port, lines, raw_request, scratch,
+    shared_flags, RawResponse, Server, Spawned, RUN_TIMEOUT,
+};
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Decodes a GIF's first frame and returns the logical screen size.
-fn gif_size(bytes: &[u8]) -> (u16, u16) {
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::Indexed);
-    let mut decoder = options.read_info(bytes).expect("a GIF header");
-    let size = (decoder.width(), decoder.height());
-    assert!(
-        decoder
-            .read_next_frame()
-            .expect("a decodable frame")
-            .is_some(),
-        "a GIF with no frame"
-    );
-    size
-}
 
 fn assert_status(answer: &RawResponse, status: u16, what: &str) {
     assert_eq!(answer.status, Some(status), "{what}: {}", answer.head);
@@ -59,7 +44,7 @@ fn br_gif_is_a_gif() {
         &answer.body[..16]
     );
     assert_eq!(answer.header("content-type"), Some("image/gif"));
-    let (width, height) = gif_size(&answer.body);
+    let (width, height) = assert_decodable_gif("br.gif", &answer.body);
     assert!(width > 0 && height > 0);
 }
 
@@ -135,11 +120,11 @@ fn unknown_codes_and_odd_paths_are_404() {
 #[test]
 fn methods_other_than_get_and_head_are_refused() {
     let server = Server::start(&[]);
-    let head = common::raw_request(server.addr, "HEAD", "/flags/br/br.gif");
+    let head = raw_request(server.addr, "HEAD", "/flags/br/br.gif");
     assert_status(&head, 200, "HEAD");
     assert!(head.body.is_empty());
     for method in ["POST", "PUT", "DELETE"] {
-        let answer = common::raw_request(server.addr, method, "/flags/br/br.gif");
+        let answer = raw_request(server.addr, method, "/flags/br/br.gif");
         assert_status(&answer, 405, method);
     }
 }
@@ -199,8 +184,8 @@ fn traversal_attempts_on_generated_flags_are_refused() {
 }
 
 /// A folder `root/` in the book's layout with one flag, beside a file it must not serve.
-fn layout_with_a_secret_beside_it() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
+fn layout_with_a_secret_beside_it() -> crate::harness::Scratch {
+    let tmp = scratch();
     std::fs::write(tmp.path().join("secret"), "TOP SECRET\n").unwrap();
     let br = tmp.path().join("root/br");
     std::fs::create_dir_all(&br).unwrap();
@@ -327,7 +312,7 @@ fn a_port_in_use_is_exit_1_with_one_line_naming_the_port() {
 
 #[test]
 fn a_missing_dir_is_exit_1_with_one_line() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let missing = tmp.path().join("no-such-folder");
     let out = flags_dl()
         .args(["serve", "--port", "0", "--quiet", "--dir"])
@@ -373,7 +358,7 @@ fn error_preset_with_rate_1_answers_418_to_every_request() {
         }
     }
     // A download run against it sees the book's teapot.
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let out = flags_dl()
         .current_dir(tmp.path())
         .args(["-s", &server.base_url, "-v", "br", "-o", "out"])
@@ -445,28 +430,13 @@ fn delayed_requests_run_concurrently_not_one_after_another() {
 fn a_given_port_is_the_one_announced() {
     // `--port N` is honoured: the banner names that port.
     let port = free_port();
-    let mut child = std::process::Command::new(common::bin_path())
-        .args(["serve", "--quiet", "--port", &port.to_string()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(common::START_TIMEOUT);
-    let _ = child.kill();
-    let _ = child.wait();
-    let line = line.expect("an address line");
+    let cmd = Server::command(&["--quiet", "--port", &port.to_string()]);
+    let server = Server::from_banner(Spawned::start(cmd));
     assert_eq!(
-        common::parse_banner(line.trim_end()),
-        Some(format!("http://127.0.0.1:{port}/flags")),
-        "{line}"
+        server.base_url,
+        format!("http://127.0.0.1:{port}/flags"),
+        "{}",
+        server.banner
     );
 }
 
@@ -475,47 +445,22 @@ fn a_given_port_is_the_one_announced() {
 fn a_server_that_cannot_start_fails_the_test_with_its_stderr() {
     // The helper's own guarantee: a server that exits instead of serving fails the test at
     // once, with what it said, rather than leaving the test waiting.
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let missing = tmp.path().join("no-such-folder");
     let _server = Server::start(&["--dir", missing.to_str().unwrap()]);
-}
-
-/// Starts `flags-dl serve --port 0 extra...` with both streams piped and returns the child
-/// and its base URL (from the first stdout line).
-fn spawn_serve(extra: &[&str]) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(common::bin_path())
-        .args(["serve", "--port", "0"])
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = common::parse_banner(first.trim()).expect("a banner line");
-    (child, url)
 }
 
 #[test]
 fn a_closed_log_pipe_does_not_stop_the_server() {
     // Regression: each request's log line went through eprintln!, which panics once the
     // reader of stderr is gone, so the request died mid-answer.
-    let (mut child, url) = spawn_serve(&[]);
-    drop(child.stderr.take());
-    let addr: std::net::SocketAddr = url
-        .trim_start_matches("http://")
-        .trim_end_matches("/flags")
-        .parse()
-        .unwrap();
+    // Without --quiet: every request writes its log line.
+    let cmd = Server::command(&["--port", "0"]);
+    let server = Server::from_banner(Spawned::with_stderr_closed(cmd));
     for _ in 0..3 {
-        let response = common::raw_request(addr, "GET", "/flags/br/br.gif");
+        let response = server.get("/flags/br/br.gif");
         assert_eq!(response.status, Some(200));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
@@ -523,16 +468,11 @@ fn sigterm_right_after_the_address_stops_the_server_cleanly() {
     // Regression: the signal handlers were installed after the address was printed, so a
     // script that read it and stopped the server at once killed it the default way.
     for _ in 0..5 {
-        let (mut child, _url) = spawn_serve(&["--quiet"]);
-        let pid = child.id().to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let status = child.wait().unwrap();
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        let server =
+            Server::from_banner(Spawned::start(Server::command(&["--port", "0", "--quiet"])));
+        let process = server.into_process();
+        process.signal("TERM");
+        let (status, _, stderr) = process.finish(RUN_TIMEOUT);
         assert_eq!(status.code(), Some(0), "{stderr}");
         assert!(stderr.contains("Server stopped."), "{stderr}");
     }

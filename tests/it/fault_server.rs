@@ -9,11 +9,10 @@
 //! so each request of the client is a connection and a hit of its own.
 //!
 //! Flags are at `<base_url>/<cc>/<cc>.gif` and metadata at `<base_url>/<cc>/metadata.json`
-//! (`cc` lower case); a path with no scenario gets the default one (404 unless changed).
+//! (`cc` lower case); a path with no scenario gets a 404.
 //! The server counts hits per path, with the time of each, and the body bytes it managed
 //! to send, so a test can assert how many requests a client made, how far apart, and
 //! whether it abandoned a body early. Dropping the server stops it.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -113,7 +112,6 @@ pub struct FaultServer {
 #[derive(Default)]
 struct State {
     routes: Mutex<HashMap<String, Scenario>>,
-    default: Mutex<Option<Scenario>>,
     hits: Mutex<HashMap<String, Vec<Instant>>>,
     sent: Mutex<HashMap<String, u64>>,
     stop: AtomicBool,
@@ -172,12 +170,6 @@ impl FaultServer {
     /// Answers the metadata of `cc` with `scenario`.
     pub fn metadata(&self, cc: &str, scenario: Scenario) -> &Self {
         self.route(&metadata_path(cc), scenario)
-    }
-
-    /// Answers every path without a scenario of its own with `scenario` (404 until then).
-    pub fn default_scenario(&self, scenario: Scenario) -> &Self {
-        *lock(&self.state.default) = Some(scenario);
-        self
     }
 
     /// How many requests for `path` were read.
@@ -259,7 +251,6 @@ fn serve_connection(mut stream: TcpStream, state: &State) {
     let scenario = lock(&state.routes)
         .get(&path)
         .cloned()
-        .or_else(|| lock(&state.default).clone())
         .unwrap_or(Scenario::NotFound);
     let scenario = resolve(scenario, hit);
     if matches!(scenario, Scenario::Reset) {

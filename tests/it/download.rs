@@ -2,97 +2,17 @@
 //! embedded server, or a `flags-dl serve` child), checked by what a user sees: stdout,
 //! stderr, the exit status and the files on disk.
 
-mod common;
-
-use common::{
-    all_codes, file_names, flags_dl, free_port, gif_names, lines, shared_flags, Server,
-    POP20_SORTED,
+use crate::harness::{
+    all_codes, assert_exit, file_names, flags_dl, free_port, gif_names, one_stderr_line, report,
+    run, scratch, shared_flags, show, text, Report, Server, POP20_SORTED,
 };
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
-use tempfile::TempDir;
 
-const RULE: &str = "--------------------";
 const TEAPOT: &str = "error: HTTP 418 I'm a teapot";
-
-/// A scratch folder, also the working directory of every run, so that a run that ignores
-/// `-o` cannot write into the repository.
-fn scratch() -> TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-/// Runs flags-dl in `cwd` with `args` and returns its output, whatever the exit status.
-fn run(cwd: &Path, args: &[&str]) -> Output {
-    flags_dl().current_dir(cwd).args(args).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Describes a run for assertion messages.
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
-/// The book's report, split into its parts.
-#[derive(Debug)]
-struct Report {
-    /// `<LABEL> site: <url>`.
-    site: String,
-    /// `Searching for ...`.
-    searching: String,
-    /// `N concurrent connections will be used.` or `1 connection will be used.`
-    connections: String,
-    /// The `-v` lines, between the header and the rule, in the order printed.
-    verbose: Vec<String>,
-    /// The count lines after the rule.
-    counts: Vec<String>,
-    /// The seconds of `Elapsed time: 0.41s`.
-    elapsed: f64,
-}
-
-/// Parses stdout as the book's report, failing the test if it has any other shape.
-fn report(out: &Output) -> Report {
-    let lines = lines(&out.stdout);
-    let context = show(out);
-    assert!(lines.len() >= 6, "too short for a report:\n{context}");
-    let rule = lines
-        .iter()
-        .position(|l| l == RULE)
-        .unwrap_or_else(|| panic!("no rule of 20 dashes:\n{context}"));
-    let last = lines.last().unwrap();
-    let secs = last
-        .strip_prefix("Elapsed time: ")
-        .and_then(|s| s.strip_suffix('s'))
-        .unwrap_or_else(|| panic!("last line is not `Elapsed time: ...s`:\n{context}"));
-    let (whole, decimals) = secs
-        .split_once('.')
-        .unwrap_or_else(|| panic!("elapsed time without decimals:\n{context}"));
-    assert!(
-        !whole.is_empty()
-            && whole.bytes().all(|b| b.is_ascii_digit())
-            && decimals.len() == 2
-            && decimals.bytes().all(|b| b.is_ascii_digit()),
-        "elapsed time is not like 0.41:\n{context}"
-    );
-    Report {
-        site: lines[0].clone(),
-        searching: lines[1].clone(),
-        connections: lines[2].clone(),
-        verbose: lines[3..rule].to_vec(),
-        counts: lines[rule + 1..lines.len() - 1].to_vec(),
-        elapsed: secs.parse().unwrap(),
-    }
-}
 
 /// The report of a run without `-v`: no line between the header and the rule.
 fn quiet_report(out: &Output) -> Report {
@@ -113,22 +33,6 @@ fn assert_embedded_site(report: &Report) {
         .and_then(|rest| rest.strip_suffix("/flags"))
         .unwrap_or_else(|| panic!("not an embedded site line: {:?}", report.site));
     assert!(url.parse::<u16>().is_ok(), "{:?}", report.site);
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "{}", show(out));
-}
-
-/// The one line a run wrote to stderr.
-fn one_stderr_line(out: &Output) -> String {
-    let lines = lines(&out.stderr);
-    assert_eq!(
-        lines.len(),
-        1,
-        "not exactly one stderr line:\n{}",
-        show(out)
-    );
-    lines[0].clone()
 }
 
 /// Checks that every saved flag is byte for byte what `expected(cc)` gives.
@@ -204,8 +108,7 @@ fn one_letter_means_the_26_codes_that_start_with_it() {
         assert_exit(&out, 0);
         let r = report(&out);
         assert_eq!(r.searching, "Searching for 26 flags: from BA to BZ");
-        let mut verbose = r.verbose.clone();
-        verbose.sort();
+        let verbose = r.verbose_sorted();
         let expected: Vec<String> = ('A'..='Z')
             .map(|c| {
                 let cc = format!("B{c}");
@@ -344,8 +247,7 @@ fn verbose_prints_one_line_per_code_and_zero_counts_are_left_out() {
     let out = run(tmp.path(), &["-v", "br", "xx", "us", "-o", "out"]);
     assert_exit(&out, 0);
     let r = report(&out);
-    let mut verbose = r.verbose.clone();
-    verbose.sort();
+    let verbose = r.verbose_sorted();
     assert_eq!(verbose, ["BR OK", "US OK", "XX not found"]);
     // No errors: no error line.
     assert_eq!(r.counts, ["  2 flags downloaded.", "  1 not found."]);
@@ -409,8 +311,7 @@ fn error_rate_one_gives_only_errors_and_exit_1() {
     assert_exit(&out, 1);
     let r = report(&out);
     assert_embedded_site(&r);
-    let mut verbose = r.verbose.clone();
-    verbose.sort();
+    let verbose = r.verbose_sorted();
     let expected: Vec<String> = POP20_SORTED
         .iter()
         .map(|cc| format!("{cc} {TEAPOT}"))

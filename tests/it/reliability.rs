@@ -8,21 +8,18 @@
 //! embedded server and `python3 -m http.server`. Every run has short explicit limits
 //! (`--timeout 1`, a small `--retries`) so that no test takes more than a few seconds.
 
-mod common;
-mod fault_server;
-
-use common::{all_codes, bin_path, flags_dl, raw_request, shared_flags, Server};
-use fault_server::{flag_path, gif_bytes, metadata_path, FaultServer, Scenario};
+use crate::fault_server::{flag_path, gif_bytes, metadata_path, FaultServer, Scenario};
+use crate::harness::{
+    all_codes, assert_decodable_gif, bin_path, command, file_names, flags_dl, parse_ndjson,
+    raw_request, report, scratch, shared_flags, show, split_verbose, text, tool, Report, Scratch,
+    Server, Spawned, Summary,
+};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
-
-const RULE: &str = "--------------------";
 
 /// The most any one run of the binary may take here before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
@@ -45,70 +42,7 @@ macro_rules! in_both_modes {
 
 // ---- Helpers ----
 
-/// The folders of one run: `<root>/cwd` is the working directory and `<root>/cwd/out` the
-/// output folder, so that anything written beside or above the output folder shows.
-struct Sandbox {
-    root: TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join("cwd")).unwrap();
-        Sandbox { root }
-    }
-
-    fn cwd(&self) -> PathBuf {
-        self.root.path().join("cwd")
-    }
-
-    fn out(&self) -> PathBuf {
-        self.cwd().join("out")
-    }
-
-    fn out_arg(&self) -> String {
-        self.out().to_str().unwrap().to_string()
-    }
-
-    /// The output folder's entries, hidden ones included, sorted.
-    fn out_names(&self) -> Vec<String> {
-        names_in(&self.out())
-    }
-
-    /// Fails unless the output folder holds exactly `expected` (name, bytes), with no
-    /// temporaries, and nothing else was created in the working directory or above it.
-    fn assert_files(&self, expected: &[(&str, &[u8])], context: &str) {
-        assert_eq!(names_in(self.root.path()), ["cwd"], "{context}");
-        assert_eq!(names_in(&self.cwd()), ["out"], "{context}");
-        let mut want: Vec<&str> = expected.iter().map(|(name, _)| *name).collect();
-        want.sort();
-        assert_eq!(
-            self.out_names(),
-            want,
-            "files in the output folder\n{context}"
-        );
-        for (name, bytes) in expected {
-            let saved = std::fs::read(self.out().join(name)).unwrap();
-            assert!(
-                saved == *bytes,
-                "{name}: saved {} bytes differ from the {} served\n{context}",
-                saved.len(),
-                bytes.len()
-            );
-        }
-    }
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// One finished run of the binary, with its report split into parts.
+/// One finished run of the binary, with its report's lines.
 struct Run {
     output: Output,
     elapsed: Duration,
@@ -119,23 +53,14 @@ struct Run {
 }
 
 impl Run {
+    /// Fails the test unless the run printed the book's report.
     fn new(output: Output, elapsed: Duration) -> Run {
-        let lines: Vec<String> = text(&output.stdout).lines().map(str::to_string).collect();
-        let (mut verbose, mut counts) = (Vec::new(), Vec::new());
-        if let Some(rule) = lines.iter().position(|l| l == RULE) {
-            verbose = lines[3.min(rule)..rule].to_vec();
-            verbose.sort();
-            counts = lines[rule + 1..]
-                .iter()
-                .filter(|l| !l.starts_with("Elapsed time: "))
-                .cloned()
-                .collect();
-        }
+        let report = report(&output);
         Run {
+            verbose: report.verbose_sorted(),
+            counts: report.counts,
             output,
             elapsed,
-            verbose,
-            counts,
         }
     }
 
@@ -145,13 +70,7 @@ impl Run {
 
     /// Everything about the run, for assertion messages.
     fn show(&self) -> String {
-        format!(
-            "exit {:?} after {:.2?}\n--- stdout\n{}--- stderr\n{}",
-            self.code(),
-            self.elapsed,
-            text(&self.output.stdout),
-            text(&self.output.stderr)
-        )
+        format!("after {:.2?}: {}", self.elapsed, show(&self.output))
     }
 
     /// Checks the exit status, the count lines, and the `-v` lines (in any order).
@@ -164,17 +83,13 @@ impl Run {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// Runs `flags-dl -v --timeout 1 --connect-timeout 1 --mode <mode> -s <base> -o <out>
 /// <args>` in the sandbox.
-fn fetch(sandbox: &Sandbox, mode: &str, base: &str, args: &[&str]) -> Run {
+fn fetch(sandbox: &Scratch, mode: &str, base: &str, args: &[&str]) -> Run {
     let started = Instant::now();
     let output = flags_dl()
         .timeout(RUN_LIMIT)
-        .current_dir(sandbox.cwd())
+        .current_dir(sandbox.path())
         .args(["-v", "--timeout", "1", "--connect-timeout", "1"])
         .args(["--mode", mode, "-s", base, "-o", &sandbox.out_arg()])
         .args(args)
@@ -188,72 +103,6 @@ fn gif_of_len(len: usize) -> Vec<u8> {
     let mut gif = b"GIF89a".to_vec();
     gif.resize(len, b'x');
     gif
-}
-
-/// Fails unless `bytes` is a GIF that decodes to at least one frame.
-fn assert_decodable_gif(name: &str, bytes: &[u8]) {
-    assert!(bytes.starts_with(b"GIF89a"), "{name} is not a GIF89a");
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::Indexed);
-    let mut decoder = options
-        .read_info(bytes)
-        .unwrap_or_else(|e| panic!("{name}: no GIF header: {e}"));
-    let frame = decoder
-        .read_next_frame()
-        .unwrap_or_else(|e| panic!("{name}: truncated or corrupt ({} bytes): {e}", bytes.len()));
-    assert!(frame.is_some(), "{name}: no frame");
-}
-
-/// Splits a `-v` line into its code and the rest: `BR OK` gives `("BR", "OK")`.
-fn split_verbose(line: &str) -> (&str, &str) {
-    line.split_once(' ')
-        .unwrap_or_else(|| panic!("not a -v line: {line:?}"))
-}
-
-/// A child process killed (and reaped) when dropped, so that a failed assertion never
-/// leaves it running.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits up to `limit` for a child to exit.
-fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-/// Sends the lines of `pipe` over a channel, from a thread of their own.
-fn line_channel(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Collects all of `pipe` into a string, from a thread of its own.
-fn collect_pipe(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        text(&bytes)
-    })
 }
 
 // ---- Broken bodies ----
@@ -273,7 +122,7 @@ fn truncated_body_is_an_error_and_leaves_no_file(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::Truncated);
     server.flag("CN", Scenario::Gif(gif_bytes("cn")));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -297,24 +146,21 @@ fn oversized_chunked_body_is_abandoned_at_max_size_with_flat_memory(mode: &str) 
     let server = FaultServer::start();
     server.flag("BR", Scenario::Oversized(SERVED));
     server.flag("CN", Scenario::Gif(gif_bytes("cn")));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     // Under /usr/bin/time, for the peak resident memory of the client.
     let time = Path::new("/usr/bin/time");
     let mut cmd = if time.exists() {
-        let mut cmd = assert_cmd::Command::new(time);
+        let mut cmd = tool(time);
         cmd.args(["-f", "%M"]).arg(bin_path());
         cmd
     } else {
         println!("skipping the memory check: /usr/bin/time is absent (apt-get install time)");
         flags_dl()
     };
-    for var in ["FLAGS_DL_SERVER", "FLAGS_DL_OUTPUT_DIR", "FLAGS_DL_MAX_REQ"] {
-        cmd.env_remove(var);
-    }
     let started = Instant::now();
     let mut output = cmd
         .timeout(RUN_LIMIT)
-        .current_dir(sandbox.cwd())
+        .current_dir(sandbox.path())
         .args(["-v", "--timeout", "5", "--retries", "2", "--max-size", "1M"])
         .args(["--mode", mode, "-s", &server.base_url(), "-o"])
         .arg(sandbox.out())
@@ -370,7 +216,7 @@ fn oversized_chunked_body_is_abandoned_at_max_size_with_flat_memory(mode: &str) 
 fn oversized_declared_body_is_refused_before_reading_it(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::OversizedDeclared(300 << 20));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -394,7 +240,7 @@ fn max_size_is_inclusive_for_declared_and_chunked_bodies(mode: &str) {
     server.flag("AB", Scenario::Gif(gif_of_len(101)));
     server.flag("AC", Scenario::Oversized(100));
     server.flag("AD", Scenario::Oversized(101));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -422,7 +268,7 @@ fn html_with_200_is_not_a_gif_and_leaves_no_file(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::Html);
     server.flag("CN", Scenario::Gif(gif_bytes("cn")));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(&sandbox, mode, &server.base_url(), &["BR", "CN"]);
     run.expect(
         1,
@@ -436,7 +282,7 @@ fn html_with_200_is_not_a_gif_and_leaves_no_file(mode: &str) {
 fn garbage_instead_of_http_is_an_error_not_a_hang(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::Raw(b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec()));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -457,7 +303,7 @@ fn http10_body_delimited_by_close_is_read_whole(mode: &str) {
     raw.extend_from_slice(&gif);
     let server = FaultServer::start();
     server.flag("BR", Scenario::Raw(raw));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -481,7 +327,7 @@ fn informational_103_before_the_200_is_skipped(mode: &str) {
     raw.extend_from_slice(&gif);
     let server = FaultServer::start();
     server.flag("BR", Scenario::Raw(raw));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -504,7 +350,7 @@ in_both_modes!(
 fn slow_drip_times_out_after_the_timeout(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::Drip);
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -523,7 +369,7 @@ fn slow_drip_times_out_after_the_timeout(mode: &str) {
 fn no_response_headers_time_out_and_are_retried(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::Hang);
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -543,7 +389,7 @@ fn connection_closed_without_response_is_an_error_after_retries(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::CloseNoResponse);
     server.flag("CN", Scenario::Gif(gif_bytes("cn")));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -578,7 +424,7 @@ fn connection_reset_is_an_error_after_retries(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::Reset);
     server.flag("CN", Scenario::Gif(gif_bytes("cn")));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -619,7 +465,7 @@ fn service_unavailable_twice_then_ok_is_downloaded_on_the_third_attempt(mode: &s
             Scenario::Gif(gif_bytes("br")),
         ]),
     );
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -640,7 +486,7 @@ fn retry_after_is_waited_before_the_next_attempt(mode: &str) {
             Scenario::Gif(gif_bytes("br")),
         ]),
     );
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -661,7 +507,7 @@ fn retry_after_is_waited_before_the_next_attempt(mode: &str) {
 fn retries_zero_makes_a_503_final(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::Status(503));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -679,7 +525,7 @@ fn retries_zero_makes_a_503_final(mode: &str) {
     // And so does leaving 503 out of --retry-status, whatever --retries says.
     let server = FaultServer::start();
     server.flag("BR", Scenario::Status(503));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -697,7 +543,7 @@ fn retries_zero_makes_a_503_final(mode: &str) {
 fn teapot_is_not_retried_unless_listed_in_retry_status(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::Status(418));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -713,7 +559,7 @@ fn teapot_is_not_retried_unless_listed_in_retry_status(mode: &str) {
 
     let server = FaultServer::start();
     server.flag("BR", Scenario::Status(418));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -732,7 +578,7 @@ fn teapot_is_not_retried_unless_listed_in_retry_status(mode: &str) {
 fn redirect_loop_is_an_error_not_a_hang(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::RedirectLoop);
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -756,7 +602,7 @@ fn not_found_is_not_an_error(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::NotFound);
     server.flag("CN", Scenario::Gif(gif_bytes("cn")));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(&sandbox, mode, &server.base_url(), &["BR", "CN"]);
     run.expect(
         0,
@@ -771,7 +617,7 @@ fn always_500_is_an_error_after_three_attempts(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::Status(500));
     server.flag("CN", Scenario::Gif(gif_bytes("cn")));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -803,7 +649,7 @@ fn names_come_from_metadata(mode: &str) {
     let server = FaultServer::start();
     server.metadata("BR", Scenario::country("Brazil"));
     server.flag("BR", Scenario::Gif(gif_bytes("br")));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(&sandbox, mode, &server.base_url(), &["BR", "--names"]);
     run.expect(0, &["  1 flag downloaded."], &["BR OK"]);
     assert_eq!(server.hits(&metadata_path("BR")), 1);
@@ -837,7 +683,7 @@ fn hostile_country_names_stay_inside_the_output_folder(mode: &str) {
         server.metadata(cc, Scenario::country(country));
         server.flag(cc, Scenario::Gif(gif_bytes(cc)));
     }
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let codes: Vec<&str> = cases.iter().map(|c| c.0).collect();
     let mut args = codes.clone();
     args.push("--names");
@@ -848,10 +694,10 @@ fn hostile_country_names_stay_inside_the_output_folder(mode: &str) {
     run.expect(0, &[&downloaded], &ok);
 
     // Nothing beside or above the output folder, and nothing in it but one file per code.
-    assert_eq!(names_in(sandbox.root.path()), ["cwd"], "{}", run.show());
-    assert_eq!(names_in(&sandbox.cwd()), ["out"], "{}", run.show());
+    assert_eq!(file_names(sandbox.root()), ["cwd"], "{}", run.show());
+    assert_eq!(file_names(sandbox.path()), ["out"], "{}", run.show());
     assert!(!Path::new("/etc/passwd-xb.gif").exists());
-    let names = sandbox.out_names();
+    let names = file_names(&sandbox.out());
     assert_eq!(names.len(), cases.len(), "one file per code: {names:#?}");
     for (cc, country, expected) in &cases {
         let lower = cc.to_ascii_lowercase();
@@ -896,7 +742,7 @@ fn bad_metadata_fails_its_code_only(mode: &str) {
     for cc in ["BR", "XA", "XB", "XC", "XD", "XE", "XF"] {
         server.flag(cc, Scenario::Gif(gif_bytes(cc)));
     }
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         mode,
@@ -932,7 +778,7 @@ fn skip_existing_makes_no_request_for_saved_flags(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::Gif(gif_bytes("br")));
     server.flag("CN", Scenario::Gif(gif_bytes("cn")));
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     std::fs::create_dir(sandbox.out()).unwrap();
     let saved = gif_bytes("an earlier run");
     std::fs::write(sandbox.out().join("br.gif"), &saved).unwrap();
@@ -991,7 +837,7 @@ fn stale_kept_alive_connections(mode: Option<&str>, retries: &str) {
     for cc in &codes {
         server.flag(cc, Scenario::GifKeepAlive(gif_bytes(cc)));
     }
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let mut args: Vec<&str> = codes.iter().map(String::as_str).collect();
     args.extend(["-m", "1", "--retries", retries]);
     let run = fetch(&sandbox, mode.unwrap_or("async"), &server.base_url(), &args);
@@ -1033,41 +879,24 @@ fn sigint_during_a_retry_wait_and_a_hung_request_stops_at_once(mode: &str) {
     let server = FaultServer::start();
     server.flag("BR", Scenario::RetryAfter(30));
     server.flag("CN", Scenario::Hang);
-    let sandbox = Sandbox::new();
-    let mut child = std::process::Command::new(bin_path());
-    for var in ["FLAGS_DL_SERVER", "FLAGS_DL_OUTPUT_DIR", "FLAGS_DL_MAX_REQ"] {
-        child.env_remove(var);
-    }
-    let child = child
-        .current_dir(sandbox.cwd())
+    let sandbox = scratch();
+    let mut cmd = command(bin_path());
+    cmd.current_dir(sandbox.path())
         .args(["BR", "CN", "-v", "--retries", "1", "--timeout", "20"])
         .args(["--mode", mode, "-s", &server.base_url(), "-o"])
-        .arg(sandbox.out())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Reaped(child);
-    let stdout = collect_pipe(child.0.stdout.take().unwrap());
-    let stderr = collect_pipe(child.0.stderr.take().unwrap());
+        .arg(sandbox.out());
+    let mut child = Spawned::start(cmd);
     // BR is waiting out its Retry-After and CN is waiting for an answer.
     let deadline = Instant::now() + Duration::from_secs(10);
     while server.hits(&flag_path("BR")) < 1 || server.hits(&flag_path("CN")) < 1 {
         assert!(Instant::now() < deadline, "the requests never arrived");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    child.signal("INT");
     let sent = Instant::now();
-    let status = wait_for_exit(&mut child.0, Duration::from_secs(10));
+    let status = child.wait(Duration::from_secs(10));
     let stopped_in = sent.elapsed();
-    let _ = child.0.kill();
-    let stdout = stdout.join().unwrap();
-    let stderr = stderr.join().unwrap();
+    let (stdout, stderr) = child.kill();
     let show = format!(
         "{status:?}, {stopped_in:.2?} after SIGINT\n--- stdout\n{stdout}--- stderr\n{stderr}"
     );
@@ -1100,69 +929,53 @@ fn sigint_mid_run_reports_cancelled_and_leaves_only_complete_flags(mode: &str) {
 /// Starts `--all -m 50 --delay 2..3 -v` on the embedded server, waits for the first flag
 /// to be saved, sends `signal`, and checks the run stops at once and cleanly.
 fn interrupt_mid_run(mode: &str, signal: &str) {
-    let sandbox = Sandbox::new();
-    let mut child = std::process::Command::new(bin_path());
-    for var in ["FLAGS_DL_SERVER", "FLAGS_DL_OUTPUT_DIR", "FLAGS_DL_MAX_REQ"] {
-        child.env_remove(var);
-    }
-    let child = child
-        .current_dir(sandbox.cwd())
+    let sandbox = scratch();
+    let mut cmd = command(bin_path());
+    cmd.current_dir(sandbox.path())
         .args(["--all", "-m", "50", "--delay", "2..3", "-v", "--mode", mode])
         .arg("-o")
-        .arg(sandbox.out())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Reaped(child);
-    let lines = line_channel(child.0.stdout.take().unwrap());
-    let stderr = collect_pipe(child.0.stderr.take().unwrap());
+        .arg(sandbox.out());
+    let mut child = Spawned::start(cmd);
 
     // The report's header, then the first code done: the run is mid-way.
-    let mut stdout = Vec::new();
+    let mut stdout = String::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !stdout.iter().any(|l: &String| l.ends_with(" OK")) {
+    while !stdout.lines().any(|l| l.ends_with(" OK")) {
         let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => stdout.push(line),
-            Err(e) => panic!("no flag downloaded ({e}); stdout so far: {stdout:#?}"),
+        match child.next_line(left) {
+            Ok(line) => stdout.push_str(&line),
+            Err(e) => panic!("no flag downloaded ({e}); stdout so far:\n{stdout}"),
         }
     }
     assert!(
-        stdout.contains(&"50 concurrent connections will be used.".to_string()),
-        "{stdout:#?}"
+        stdout
+            .lines()
+            .any(|l| l == "50 concurrent connections will be used."),
+        "{stdout}"
     );
 
-    let killed = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "kill -{signal} failed");
+    child.signal(signal);
     let sent = Instant::now();
-    let status = wait_for_exit(&mut child.0, Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("still running 10 s after SIG{signal}; stdout: {stdout:#?}"));
+    let status = child
+        .wait(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running 10 s after SIG{signal}; stdout:\n{stdout}"));
     let stopped_in = sent.elapsed();
-    stdout.extend(lines.iter());
-    let stderr = stderr.join().unwrap();
+    let (rest, stderr) = child.kill();
+    stdout.push_str(&rest);
     let show = format!(
-        "exit {:?}, {stopped_in:.2?} after SIG{signal}\n--- stdout\n{}\n--- stderr\n{stderr}",
+        "exit {:?}, {stopped_in:.2?} after SIG{signal}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         status.code(),
-        stdout.join("\n")
     );
     assert_eq!(status.code(), Some(130), "{show}");
     assert!(stopped_in < Duration::from_secs(5), "{show}");
     assert!(stderr.contains("flags-dl: interrupted; stopping"), "{show}");
 
     // The report: every code once, as OK or cancelled, and counts that agree.
-    let rule = stdout
-        .iter()
-        .position(|l| l == RULE)
-        .unwrap_or_else(|| panic!("no final report\n{show}"));
+    let report = Report::parse(&stdout).unwrap_or_else(|why| panic!("{why}\n{show}"));
     let mut ok = BTreeSet::new();
     let mut cancelled = 0;
     let mut seen = BTreeSet::new();
-    for line in &stdout[3..rule] {
+    for line in &report.verbose {
         let (cc, what) = split_verbose(line);
         assert!(seen.insert(cc.to_string()), "{cc} reported twice\n{show}");
         match what {
@@ -1179,30 +992,25 @@ fn interrupt_mid_run(mode: &str, signal: &str) {
         "every code accounted for\n{show}"
     );
     assert!(cancelled > 0, "{show}");
-    let counts: Vec<&str> = stdout[rule + 1..]
-        .iter()
-        .filter(|l| !l.starts_with("Elapsed"))
-        .map(String::as_str)
-        .collect();
     let downloaded = if ok.len() == 1 {
         "  1 flag downloaded.".to_string()
     } else {
         format!("{:3} flags downloaded.", ok.len())
     };
     assert_eq!(
-        counts,
+        report.counts,
         [downloaded, format!("{cancelled:3} cancelled.")],
         "{show}"
     );
 
     // The folder: exactly the flags reported OK, each complete; no temporaries.
-    assert_eq!(names_in(sandbox.root.path()), ["cwd"], "{show}");
-    assert_eq!(names_in(&sandbox.cwd()), ["out"], "{show}");
+    assert_eq!(file_names(sandbox.root()), ["cwd"], "{show}");
+    assert_eq!(file_names(sandbox.path()), ["out"], "{show}");
     let want: Vec<String> = ok
         .iter()
         .map(|cc| format!("{}.gif", cc.to_ascii_lowercase()))
         .collect();
-    assert_eq!(sandbox.out_names(), want, "{show}");
+    assert_eq!(file_names(&sandbox.out()), want, "{show}");
     for name in &want {
         assert_decodable_gif(name, &std::fs::read(sandbox.out().join(name)).unwrap());
     }
@@ -1214,11 +1022,11 @@ in_both_modes!(every_pair_with_1000_in_flight_against_a_slow_server);
 
 fn every_pair_with_1000_in_flight_against_a_slow_server(mode: &str) {
     let server = Server::start(&["--delay", "0.5"]);
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let started = Instant::now();
     let output = flags_dl()
         .timeout(RUN_LIMIT)
-        .current_dir(sandbox.cwd())
+        .current_dir(sandbox.path())
         .args(["--every", "-m", "1000", "-v", "--mode", mode])
         .args(["-s", &server.base_url, "-o", &sandbox.out_arg()])
         .output()
@@ -1255,7 +1063,7 @@ fn every_pair_with_1000_in_flight_against_a_slow_server(mode: &str) {
         .iter()
         .map(|cc| format!("{}.gif", cc.to_ascii_lowercase()))
         .collect();
-    assert_eq!(sandbox.out_names(), want);
+    assert_eq!(file_names(&sandbox.out()), want);
     for name in &want {
         assert_decodable_gif(name, &std::fs::read(sandbox.out().join(name)).unwrap());
     }
@@ -1276,61 +1084,15 @@ fn python_http_server_serves_the_books_flags_byte_for_byte(mode: &str) {
 /// No retries: a handshake the kernel dropped and left to TCP's retransmission would be a
 /// timeout here, and a lost flag.
 fn python_http_server_at_100_in_flight_needs_no_retry(mode: &str) {
-    let summary = python_http_server(mode, &["--retries", "0"]);
+    let Some(summary) = python_http_server(mode, &["--retries", "0"]) else {
+        return;
+    };
     // Opening all 100 at once had about 95 handshakes dropped at once, each sent again by
     // TCP 1 s later; paced, the queue overflows a few at a time when the pace probes
     // past it (about 40 in all), and each is opened again at once.
-    let late = summary["late_connects"].as_u64().unwrap();
+    let late = summary.more["late_connects"].as_u64().unwrap();
     println!("{mode}: {late} connection attempts late");
-    assert!(late <= 90, "{late} connection attempts late: {summary}");
-}
-
-/// A Python server child (`python3 -u <args> --bind 127.0.0.1 --directory <dir>`, `args`
-/// asking for port 0),
-/// stopped when dropped; `None` (the test skipped) where python3 is missing.
-struct Python {
-    _child: Reaped,
-    port: u16,
-}
-
-impl Python {
-    fn start(args: &[&str], dir: &Path) -> Option<Python> {
-        let spawned = std::process::Command::new("python3")
-            .arg("-u")
-            .args(args)
-            .args(["--bind", "127.0.0.1", "--directory"])
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn();
-        let Ok(child) = spawned else {
-            println!("skipping: python3 is not available");
-            return None;
-        };
-        let mut child = Reaped(child);
-        let lines = line_channel(child.0.stdout.take().unwrap());
-        // `Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ...`
-        let banner = lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the Python server prints its address");
-        let port = banner
-            .split_once(" port ")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {banner:?}"));
-        Some(Python {
-            _child: child,
-            port,
-        })
-    }
-
-    /// GET `path` on it: the body.
-    fn get(&self, path: &str) -> String {
-        let addr = format!("127.0.0.1:{}", self.port).parse().unwrap();
-        let answer = raw_request(addr, "GET", path);
-        text(&answer.body)
-    }
+    assert!(late <= 90, "{late} connection attempts late: {summary:?}");
 }
 
 /// Issue 9: a server that allows 50 requests a second and refuses the rest with 429 and
@@ -1344,28 +1106,22 @@ fn a_rate_limited_server_gets_every_flag_with_few_refusals(mode: &str) {
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ratelimit_server.py");
     let script = script.to_str().unwrap();
-    let Some(server) = Python::start(&[script, "--quiet", "--port", "0"], flags.parent().unwrap())
+    let Some(server) = Server::python(&[script, "--quiet", "--port", "0"], flags.parent().unwrap())
     else {
         return;
     };
-    let sandbox = Sandbox::new();
-    let base = format!("http://127.0.0.1:{}/flags", server.port);
+    let sandbox = scratch();
     let output = flags_dl()
         .timeout(RUN_LIMIT)
-        .current_dir(sandbox.cwd())
-        .args(["--all", "--json", "--mode", mode, "-s", &base])
+        .current_dir(sandbox.path())
+        .args(["--all", "--json", "--mode", mode, "-s", &server.base_url])
         .args(["-o", &sandbox.out_arg()])
         .output()
         .unwrap();
-    let stdout = text(&output.stdout);
-    let summary: serde_json::Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no summary in {stdout}"));
-    assert_eq!(summary["summary"]["ok"], 194, "{}", text(&output.stderr));
-    assert!(summary["summary"]["pace_lowered"].as_u64().unwrap() >= 1);
-    let stats: serde_json::Value = serde_json::from_str(&server.get("/__stats")).unwrap();
+    let summary = parse_ndjson(&text(&output.stdout)).summary;
+    assert_eq!(summary.ok, 194, "{}", text(&output.stderr));
+    assert!(summary.more["pace_lowered"].as_u64().unwrap() >= 1);
+    let stats: serde_json::Value = serde_json::from_slice(&server.get("/__stats").body).unwrap();
     let refused = stats["refused"].as_u64().unwrap();
     println!("{mode}: {refused} requests refused");
     assert!(refused <= 40, "{refused} requests refused: {stats}");
@@ -1374,64 +1130,55 @@ fn a_rate_limited_server_gets_every_flag_with_few_refusals(mode: &str) {
 /// Issue 9: pacing costs a server that takes every connection nothing: the embedded
 /// server, with a delay, has all of `-m` in flight at once (the bench's gauge).
 fn a_fast_server_still_reaches_max_req_in_flight(mode: &str) {
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let output = flags_dl()
         .timeout(RUN_LIMIT)
-        .current_dir(sandbox.cwd())
+        .current_dir(sandbox.path())
         .args([
             "--all", "--json", "--delay", "0.3", "-m", "50", "--mode", mode,
         ])
         .args(["-o", &sandbox.out_arg()])
         .output()
         .unwrap();
-    let stdout = text(&output.stdout);
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["summary"]["ok"], 194);
-    assert_eq!(summary["summary"]["peak_in_flight"], 50, "{stdout}");
+    let summary = parse_ndjson(&text(&output.stdout)).summary;
+    assert_eq!(summary.ok, 194);
+    assert_eq!(summary.more["peak_in_flight"], 50, "{summary:?}");
 }
 
 /// `--all -m 100 <extra>` from `python3 -m http.server` serving `../shared`: every flag
-/// downloaded, byte for byte the book's file.
-fn python_http_server(mode: &str, extra: &[&str]) -> serde_json::Value {
+/// downloaded, byte for byte the book's file. Returns the NDJSON summary; `None` where
+/// the test is skipped.
+fn python_http_server(mode: &str, extra: &[&str]) -> Option<Summary> {
     let Some(flags) = shared_flags() else {
         println!("skipping: ../shared/flags is absent");
-        return serde_json::json!({ "late_connects": 0 });
+        return None;
     };
-    let Some(python) = Python::start(&["-m", "http.server", "0"], flags.parent().unwrap()) else {
-        return serde_json::json!({ "late_connects": 0 });
-    };
-    let sandbox = Sandbox::new();
-    let base = format!("http://127.0.0.1:{}/flags", python.port);
+    let python = Server::python(&["-m", "http.server", "0"], flags.parent().unwrap())?;
+    let sandbox = scratch();
     let output = flags_dl()
         .timeout(RUN_LIMIT)
-        .current_dir(sandbox.cwd())
-        .args(["--all", "--json", "-m", "100", "--mode", mode, "-s", &base])
+        .current_dir(sandbox.path())
+        .args(["--all", "--json", "-m", "100", "--mode", mode])
+        .args(["-s", &python.base_url])
         .args(extra)
         .args(["-o", &sandbox.out_arg()])
         .output()
         .unwrap();
-    let stdout = text(&output.stdout);
-    let context = format!("{stdout}\n{}", text(&output.stderr));
-    assert_eq!(output.status.code(), Some(0), "{context}");
-    let summary: serde_json::Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no summary in {context}"));
-    let summary = summary["summary"].clone();
-    assert_eq!(summary["ok"], 194, "{context}");
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let summary = parse_ndjson(&text(&output.stdout)).summary;
+    assert_eq!(summary.ok, 194, "{}", show(&output));
     let names: Vec<String> = all_codes()
         .iter()
         .map(|cc| format!("{}.gif", cc.to_ascii_lowercase()))
         .collect();
-    assert_eq!(sandbox.out_names(), names);
+    assert_eq!(file_names(&sandbox.out()), names);
     for cc in all_codes() {
         let cc = cc.to_ascii_lowercase();
         let served = std::fs::read(flags.join(&cc).join(format!("{cc}.gif"))).unwrap();
         let saved = std::fs::read(sandbox.out().join(format!("{cc}.gif"))).unwrap();
         assert!(saved == served, "{cc}.gif differs from ../shared/flags");
     }
-    summary
+    Some(summary)
 }
 
 // ---- The flag server under abuse ----
@@ -1464,7 +1211,7 @@ fn serve_answers_promptly_with_500_idle_and_half_sent_connections_open() {
     );
 
     // And a real run still works beside them.
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(&sandbox, "async", &server.base_url, &["BR", "CN"]);
     run.expect(0, &["  2 flags downloaded."], &["BR OK", "CN OK"]);
     drop(held);
@@ -1473,7 +1220,7 @@ fn serve_answers_promptly_with_500_idle_and_half_sent_connections_open() {
 #[test]
 fn serve_refuses_path_traversal() {
     // A folder with a secret beside the served one, for --dir.
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     std::fs::create_dir_all(tmp.path().join("flags/br")).unwrap();
     std::fs::write(tmp.path().join("flags/br/br.gif"), gif_bytes("br")).unwrap();
     std::fs::write(
@@ -1557,7 +1304,7 @@ fn serve_injected_503_carries_retry_after() {
     assert_eq!(answer.status, Some(503), "{}", answer.head);
     assert_eq!(answer.header("retry-after"), Some("2"), "{}", answer.head);
 
-    let sandbox = Sandbox::new();
+    let sandbox = scratch();
     let run = fetch(
         &sandbox,
         "async",

@@ -4,20 +4,11 @@
 //! Kept small (5 codes, no delay, one run) so it takes well under a second of downloading;
 //! the timing itself is not checked here, only that every run is recorded everywhere.
 
-use assert_cmd::Command;
+use crate::harness::bin_path;
+use crate::harness::{
+    command, file_names, flags_dl, free_port, scratch, tool, Spawned, RUN_TIMEOUT,
+};
 use std::path::Path;
-
-/// The binary, with flags-dl's environment variables removed so the caller's shell cannot
-/// change what is tested.
-fn flags_dl() -> Command {
-    let mut cmd = Command::cargo_bin("flags-dl").expect("the flags-dl binary is built");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("FLAGS_DL_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
-}
 
 const TINY: [&str; 12] = [
     "bench",
@@ -39,7 +30,7 @@ const LINES: [(&str, u64); 3] = [("sequential", 1), ("async", 1), ("async", 4)];
 
 #[test]
 fn a_tiny_bench_prints_its_table_and_writes_every_export() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     let file = |name: &str| dir.path().join(name);
     let output = flags_dl()
         .args(TINY)
@@ -122,16 +113,13 @@ fn a_tiny_bench_prints_its_table_and_writes_every_export() {
     assert!(svg.contains("max requests in flight (-m)") && svg.contains("elapsed time (s)"));
 
     // No temporary file is left beside the exports.
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names = file_names(dir.path());
     assert_eq!(names.len(), 4, "{names:?}");
 }
 
 #[test]
 fn per_code_errors_are_reported_not_fatal() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     let csv = dir.path().join("runs.csv");
     let output = flags_dl()
         .args([
@@ -193,11 +181,7 @@ fn delay_with_another_server_is_a_usage_error() {
 #[test]
 fn an_unreachable_server_fails_to_start() {
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let output = flags_dl()
         .args(["bench", "-s", &format!("http://127.0.0.1:{port}/flags")])
         .assert()
@@ -210,7 +194,7 @@ fn an_unreachable_server_fails_to_start() {
 
 #[test]
 fn an_export_into_a_missing_folder_fails_before_any_run() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     let path = dir.path().join("missing").join("bench.json");
     let output = flags_dl()
         .args(TINY)
@@ -229,47 +213,33 @@ fn an_export_into_a_missing_folder_fails_before_any_run() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_keeps_the_runs_that_finished() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     let (csv, json) = (dir.path().join("runs.csv"), dir.path().join("bench.json"));
     // Three runs of about 1 s each (5 codes, 0.2 s apiece, one at a time).
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("flags-dl"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("FLAGS_DL_") {
-            cmd.env_remove(name);
-        }
-    }
-    let child = cmd
-        .args([
-            "bench",
-            "--modes",
-            "sequential",
-            "--runs",
-            "3",
-            "--warmup",
-            "0",
-        ])
-        .args(["--delay", "0.2", "-l", "5", "--export-csv"])
-        .arg(&csv)
-        .arg("--export-json")
-        .arg(&json)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = command(bin_path());
+    cmd.args([
+        "bench",
+        "--modes",
+        "sequential",
+        "--runs",
+        "3",
+        "--warmup",
+        "0",
+    ])
+    .args(["--delay", "0.2", "-l", "5", "--export-csv"])
+    .arg(&csv)
+    .arg("--export-json")
+    .arg(&json);
+    let child = Spawned::start(cmd);
     // Interrupt as soon as the first run is on file, so the second is under way.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::fs::read_to_string(&csv).map_or(0, |t| t.lines().count()) < 2 {
         assert!(std::time::Instant::now() < deadline, "no run finished");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    child.signal("INT");
+    let (status, stdout, _) = child.finish(RUN_TIMEOUT);
+    assert_eq!(status.code(), Some(130), "{stdout}");
     assert!(stdout.contains("Interrupted"), "{stdout}");
     let rows = std::fs::read_to_string(&csv).unwrap().lines().count() - 1;
     assert!((1..3).contains(&rows), "{rows} runs on file");
@@ -282,7 +252,7 @@ fn ctrl_c_keeps_the_runs_that_finished() {
 /// Parses the SVG with python3's XML parser where there is one, and always checks that its
 /// tags balance.
 fn assert_well_formed(path: &Path, svg: &str) {
-    let python = std::process::Command::new("python3")
+    let python = tool("python3")
         .args([
             "-c",
             "import sys, xml.etree.ElementTree as ET; ET.parse(sys.argv[1])",

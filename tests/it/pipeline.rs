@@ -4,99 +4,22 @@
 //!
 //! Every run is the real binary against its embedded server (loopback only), typed as a
 //! user would type it, with a time limit. Pipes, signals and pseudo-terminals are Unix's,
-//! so the whole file is.
-#![cfg(unix)]
+//! so the whole module is (`main.rs` compiles it on Unix only).
 
-mod common;
-
-use common::{all_codes, bin_path, file_names, flags_dl, free_port, lines, RUN_TIMEOUT};
-use serde::Deserialize;
-use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
+use crate::harness::{
+    all_codes, assert_exit, assert_no_stderr, assert_no_stdout, bin_path, command, file_names,
+    free_port, gif_names, json_run, lines, parse_ndjson, run, run_env, run_stdin, scratch, show,
+    text, tool, CodeLine, Spawned, Status, RUN_TIMEOUT,
+};
+use serde_json::Value;
+use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::process::{ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
-
-/// The variables flags-dl reads, removed from every run this file starts by hand.
-const ENV_VARS: [&str; 4] = [
-    "FLAGS_DL_SERVER",
-    "FLAGS_DL_OUTPUT_DIR",
-    "FLAGS_DL_MAX_REQ",
-    "NO_COLOR",
-];
 
 /// The start of any ANSI escape sequence.
 const ESC: &str = "\x1b[";
-
-// ---- Running the binary ----
-
-/// A scratch folder, also the working directory of every run.
-fn scratch() -> TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-fn run(cwd: &Path, args: &[&str]) -> Output {
-    flags_dl().current_dir(cwd).args(args).output().unwrap()
-}
-
-fn run_env(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    flags_dl()
-        .current_dir(cwd)
-        .envs(env.iter().copied())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// `printf '<stdin>' | flags-dl <args>`.
-fn run_stdin(cwd: &Path, stdin: &str, args: &[&str]) -> Output {
-    flags_dl()
-        .current_dir(cwd)
-        .args(args)
-        .write_stdin(stdin)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "{}", show(out));
-}
-
-fn assert_no_stderr(out: &Output) {
-    assert_eq!(
-        text(&out.stderr),
-        "",
-        "stderr should be empty:\n{}",
-        show(out)
-    );
-}
-
-fn assert_no_stdout(out: &Output) {
-    assert_eq!(
-        text(&out.stdout),
-        "",
-        "stdout should be empty:\n{}",
-        show(out)
-    );
-}
 
 /// Quotes a word for `sh -c`.
 fn sh_quote(word: &str) -> String {
@@ -110,13 +33,9 @@ fn sh_bin() -> String {
 
 /// `bash -c <script>` in `cwd`, without flags-dl's variables, with a time limit.
 fn bash(cwd: &Path, script: &str) -> Output {
-    let mut cmd = assert_cmd::Command::new("bash");
-    for var in ENV_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.args(["-c", script])
+    tool("bash")
+        .args(["-c", script])
         .current_dir(cwd)
-        .timeout(RUN_TIMEOUT)
         .output()
         .unwrap()
 }
@@ -132,302 +51,11 @@ fn has_program(program: &str, probe: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A run started by hand, its stdout read line by line on a thread (so no read can hang
-/// the test) and its stderr collected.
-struct Spawned {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-impl Spawned {
-    /// Starts `flags-dl <args>` in `cwd`. With `keep_lines`, stdout is closed as soon as
-    /// that many lines were read, as `| head -n <keep_lines>` does.
-    fn start(cwd: &Path, args: &[&str], keep_lines: Option<usize>) -> Spawned {
-        let mut cmd = std::process::Command::new(bin_path());
-        for var in ENV_VARS {
-            cmd.env_remove(var);
-        }
-        let mut child = cmd
-            .current_dir(cwd)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("flags-dl starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut read = 0;
-            loop {
-                if keep_lines.is_some_and(|keep| read >= keep) {
-                    // Dropping the reader closes our end of the pipe.
-                    return;
-                }
-                let mut line = String::new();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {
-                        read += 1;
-                        if tx.send(line).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        let mut pipe = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            text(&bytes)
-        });
-        Spawned {
-            child,
-            lines,
-            stderr: Some(stderr),
-        }
-    }
-
-    /// The next stdout line, waiting at most `limit`.
-    fn line(&mut self, limit: Duration) -> String {
-        match self.lines.recv_timeout(limit) {
-            Ok(line) => line,
-            Err(e) => {
-                let _ = self.child.kill();
-                panic!("no stdout line within {limit:?} ({e})");
-            }
-        }
-    }
-
-    /// Waits at most `limit` for the exit; returns the status, the stdout lines not read
-    /// yet and stderr.
-    fn finish(mut self, limit: Duration) -> (ExitStatus, Vec<String>, String) {
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > limit {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("flags-dl still running after {limit:?}; killed");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stderr = self.stderr.take().unwrap().join().unwrap();
-        let rest = self.lines.try_iter().collect();
-        (status, rest, stderr)
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-// ---- NDJSON ----
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Status {
-    Ok,
-    NotFound,
-    Error,
-    Skipped,
-    Cancelled,
-}
-
-/// One code's line, as documented.
-#[derive(Debug, Deserialize)]
-struct CodeLine {
-    cc: String,
-    status: Status,
-    path: Option<String>,
-    bytes: u64,
-    #[allow(dead_code)] // Checked for presence and type only: a duration varies.
-    ms: u64,
-    attempts: u32,
-    http_status: Option<u16>,
-    error: Option<String>,
-}
-
-/// The last line: `{"summary": {...}}`.
-#[derive(Debug, Deserialize)]
-struct SummaryLine {
-    summary: Summary,
-}
-
-#[derive(Debug, Deserialize)]
-struct Summary {
-    ok: usize,
-    not_found: usize,
-    error: usize,
-    skipped: usize,
-    cancelled: usize,
-    total: usize,
-    elapsed_s: f64,
-    mode: String,
-    max_req: usize,
-    server: String,
-}
-
-/// The JSON type a documented field must have.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Str,
-    Uint,
-    Number,
-    StrOrNull,
-    UintOrNull,
-}
-
-const CODE_FIELDS: [(&str, Kind); 8] = [
-    ("cc", Kind::Str),
-    ("status", Kind::Str),
-    ("path", Kind::StrOrNull),
-    ("bytes", Kind::Uint),
-    ("ms", Kind::Uint),
-    ("attempts", Kind::Uint),
-    ("http_status", Kind::UintOrNull),
-    ("error", Kind::StrOrNull),
-];
-
-const SUMMARY_FIELDS: [(&str, Kind); 10] = [
-    ("ok", Kind::Uint),
-    ("not_found", Kind::Uint),
-    ("error", Kind::Uint),
-    ("skipped", Kind::Uint),
-    ("cancelled", Kind::Uint),
-    ("total", Kind::Uint),
-    ("elapsed_s", Kind::Number),
-    ("mode", Kind::Str),
-    ("max_req", Kind::Uint),
-    ("server", Kind::Str),
-];
-
-/// Fails unless every documented field is present with its type (others may be added).
-fn check_fields(object: &Map<String, Value>, fields: &[(&str, Kind)], line: &str) {
-    for (name, kind) in fields {
-        let value = object
-            .get(*name)
-            .unwrap_or_else(|| panic!("no field {name:?} in {line}"));
-        let fits = match kind {
-            Kind::Str => value.is_string(),
-            Kind::Uint => value.is_u64(),
-            Kind::Number => value.is_number(),
-            Kind::StrOrNull => value.is_string() || value.is_null(),
-            Kind::UintOrNull => value.is_u64() || value.is_null(),
-        };
-        assert!(
-            fits,
-            "field {name:?} should be {kind:?}, is {value} in {line}"
-        );
-    }
-}
-
-/// A `--json` run's stdout, checked and typed.
-#[derive(Debug)]
-struct JsonRun {
-    /// By lower-case code.
-    codes: BTreeMap<String, CodeLine>,
-    summary: Summary,
-}
-
-impl JsonRun {
-    fn with_status(&self, status: Status) -> BTreeSet<String> {
-        self.codes
-            .values()
-            .filter(|line| line.status == status)
-            .map(|line| line.cc.clone())
-            .collect()
-    }
-
-    fn cc_set(&self) -> BTreeSet<String> {
-        self.codes.keys().cloned().collect()
-    }
-}
-
-/// Parses NDJSON: only JSON objects, one per line, each code once, a summary last whose
-/// counts agree with the lines.
-fn parse_ndjson(stdout: &str) -> JsonRun {
-    assert!(
-        stdout.ends_with('\n'),
-        "NDJSON should end with a newline:\n{stdout}"
-    );
-    let all: Vec<&str> = stdout.lines().collect();
-    let (last, code_lines) = all.split_last().expect("some NDJSON lines");
-    let mut codes = BTreeMap::new();
-    for line in code_lines {
-        let value: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}\n{stdout}"));
-        let object = value
-            .as_object()
-            .unwrap_or_else(|| panic!("not a JSON object: {line}"));
-        assert!(
-            !object.contains_key("summary"),
-            "a summary before the last line:\n{stdout}"
-        );
-        check_fields(object, &CODE_FIELDS, line);
-        let code: CodeLine = serde_json::from_value(value.clone())
-            .unwrap_or_else(|e| panic!("a code line of the wrong shape ({e}): {line}"));
-        assert!(
-            code.cc.len() == 2 && code.cc.bytes().all(|b| b.is_ascii_lowercase()),
-            "cc should be two lower-case letters: {line}"
-        );
-        let cc = code.cc.clone();
-        assert!(
-            codes.insert(cc.clone(), code).is_none(),
-            "{cc} reported twice:\n{stdout}"
-        );
-    }
-    let value: Value = serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("the last line is not JSON ({e}): {last:?}"));
-    let object = value
-        .as_object()
-        .and_then(|o| o.get("summary"))
-        .and_then(Value::as_object)
-        .unwrap_or_else(|| panic!("the last line is not {{\"summary\": {{...}}}}: {last}"));
-    check_fields(object, &SUMMARY_FIELDS, last);
-    let SummaryLine { summary } = serde_json::from_value(value.clone())
-        .unwrap_or_else(|e| panic!("a summary of the wrong shape ({e}): {last}"));
-
-    let run = JsonRun { codes, summary };
-    let count = |status| run.with_status(status).len();
-    let s = &run.summary;
-    assert_eq!(
-        (s.ok, s.not_found, s.error, s.skipped, s.cancelled),
-        (
-            count(Status::Ok),
-            count(Status::NotFound),
-            count(Status::Error),
-            count(Status::Skipped),
-            count(Status::Cancelled)
-        ),
-        "summary counts disagree with the lines:\n{stdout}"
-    );
-    assert_eq!(s.total, run.codes.len(), "summary total:\n{stdout}");
-    assert!(
-        s.elapsed_s >= 0.0 && s.elapsed_s < RUN_TIMEOUT.as_secs_f64(),
-        "elapsed_s: {last}"
-    );
-    assert!(
-        s.server.starts_with("http://127.0.0.1:") && s.server.ends_with("/flags"),
-        "an embedded run's server: {last}"
-    );
-    run
-}
-
-/// Runs a `--json` run that must exit with `code`, print nothing on stderr and only
-/// NDJSON on stdout.
-fn json_run(out: &Output, code: i32) -> JsonRun {
-    assert_exit(out, code);
-    assert_no_stderr(out);
-    parse_ndjson(&text(&out.stdout))
+/// `flags-dl <args>` in `cwd`, as a command to start by hand.
+fn flags_dl_in(cwd: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = command(bin_path());
+    cmd.current_dir(cwd).args(args);
+    cmd
 }
 
 /// A downloaded code's line: its file is where `path` says, of `bytes` bytes.
@@ -613,10 +241,7 @@ fn the_help_pipeline_example_works_in_bash() {
         .into_iter()
         .filter(|cc| !cc.starts_with('U'))
         .collect();
-    assert_eq!(
-        file_names(&tmp.path().join("out")),
-        common::gif_names(&expected)
-    );
+    assert_eq!(file_names(&tmp.path().join("out")), gif_names(&expected));
     let searching = format!("Searching for {} flags: from AD to ZW", expected.len());
     assert!(
         lines(&out.stdout).contains(&searching),
@@ -776,13 +401,12 @@ fn json_lines_arrive_as_each_code_finishes() {
     // With a 2 s delay and 2 requests in flight, the first two codes finish well before
     // the last; a reader must see them then, not at the end of the run.
     let tmp = scratch();
-    let mut run = Spawned::start(
+    let mut run = Spawned::start(flags_dl_in(
         tmp.path(),
         &[
             "--json", "--delay", "2", "-m", "2", "BR", "CN", "FR", "US", "-o", "out",
         ],
-        None,
-    );
+    ));
     let started = Instant::now();
     let first = run.line(Duration::from_secs(60));
     let first_at = started.elapsed();
@@ -795,7 +419,7 @@ fn json_lines_arrive_as_each_code_finishes() {
         "the first line came at {first_at:?}, the end at {done_at:?}: not streamed"
     );
     let mut all = first;
-    all.extend(rest);
+    all.push_str(&rest);
     assert_eq!(parse_ndjson(&all).codes.len(), 4);
 }
 
@@ -803,7 +427,7 @@ fn json_lines_arrive_as_each_code_finishes() {
 fn interrupted_json_run_reports_cancelled_codes_and_exits_130() {
     let tmp = scratch();
     let dir = tmp.path().join("out");
-    let mut run = Spawned::start(
+    let mut run = Spawned::start(flags_dl_in(
         tmp.path(),
         &[
             "--json",
@@ -815,20 +439,15 @@ fn interrupted_json_run_reports_cancelled_codes_and_exits_130() {
             "-o",
             dir.to_str().unwrap(),
         ],
-        None,
-    );
+    ));
     // The first line means the run (and its Ctrl-C handler) is under way.
     let first = run.line(Duration::from_secs(60));
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &run.child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(kill.success());
+    run.signal("INT");
     let (status, rest, stderr) = run.finish(RUN_TIMEOUT);
     assert_eq!(status.code(), Some(130), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let mut all = first;
-    all.extend(rest);
+    all.push_str(&rest);
     let json = parse_ndjson(&all);
     assert_eq!(json.cc_set(), lower(&all_codes()), "every code, once");
     assert!(json.summary.cancelled > 0, "{:?}", json.summary);
@@ -943,7 +562,7 @@ fn closing_stdout_after_one_line_ends_quietly() {
         let tmp = scratch();
         let mut all = args.to_vec();
         all.extend(["-o", "out"]);
-        let mut run = Spawned::start(tmp.path(), &all, Some(1));
+        let mut run = Spawned::closing_stdout_after(flags_dl_in(tmp.path(), &all), 1);
         let first = run.line(Duration::from_secs(60));
         assert!(!first.is_empty());
         let (status, _, stderr) = run.finish(RUN_TIMEOUT);
@@ -1021,16 +640,11 @@ fn on_a_terminal(cwd: &Path, env: &[(&str, &str)], command: &str) -> Option<Stri
         println!("skipping the terminal checks: util-linux `script` is not installed");
         return None;
     }
-    let mut cmd = assert_cmd::Command::new("script");
-    for var in ENV_VARS {
-        cmd.env_remove(var);
-    }
-    let out = cmd
+    let out = tool("script")
         .args(["-qec", command, "/dev/null"])
         .current_dir(cwd)
         .env("TERM", "xterm")
         .envs(env.iter().copied())
-        .timeout(RUN_TIMEOUT)
         .output()
         .unwrap();
     assert_exit(&out, 0);
@@ -1255,12 +869,7 @@ fn completion_scripts_parse_in_the_shells_installed() {
         assert_exit(&out, 0);
         let file = tmp.path().join(format!("flags-dl.{shell}"));
         std::fs::write(&file, &out.stdout).unwrap();
-        let check = assert_cmd::Command::new(program)
-            .arg("-n")
-            .arg(&file)
-            .timeout(RUN_TIMEOUT)
-            .output()
-            .unwrap();
+        let check = tool(program).arg("-n").arg(&file).output().unwrap();
         assert!(check.status.success(), "{program} -n:\n{}", show(&check));
     }
 }
@@ -1363,13 +972,12 @@ fn man_prints_roff_that_man_renders() {
     }
     let page = tmp.path().join("flags-dl.1");
     std::fs::write(&page, &out.stdout).unwrap();
-    let rendered = assert_cmd::Command::new("man")
+    let rendered = tool("man")
         .arg("-l")
         .arg(&page)
         .env("MANPAGER", "cat")
         .env("MANWIDTH", "80")
         .env("TERM", "dumb")
-        .timeout(RUN_TIMEOUT)
         .output()
         .unwrap();
     assert!(rendered.status.success(), "man -l:\n{}", show(&rendered));

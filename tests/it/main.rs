@@ -1,0 +1,23 @@
+//! The integration tests: one binary (one link), with a module per area, all over one
+//! shared [`harness`]. Every test drives the built `flags-dl` binary against servers on
+//! 127.0.0.1 only (its embedded server, a `flags-dl serve` child, Python's, or the
+//! [`fault_server`] in this process), with a time limit.
+//!
+//! - [`download`]: the download command as a user sees it (report, exit status, files).
+//! - [`pipeline`]: stdin, `--list`, `--json`, `-q`, pipes, colour, the environment,
+//!   completions, the man page, `--help` and the exit codes (Unix only).
+//! - [`reliability`]: servers that fail, stall, lie and attack; Ctrl-C; load and peers.
+//! - [`serve`]: `flags-dl serve` asked with raw HTTP requests.
+//! - [`bench`]: `flags-dl bench` and its exports.
+//! - [`client_hardening`]: the client against a local attacker and hostile input.
+
+mod harness;
+
+mod bench;
+mod client_hardening;
+mod download;
+mod fault_server;
+#[cfg(unix)]
+mod pipeline;
+mod reliability;
+mod serve;
