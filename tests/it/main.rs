@@ -10,6 +10,8 @@
 //! - [`serve`]: `flags-dl serve` asked with raw HTTP requests.
 //! - [`bench`]: `flags-dl bench` and its exports.
 //! - [`client_hardening`]: the client against a local attacker and hostile input.
+//! - [`one_path`]: the same response gives the same result in every mode.
+//! - [`pictures`]: `--timeline` and `--trace`.
 
 mod harness;
 
@@ -17,6 +19,8 @@ mod bench;
 mod client_hardening;
 mod download;
 mod fault_server;
+mod one_path;
+mod pictures;
 #[cfg(unix)]
 mod pipeline;
 mod reliability;
