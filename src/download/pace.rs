@@ -75,10 +75,15 @@ pub struct Pace {
     /// `-m`, as the run decided it.
     ceiling: usize,
     state: Mutex<State>,
-    /// Wakes async waiters when a slot frees or a pause ends.
-    notify: Notify,
-    /// Wakes blocking waiters.
-    changed: Condvar,
+    /// Wakes async waiters for a request slot: one per slot freed, so that hundreds of
+    /// waiting tasks are not all woken for each (the semaphore this replaced woke one).
+    admit_notify: Notify,
+    /// Wakes async waiters for a connection slot (all of them: few wait, and a slot that
+    /// comes up starts a hold each waiter must time for itself).
+    open_notify: Notify,
+    /// The same for blocking waiters.
+    admit_changed: Condvar,
+    open_changed: Condvar,
 }
 
 #[derive(Debug)]
@@ -162,8 +167,10 @@ impl Pace {
                 open_epoch: 0,
                 notes: Vec::new(),
             }),
-            notify: Notify::new(),
-            changed: Condvar::new(),
+            admit_notify: Notify::new(),
+            open_notify: Notify::new(),
+            admit_changed: Condvar::new(),
+            open_changed: Condvar::new(),
         }
     }
 
@@ -171,9 +178,21 @@ impl Pace {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wake(&self) {
-        self.notify.notify_waiters();
-        self.changed.notify_all();
+    /// One request slot freed: one waiter may take it.
+    fn wake_one_admit(&self) {
+        self.admit_notify.notify_one();
+        self.admit_changed.notify_one();
+    }
+
+    /// Admission may have changed for everyone (the probe answered).
+    fn wake_all_admit(&self) {
+        self.admit_notify.notify_waiters();
+        self.admit_changed.notify_all();
+    }
+
+    fn wake_open(&self) {
+        self.open_notify.notify_waiters();
+        self.open_changed.notify_all();
     }
 
     /// Sends the first request alone (see `probing`): for a server that may speak HTTP/2.
@@ -184,7 +203,7 @@ impl Pace {
     /// Waits until a request may start; it is in flight until the ticket is dropped.
     pub async fn admit(&self) -> Ticket<'_> {
         loop {
-            let notified = self.notify.notified();
+            let notified = self.admit_notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let wait = match self.try_admit() {
@@ -206,12 +225,13 @@ impl Pace {
     /// [`Pace::admit`] for a blocking thread; `None` once `cancelled` says so.
     pub fn admit_blocking(&self, cancelled: impl Fn() -> bool) -> Option<Ticket<'_>> {
         // Woken at least this often to look at cancellation.
-        let epoch = self.wait_blocking(Duration::from_millis(50), |state| {
-            if cancelled() {
-                return Ok(None);
-            }
-            self.admit_locked(state).map(Some)
-        })?;
+        let epoch =
+            self.wait_blocking(&self.admit_changed, Duration::from_millis(50), |state| {
+                if cancelled() {
+                    return Ok(None);
+                }
+                self.admit_locked(state).map(Some)
+            })?;
         Some(Ticket {
             pace: self,
             epoch,
@@ -224,6 +244,7 @@ impl Pace {
     /// between the try and the wait.
     fn wait_blocking<T>(
         &self,
+        changed: &Condvar,
         poll: Duration,
         mut attempt: impl FnMut(&mut State) -> Result<T, Option<Duration>>,
     ) -> T {
@@ -233,8 +254,7 @@ impl Pace {
                 Ok(done) => return done,
                 Err(wait) => wait.unwrap_or(poll).min(poll),
             };
-            state = self
-                .changed
+            state = changed
                 .wait_timeout(state, wait)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
@@ -302,7 +322,7 @@ impl Pace {
         let mut state = self.lock();
         if state.probing {
             state.probing = false;
-            self.wake();
+            self.wake_all_admit();
         }
         if status == 429 || status == 503 {
             let wait = retry_after.unwrap_or(DEFAULT_PAUSE);
@@ -366,7 +386,7 @@ impl Pace {
     /// given back with [`OpenSlot::came_up`] or [`OpenSlot::late`] (or dropped).
     pub async fn open(&self) -> OpenSlot<'_> {
         loop {
-            let notified = self.notify.notified();
+            let notified = self.open_notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             match self.try_open() {
@@ -384,7 +404,11 @@ impl Pace {
 
     /// [`Pace::open`] for a blocking thread.
     pub fn open_blocking(&self) -> OpenSlot<'_> {
-        let epoch = self.wait_blocking(Duration::from_millis(5), Self::open_locked);
+        let epoch = self.wait_blocking(
+            &self.open_changed,
+            Duration::from_millis(5),
+            Self::open_locked,
+        );
         OpenSlot::new(self, epoch)
     }
 
@@ -437,7 +461,7 @@ impl Pace {
         drop(state);
         // Waiters that found no slot, and no held one, wait for a wake-up: now there is a
         // held slot whose end they can wait for, and a larger window.
-        self.wake();
+        self.wake_open();
     }
 
     fn connect_was_late(&self, took: Duration, epoch: u64) {
@@ -475,7 +499,7 @@ impl Pace {
 
     fn release_open(&self) {
         self.lock().opening -= 1;
-        self.wake();
+        self.wake_open();
     }
 
     /// The most requests that were in flight at once.
@@ -521,9 +545,13 @@ impl Drop for Ticket<'_> {
             state.stale_in_flight = state.stale_in_flight.saturating_sub(1);
         }
         // A probe that got no answer (refused, timed out) has taught nothing to wait for.
-        state.probing = false;
+        let probing = std::mem::take(&mut state.probing);
         drop(state);
-        self.pace.wake();
+        if probing {
+            self.pace.wake_all_admit();
+        } else {
+            self.pace.wake_one_admit();
+        }
     }
 }
 
