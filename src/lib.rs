@@ -110,6 +110,48 @@ fn reporter(output: &cli::OutputArgs) -> Box<dyn Reporter> {
     }
 }
 
+/// What every run starts with, the download command's and the bench's alike.
+pub(crate) struct RunStart {
+    /// Kept alive until the end of the run: dropping it stops an embedded server.
+    pub(crate) site: site::OpenSite,
+    /// The certificate authorities trusted, for an https server.
+    pub(crate) trust: download::trust::Trust,
+    /// The open-file limit, raised as far as the system allows (`None`: unknown).
+    pub(crate) fd_limit: Option<u64>,
+}
+
+impl RunStart {
+    /// The one rule for requests in flight, for this server and machine.
+    pub(crate) fn requests_in_flight(
+        &self,
+        mode: download::Mode,
+        asked: Option<usize>,
+        codes: usize,
+    ) -> download::mode::InFlightLimit {
+        download::requests_in_flight(mode, asked, codes, self.fd_limit, self.site.is_embedded())
+    }
+}
+
+/// Starts a run: the server opened (the embedded one started, a remote one checked to be
+/// reachable), the trust store read for an https server, the open-file limit raised.
+pub(crate) fn start_run(
+    server: &cli::ServerArgs,
+    delay: Option<serve::inject::DelayRange>,
+    connect_timeout: std::time::Duration,
+    cacert: Option<&std::path::Path>,
+) -> anyhow::Result<RunStart> {
+    let site = server
+        .server
+        .open(delay, server.error_rate.unwrap_or(0.0), connect_timeout)?;
+    let trust = download::trust::Trust::for_server(&site.base_url, cacert)
+        .map_err(|e| Error::Usage(e.0))?;
+    Ok(RunStart {
+        site,
+        trust,
+        fd_limit: limits::raise_open_files(),
+    })
+}
+
 /// The download command: choose the codes, find the server, download, report.
 pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     args.check().map_err(Error::Usage)?;
@@ -125,27 +167,18 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     }
 
     let mode = args.mode;
-    // Kept alive until the end of the run: dropping it stops an embedded server.
-    let site = args.server.server.open(
+    let start = start_run(
+        &args.server,
         args.server.delay,
-        args.server.error_rate.unwrap_or(0.0),
         args.reliability.connect_timeout,
+        args.reliability.cacert.as_deref(),
     )?;
-    let base_url = site.base_url.clone();
-    let trust = download::trust::Trust::for_server(&base_url, args.reliability.cacert.as_deref())
-        .map_err(|e| Error::Usage(e.0))?;
+    let base_url = start.site.base_url.clone();
     // Only once there is a server to download from, so a failed start leaves no folder.
     save::prepare_output_dir(&args.output_dir)?;
 
-    let fd_limit = limits::raise_open_files();
-    let limit = download::requests_in_flight(
-        mode,
-        args.max_req,
-        codes.len(),
-        fd_limit,
-        site.is_embedded(),
-    );
-    if let (Some(wanted), Some(fds)) = (limit.lowered_from, fd_limit) {
+    let limit = start.requests_in_flight(mode, args.max_req, codes.len());
+    if let (Some(wanted), Some(fds)) = (limit.lowered_from, start.fd_limit) {
         eprintln!(
             "flags-dl: warning: the open-file limit ({fds}) allows {} requests in flight, not {wanted}; using {} (raise it with `ulimit -n`)",
             limit.used, limit.used
@@ -160,7 +193,7 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         actual_req,
         &args.reliability,
     );
-    job.trust = trust;
+    job.trust = start.trust.clone();
     if args.output.timeline.is_some() || args.output.trace.is_some() {
         job.recorder = Some(Default::default());
     }
@@ -246,7 +279,7 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         http2,
     };
     reporter.finish(&run, &end).context(STDOUT)?;
-    drop(site);
+    drop(start);
     Ok(if job.cancel.is_cancelled() {
         Exit::Interrupted
     } else if counter.error > 0 {

@@ -34,6 +34,15 @@ pub struct OpenSite {
 }
 
 impl OpenSite {
+    /// A remote site taken as reachable, for unit tests of what follows a start.
+    #[cfg(test)]
+    pub fn remote_for_tests(base_url: &str) -> OpenSite {
+        OpenSite {
+            base_url: base_url.to_string(),
+            embedded: None,
+        }
+    }
+
     /// Whether the server runs in this process (each connection then costs two file
     /// descriptors, one at each end).
     pub fn is_embedded(&self) -> bool {

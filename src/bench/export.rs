@@ -39,7 +39,7 @@ impl Exports {
             write_atomic(path, json(settings, records, &rows, complete)?.as_bytes())?;
         }
         if let Some(path) = &self.csv {
-            write_atomic(path, csv(records).as_bytes())?;
+            write_atomic(path, csv(records)?.as_bytes())?;
         }
         if let Some(path) = &self.markdown {
             write_atomic(path, markdown(&rows).as_bytes())?;
@@ -72,58 +72,45 @@ pub fn json(
     Ok(text)
 }
 
-/// The CSV header, in the order of [`csv`]'s columns.
-pub const CSV_HEADER: [&str; 9] = [
-    "mode",
-    "max_req",
-    "max_req_used",
-    "run",
-    "elapsed_s",
-    "ok",
-    "not_found",
-    "errors",
-    "peak_in_flight",
-];
-
-/// One row per timed run, with a header (RFC 4180: CRLF is allowed but LF is what every
-/// tool reads, so LF).
-pub fn csv(records: &[RunRecord]) -> String {
-    let mut out = csv_line(CSV_HEADER.iter().map(|s| s.to_string()));
-    for r in records {
-        out.push_str(&csv_line([
-            r.mode.to_string(),
-            r.max_req.to_string(),
-            r.max_req_used.to_string(),
-            r.run.to_string(),
-            format!("{:.6}", r.elapsed_s),
-            r.ok.to_string(),
-            r.not_found.to_string(),
-            r.errors.to_string(),
-            r.peak_in_flight.to_string(),
-        ]));
+/// One row per timed run, with a header, through the `csv` crate: the header is the
+/// record's own field names (serde), so the two cannot drift apart, and quoting is the
+/// crate's (RFC 4180, LF line ends).
+pub fn csv(records: &[RunRecord]) -> anyhow::Result<String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for record in records {
+        writer.serialize(record)?;
     }
-    out
+    if records.is_empty() {
+        // serde writes the header with the first record; with none, name the fields
+        // from an empty record's serialization.
+        writer.write_record(csv_header())?;
+    }
+    let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(String::from_utf8(bytes)?)
 }
 
-fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
-    let mut line = fields
-        .into_iter()
-        .map(|f| csv_field(&f))
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push('\n');
-    line
-}
-
-/// Quotes a field that holds a comma, a quote or a line break, doubling its quotes. Our
-/// fields are names and numbers today; quoting anyway keeps the file valid if one day a
-/// field is free text.
-pub fn csv_field(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
+/// The field names of [`RunRecord`], in order, as serde names them: the header line of
+/// a blank record written through the same crate.
+fn csv_header() -> Vec<String> {
+    let blank = RunRecord {
+        mode: crate::download::Mode::Sequential,
+        max_req: 0,
+        max_req_used: 0,
+        run: 0,
+        elapsed_s: 0.0,
+        ok: 0,
+        not_found: 0,
+        errors: 0,
+        peak_in_flight: 0,
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    if writer.serialize(&blank).is_err() {
+        return Vec::new();
     }
+    let bytes = writer.into_inner().unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let header = text.lines().next().unwrap_or_default();
+    header.split(',').map(str::to_string).collect()
 }
 
 /// The summary as a GitHub-flavoured Markdown table, numbers right-aligned.
@@ -226,28 +213,26 @@ mod tests {
     }
 
     #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
-        assert_eq!(csv_field("async"), "async");
-        assert_eq!(csv_field("0.25"), "0.25");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
-    }
-
-    #[test]
     fn csv_has_a_header_and_one_row_per_run() {
         let text = csv(&[
             record(Mode::Sequential, 1, 1, 1.5),
             record(Mode::Async, 4, 1, 0.25),
-        ]);
+        ])
+        .unwrap();
         let lines: Vec<&str> = text.lines().collect();
+        let header = "mode,max_req,max_req_used,run,elapsed_s,ok,not_found,errors,peak_in_flight";
         assert_eq!(
             lines,
             [
-                "mode,max_req,max_req_used,run,elapsed_s,ok,not_found,errors,peak_in_flight",
-                "sequential,1,1,1,1.500000,4,1,0,1",
-                "async,4,4,1,0.250000,4,1,0,4",
+                header,
+                "sequential,1,1,1,1.5,4,1,0,1",
+                "async,4,4,1,0.25,4,1,0,4",
             ]
+        );
+        assert_eq!(
+            csv(&[]).unwrap(),
+            format!("{header}\n"),
+            "a header even with no run"
         );
     }
 

@@ -27,7 +27,6 @@ use crate::codes;
 use crate::countries;
 use crate::download::Mode;
 use crate::error::{Error, Exit};
-use crate::limits;
 use crate::serve::inject::DelayRange;
 use crate::site::Site;
 use export::Exports;
@@ -158,36 +157,26 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
 
     // One server for the whole bench, kept alive until the end: dropping it stops it.
     let delay = args.delay();
-    let site = args.server.server.open(
-        delay,
-        args.server.error_rate.unwrap_or(0.0),
-        CONNECT_TIMEOUT,
-    )?;
-    let base_url = site.base_url.clone();
+    let start = crate::start_run(&args.server, delay, CONNECT_TIMEOUT, None)?;
+    let base_url = start.site.base_url.clone();
 
-    let mut runner = Runner {
+    let runner = Runner {
         base_url: &base_url,
         codes: &codes,
         runs: args.runs as usize,
         warmup: args.warmup as usize,
-        fd_cap: args::MAX_MAX_REQ,
+        start: &start,
         cancel: tokio_util::sync::CancellationToken::new(),
     };
-    if let Some(limit) = limits::raise_open_files() {
-        // With the embedded server in this process, each connection costs two descriptors.
-        let per_request = if site.is_embedded() { 2 } else { 1 };
-        let cap = limits::fitting_max_req(args::MAX_MAX_REQ, limit, per_request);
-        let wanted = configs
-            .iter()
-            .map(|&c| runner.max_req_used(c))
-            .max()
-            .unwrap_or(1);
-        if cap < wanted {
-            eprintln!(
-                "flags-dl: warning: the open-file limit ({limit}) allows {cap} requests in flight, not {wanted}; runs asking for more use {cap} (raise it with `ulimit -n`)"
-            );
-        }
-        runner.fd_cap = cap;
+    let lowered = configs
+        .iter()
+        .map(|&c| runner.in_flight(c))
+        .filter_map(|limit| Some((limit.lowered_from?, limit.used)))
+        .max();
+    if let (Some((wanted, used)), Some(fds)) = (lowered, start.fd_limit) {
+        eprintln!(
+            "flags-dl: warning: the open-file limit ({fds}) allows {used} requests in flight, not {wanted}; runs asking for more use {used} (raise it with `ulimit -n`)"
+        );
     }
 
     let settings = Settings {
@@ -258,7 +247,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
             export::write_atomic(path, plot::render_svg(&settings, &rows)?.as_bytes())?;
         }
     }
-    drop(site);
+    drop(start);
     Ok(if ran.interrupted {
         Exit::Interrupted
     } else {

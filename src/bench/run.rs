@@ -43,8 +43,9 @@ pub struct Runner<'a> {
     pub runs: usize,
     /// Untimed runs per mode.
     pub warmup: usize,
-    /// The most requests in flight the open-file limit leaves room for.
-    pub fd_cap: usize,
+    /// The server, the trust store and the open-file limit, shared with the download
+    /// command's start.
+    pub start: &'a crate::RunStart,
     /// One token for the whole bench, given to every run's job: Ctrl-C cancels it, and a
     /// Ctrl-C between two runs still stops the next one from starting.
     pub cancel: CancellationToken,
@@ -64,17 +65,13 @@ impl Runner<'_> {
     /// codes are kept in the table (the flattening of the curve is the lesson) but cannot
     /// put more requests in flight than there are codes.
     pub fn max_req_used(&self, config: Config) -> usize {
-        config
-            .max_req
-            .min(crate::download::mode::MAX_IN_FLIGHT)
-            .min(if config.mode == Mode::Sequential {
-                1
-            } else {
-                usize::MAX
-            })
-            .min(self.codes.len())
-            .min(self.fd_cap)
-            .max(1)
+        self.in_flight(config).used
+    }
+
+    /// The download command's rule (`requests_in_flight`), for one config.
+    pub fn in_flight(&self, config: Config) -> crate::download::mode::InFlightLimit {
+        self.start
+            .requests_in_flight(config.mode, Some(config.max_req), self.codes.len())
     }
 
     /// Downloads, as [`run_once`] counts them, that [`Runner::run_all`] will make.
@@ -169,6 +166,7 @@ impl Runner<'_> {
             self.base_url,
             self.codes,
             max_req,
+            &self.start.trust,
             &self.cancel,
             &mut || progress.tick(),
         )
@@ -209,6 +207,7 @@ pub fn run_once(
     base_url: &str,
     codes: &[String],
     max_req: usize,
+    trust: &crate::download::trust::Trust,
     cancel: &CancellationToken,
     tick: &mut dyn FnMut(),
 ) -> anyhow::Result<Measured> {
@@ -226,6 +225,7 @@ pub fn run_once(
         &crate::cli::ReliabilityArgs::default(),
     );
     job.cancel = cancel.clone();
+    job.trust = trust.clone();
     interrupt::watch(job.cancel.clone(), job.saver.clone());
     let mut measured = Measured::default();
     let started = Instant::now();
@@ -288,13 +288,21 @@ impl BenchProgress {
 mod tests {
     use super::*;
 
-    fn runner(codes: &[String], fd_cap: usize) -> Runner<'_> {
+    fn start(fd_limit: Option<u64>) -> crate::RunStart {
+        crate::RunStart {
+            site: crate::site::OpenSite::remote_for_tests("http://127.0.0.1:9/flags"),
+            trust: Default::default(),
+            fd_limit,
+        }
+    }
+
+    fn runner<'a>(codes: &'a [String], start: &'a crate::RunStart) -> Runner<'a> {
         Runner {
             base_url: "http://127.0.0.1:9/flags",
             codes,
             runs: 3,
             warmup: 1,
-            fd_cap,
+            start,
             cancel: CancellationToken::new(),
         }
     }
@@ -302,19 +310,20 @@ mod tests {
     #[test]
     fn in_flight_is_capped_by_codes_mode_and_open_files() {
         let codes: Vec<String> = (0..20).map(|i| format!("C{i}")).collect();
-        let r = runner(&codes, 1000);
+        let roomy = start(None);
+        let r = runner(&codes, &roomy);
         let used = |mode, max_req| r.max_req_used(Config { mode, max_req });
         assert_eq!(used(Mode::Async, 4), 4);
         assert_eq!(used(Mode::Async, 256), 20);
         assert_eq!(used(Mode::Threads, 1000), 20);
         assert_eq!(used(Mode::Sequential, 64), 1);
-        assert_eq!(
-            runner(&codes, 10).max_req_used(Config {
-                mode: Mode::Async,
-                max_req: 16
-            }),
-            10
-        );
+        // 74 descriptors: 64 kept for the rest, 10 for connections.
+        let tight = start(Some(74));
+        let config = Config {
+            mode: Mode::Async,
+            max_req: 16,
+        };
+        assert_eq!(runner(&codes, &tight).max_req_used(config), 10);
     }
 
     #[test]
@@ -322,7 +331,7 @@ mod tests {
         let codes: Vec<String> = (0..5).map(|i| format!("C{i}")).collect();
         let configs = super::super::args::plan(&[Mode::Sequential, Mode::Async], &[1, 4]);
         // 3 configs x 3 runs + 2 modes x 1 warm-up = 11 runs of 5 codes.
-        assert_eq!(runner(&codes, 1000).total_downloads(&configs), 55);
+        assert_eq!(runner(&codes, &start(None)).total_downloads(&configs), 55);
     }
 
     #[test]
