@@ -89,36 +89,60 @@ impl FlagData {
         Ok(FlagData::Dir(root))
     }
 
-    /// The bytes of one file, or `None` when there is no such file in the data.
+    /// One file, or `None` when there is no such file in the data.
     ///
-    /// `cc` must already be two lower-case ASCII letters (see [`parse_flag_path`]), which is
-    /// what keeps a folder lookup inside the folder; the link check guards the rest.
-    pub fn get(&self, cc: &str, kind: FileKind) -> Option<Bytes> {
+    /// `cc` must already be two lower-case ASCII letters (see [`parse_flag_path`]). A
+    /// folder's file is opened once, beneath the folder, a regular file only (see
+    /// [`super::beneath`]), off the async workers: a slow disk or a hostile file never
+    /// holds up other requests.
+    pub async fn get(&self, cc: &str, kind: FileKind) -> Option<Served> {
         match self {
             FlagData::Generated(files) => {
                 let (gif, metadata) = files.get(cc)?.files();
-                Some(match kind {
+                Some(Served::Bytes(match kind {
                     FileKind::Gif => gif.clone(),
                     FileKind::Metadata => metadata.clone(),
-                })
+                }))
             }
             FlagData::Dir(root) => {
-                let name = match kind {
-                    FileKind::Gif => format!("{cc}.gif"),
-                    FileKind::Metadata => "metadata.json".to_string(),
+                let relative = match kind {
+                    FileKind::Gif => format!("{cc}/{cc}.gif"),
+                    FileKind::Metadata => format!("{cc}/metadata.json"),
                 };
-                // Plain std I/O on the runtime's thread: a flag is ~12 KB in the page cache,
-                // cheaper to read here than to send to the blocking pool and back (twice).
-                let path = std::fs::canonicalize(root.join(cc).join(name)).ok()?;
-                // A symlink inside the folder may point anywhere; serve only what resolves
-                // to a file under the folder itself.
-                if !path.starts_with(root) {
-                    return None;
-                }
-                std::fs::read(path).ok().map(Bytes::from)
+                let root = root.clone();
+                tokio::task::spawn_blocking(move || {
+                    let file = super::beneath::open_regular_beneath(&root, &relative).ok()?;
+                    let len = file.metadata().ok()?.len();
+                    if len <= WHOLE {
+                        // A flag is ~12 KB: one read, one buffer.
+                        let mut bytes = Vec::with_capacity(len as usize);
+                        std::io::Read::read_to_end(&mut &file, &mut bytes).ok()?;
+                        Some(Served::Bytes(Bytes::from(bytes)))
+                    } else {
+                        Some(Served::File { file, len })
+                    }
+                })
+                .await
+                .ok()
+                .flatten()
             }
         }
     }
+}
+
+/// Files up to this size are read whole; larger ones are streamed in chunks of it, so that
+/// a large file costs the server a chunk per request, not its size.
+pub const WHOLE: u64 = 64 * 1024;
+
+/// What a request for a file gets.
+#[derive(Debug)]
+pub enum Served {
+    Bytes(Bytes),
+    /// A file larger than [`WHOLE`], open, to stream.
+    File {
+        file: std::fs::File,
+        len: u64,
+    },
 }
 
 /// The metadata document, in the book's key order.

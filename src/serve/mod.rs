@@ -7,13 +7,14 @@
 //! things a flag server must survive are at the connection level: idle or dribbling
 //! connections (a header-read timeout) and too many of them (a cap on connections).
 
+pub mod beneath;
 pub mod data;
 pub mod gif;
 pub mod inject;
 
 use bytes::Bytes;
 use data::{parse_flag_path, FileKind, FlagData};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -98,7 +99,7 @@ impl FlagServer {
     /// Answers one request: delay, maybe fail, else the file or 404; then log it.
     ///
     /// It takes any request body type, so tests can call it without a socket.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ServeBody> {
         let start = Instant::now();
         let path = req.uri().path();
         let draw = self.inject.draw();
@@ -114,11 +115,21 @@ impl FlagServer {
             )
         } else {
             match parse_flag_path(path) {
-                Some((cc, kind)) => match self.data.get(cc, kind) {
-                    Some(bytes) => Response::builder()
-                        .header("content-type", kind.content_type())
-                        .body(Full::new(bytes))
-                        .expect("a static header is valid"),
+                Some((cc, kind)) => match self.data.get(cc, kind).await {
+                    Some(served) => {
+                        let (body, len) = match served {
+                            data::Served::Bytes(bytes) => {
+                                let len = bytes.len() as u64;
+                                (whole(bytes), len)
+                            }
+                            data::Served::File { file, len } => (streamed(file), len),
+                        };
+                        Response::builder()
+                            .header("content-type", kind.content_type())
+                            .header("content-length", len)
+                            .body(body)
+                            .expect("static headers are valid")
+                    }
                     None => not_found(),
                 },
                 None => not_found(),
@@ -139,7 +150,7 @@ impl FlagServer {
         response
     }
 
-    fn injected_error(&self) -> Response<Full<Bytes>> {
+    fn injected_error(&self) -> Response<ServeBody> {
         let status =
             StatusCode::from_u16(self.inject.error_status).unwrap_or(StatusCode::IM_A_TEAPOT);
         let mut response = plain(status, "injected error\n");
@@ -150,8 +161,37 @@ impl FlagServer {
     }
 }
 
-fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+/// A response body: bytes in memory, or a file read in chunks as the client takes them.
+pub type ServeBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+fn whole(bytes: Bytes) -> ServeBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A large file, [`data::WHOLE`] bytes at a time, each read on the blocking pool (tokio's
+/// file), so that the server holds one chunk per request, not the file.
+fn streamed(file: std::fs::File) -> ServeBody {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::from_std(file);
+    let chunks = futures_util::stream::unfold(file, |mut file| async move {
+        let mut buf = vec![0; data::WHOLE as usize];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(hyper::body::Frame::data(Bytes::from(buf))), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    StreamBody::new(chunks.boxed()).boxed_unsync()
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<ServeBody> {
+    let mut response = Response::new(whole(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         "content-type",
@@ -160,7 +200,7 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-fn not_found() -> Response<Full<Bytes>> {
+fn not_found() -> Response<ServeBody> {
     plain(StatusCode::NOT_FOUND, "404 not found\n")
 }
 
@@ -297,7 +337,7 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = listen(addr).map_err(|e| bind_error(addr, e))?;
         let listener = TcpListener::from_std(listener)?;
@@ -320,7 +360,11 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         .await;
         log(format_args!("Server stopped."));
         Ok(())
-    })
+    });
+    // A read still on the blocking pool (a slow disk) must not keep the process alive
+    // past the second Ctrl-C promises.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    served
 }
 
 fn bind_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {

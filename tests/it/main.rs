@@ -8,6 +8,7 @@
 //!   completions, the man page, `--help` and the exit codes (Unix only).
 //! - [`reliability`]: servers that fail, stall, lie and attack; Ctrl-C; load and peers.
 //! - [`serve`]: `flags-dl serve` asked with raw HTTP requests.
+//! - [`serve_hardening`]: `flags-dl serve` against a local attacker in its folder.
 //! - [`bench`]: `flags-dl bench` and its exports.
 //! - [`client_hardening`]: the client against a local attacker and hostile input.
 //! - [`one_path`]: the same response gives the same result in every mode.
@@ -25,3 +26,4 @@ mod pictures;
 mod pipeline;
 mod reliability;
 mod serve;
+mod serve_hardening;

@@ -119,6 +119,11 @@ impl Server {
         raw_request(self.addr, "GET", path)
     }
 
+    /// The server's process id, to read its /proc entries.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
     /// The server's process, to signal it and wait for its exit.
     pub fn into_process(self) -> Spawned {
         self.process

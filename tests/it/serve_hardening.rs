@@ -1,0 +1,143 @@
+//! `flags-dl serve --dir` against a local attacker who can write into the folder (issue
+//! 11): a file swapped for a symlink while it is requested, a FIFO, a file of hundreds of
+//! megabytes. Each test reproduces the attack against a real server child.
+
+use crate::harness::{raw_request, scratch, Server};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A folder `root/br/` with a real flag, and a secret beside `root`.
+fn layout() -> crate::harness::Scratch {
+    let tmp = scratch();
+    std::fs::write(tmp.path().join("secret"), "TOP SECRET\n").unwrap();
+    let br = tmp.path().join("root/br");
+    std::fs::create_dir_all(&br).unwrap();
+    std::fs::write(br.join("br.gif"), b"GIF89a-the-real-br").unwrap();
+    tmp
+}
+
+fn serve(root: &Path) -> Server {
+    Server::start(&["--dir", root.to_str().unwrap(), "--quiet"])
+}
+
+/// The server checked the path, then opened it again by name: a file swapped for a
+/// symlink in between was read from outside the folder (`/etc/passwd` leaked hundreds of
+/// times in 10 s). Now the file is opened once, beneath the folder.
+#[test]
+fn a_file_swapped_for_a_symlink_mid_request_never_leaks_what_it_points_to() {
+    let tmp = layout();
+    let root = tmp.path().join("root");
+    let server = serve(&root);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, dir, secret) = (stop.clone(), root.join("br"), tmp.path().join("secret"));
+        std::thread::spawn(move || {
+            let (gif, link, real) = (dir.join("br.gif"), dir.join("link"), dir.join("real"));
+            std::fs::write(&real, b"GIF89a-the-real-br").unwrap();
+            std::os::unix::fs::symlink(&secret, &link).unwrap();
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                // Swap in the link, then the real file back, as fast as renames go.
+                let _ = std::fs::hard_link(&real, dir.join("tmp"));
+                let _ = std::fs::rename(dir.join("tmp"), &gif);
+                let _ = std::os::unix::fs::symlink(&secret, dir.join("tmp2"));
+                let _ = std::fs::rename(dir.join("tmp2"), &gif);
+                swaps += 1;
+            }
+            let _ = link;
+            swaps
+        })
+    };
+    let started = Instant::now();
+    let (mut requests, mut served) = (0, 0);
+    while started.elapsed() < Duration::from_secs(3) {
+        let answer = raw_request(server.addr, "GET", "/flags/br/br.gif");
+        requests += 1;
+        let body = String::from_utf8_lossy(&answer.body);
+        assert!(
+            !body.contains("TOP SECRET"),
+            "request {requests}: the secret outside --dir was served"
+        );
+        if answer.status == Some(200) {
+            served += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    println!("{requests} requests ({served} served the flag) against {swaps} swaps");
+    assert!(
+        requests > 100 && swaps > 100,
+        "the race ran: {requests} requests, {swaps} swaps"
+    );
+}
+
+/// A FIFO in the folder blocked the server's workers for good: two requests for it and
+/// nothing more was answered, and SIGTERM no longer stopped it.
+#[test]
+fn a_fifo_in_the_folder_is_404_and_hangs_nothing() {
+    let tmp = layout();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("fi")).unwrap();
+    let fifo = root.join("fi/fi.gif");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        println!("skipping: mkfifo is not available");
+        return;
+    }
+    let server = serve(&root);
+    for _ in 0..4 {
+        let answer = raw_request(server.addr, "GET", "/flags/fi/fi.gif");
+        assert_eq!(answer.status, Some(404), "{}", answer.head);
+    }
+    let answer = raw_request(server.addr, "GET", "/flags/br/br.gif");
+    assert_eq!(answer.status, Some(200), "still serving: {}", answer.head);
+    let process = server.into_process();
+    let asked = Instant::now();
+    process.signal("TERM");
+    let (status, _, stderr) = process.finish(Duration::from_secs(5));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "stopped {:?} after SIGTERM",
+        asked.elapsed()
+    );
+}
+
+/// Three requests for a 1 GB file took the server to 2.3 GB: files are now streamed in
+/// chunks, so its memory does not grow with the size of what it serves.
+#[test]
+fn a_large_file_is_streamed_not_read_whole() {
+    let tmp = layout();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("bg")).unwrap();
+    const SIZE: u64 = 256 << 20;
+    // Sparse: no disk, but 256 MiB to read.
+    let file = std::fs::File::create(root.join("bg/bg.gif")).unwrap();
+    file.set_len(SIZE).unwrap();
+    let server = serve(&root);
+    let pid = server.pid();
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let addr = server.addr;
+            std::thread::spawn(move || raw_request(addr, "GET", "/flags/bg/bg.gif"))
+        })
+        .collect();
+    for reader in readers {
+        let answer = reader.join().unwrap();
+        assert_eq!(answer.status, Some(200), "{}", answer.head);
+        assert_eq!(answer.body.len() as u64, SIZE);
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let Some(peak_kib) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    else {
+        println!("skipping the memory check: no /proc/<pid>/status");
+        return;
+    };
+    println!("server peak RSS {peak_kib} KiB after 3 x 256 MiB");
+    assert!(peak_kib < 128 * 1024, "server peak RSS {peak_kib} KiB");
+}
