@@ -391,6 +391,11 @@ pub struct ServeArgs {
     /// No log line per request.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Connections served at once. Past it, the connection that has sent nothing the
+    /// longest is closed to make room; if every one has sent a request, new ones wait.
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 }
 
 impl ServeArgs {
@@ -406,7 +411,10 @@ impl ServeArgs {
             retry_after: self.retry_after,
             seed: self.seed,
             quiet: self.quiet,
-            limits: crate::serve::Limits::default(),
+            limits: crate::serve::Limits {
+                max_connections: self.max_connections as usize,
+                ..crate::serve::Limits::default()
+            },
         }
     }
 }

@@ -70,23 +70,38 @@ impl FlagData {
     }
 
     /// A folder in the book's layout, such as `../shared/flags`.
-    pub fn dir(path: &Path) -> Result<FlagData, String> {
+    pub fn dir(path: &Path) -> anyhow::Result<FlagData> {
         let root = path
             .canonicalize()
             .map_err(|e| {
-                format!(
+                anyhow::anyhow!(
                     "cannot serve --dir {}: {}; give the folder that holds <cc>/<cc>.gif, such as ../shared/flags",
                     path.display(),
                     e.to_string().to_lowercase()
                 )
             })?;
         if !root.is_dir() {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "cannot serve --dir {}: not a folder",
                 path.display()
             ));
         }
-        Ok(FlagData::Dir(root))
+        // A folder that exists but holds no flags is a mistake on the command line.
+        let folder = flags_folder(&root).ok_or_else(|| {
+            crate::error::Error::Usage(format!(
+                "cannot serve --dir {}: it holds no <cc>/<cc>.gif, nor a flags/ folder that does; give the folder that holds them, such as ../shared/flags",
+                path.display()
+            ))
+        })?;
+        Ok(FlagData::Dir(folder))
+    }
+
+    /// The folder served, for the banner.
+    pub fn folder(&self) -> Option<&Path> {
+        match self {
+            FlagData::Generated(_) => None,
+            FlagData::Dir(root) => Some(root),
+        }
     }
 
     /// One file, or `None` when there is no such file in the data.
@@ -128,6 +143,27 @@ impl FlagData {
             }
         }
     }
+}
+
+/// The folder of flags in `root`: `root` itself when it holds `<cc>/<cc>.gif`, or its
+/// `flags/` when that does (the book's `getflags` layout, where the server runs in the
+/// folder above `flags/`); `None` for a folder with neither.
+fn flags_folder(root: &Path) -> Option<PathBuf> {
+    let holds_flags = |dir: &Path| {
+        std::fs::read_dir(dir).ok().is_some_and(|entries| {
+            entries.filter_map(Result::ok).any(|entry| {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                name.len() == 2 && entry.path().join(format!("{name}.gif")).is_file()
+            })
+        })
+    };
+    if holds_flags(root) {
+        return Some(root.to_path_buf());
+    }
+    // Canonical, as the folder served must be: what is served is checked to lie under it.
+    let inner = root.join("flags").canonicalize().ok()?;
+    holds_flags(&inner).then_some(inner)
 }
 
 /// Files up to this size are read whole; larger ones are streamed in chunks of it, so that

@@ -10,6 +10,7 @@
 pub mod beneath;
 pub mod data;
 pub mod gif;
+pub mod idle;
 pub mod inject;
 
 use bytes::Bytes;
@@ -214,11 +215,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let silent = Arc::new(idle::Silent::default());
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         // Take a slot before accepting, so that past the cap new clients wait in the
         // kernel's listen queue instead of taking a file descriptor each.
+        // At the cap, make room by closing the connection silent the longest (see
+        // `idle`); with none silent, wait for a slot as before.
+        if slots.available_permits() == 0 {
+            silent.evict_oldest();
+        }
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             () = &mut shutdown => break,
@@ -242,17 +249,23 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
         let server = server.clone();
+        let watch = silent.watch();
         connections.spawn(async move {
             let _permit = permit;
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let server = server.clone();
                 async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let stream = idle::Watched::new(stream, watch.clone());
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                // Closed for room: it never sent a byte.
+                () = watch.closed() => {}
+            }
         });
     }
     let _ = tokio::time::timeout(grace, async {
@@ -299,7 +312,7 @@ pub struct ServeConfig {
 impl ServeConfig {
     fn flag_server(&self) -> anyhow::Result<FlagServer> {
         let data = match &self.dir {
-            Some(dir) => FlagData::dir(dir).map_err(anyhow::Error::msg)?,
+            Some(dir) => FlagData::dir(dir)?,
             None => FlagData::generated(),
         };
         let mut inject = Inject::new(self.delay, self.error_rate, self.seed);
@@ -312,10 +325,18 @@ impl ServeConfig {
         })
     }
 
-    fn describe(&self, addr: SocketAddr) -> String {
-        let source = match &self.dir {
-            Some(dir) => format!("the files in {}", dir.display()),
-            None => "194 generated flags".to_string(),
+    fn describe(&self, addr: SocketAddr, served: Option<&std::path::Path>) -> String {
+        let source = match (&self.dir, served) {
+            // The book's layout: --dir names the folder above flags/.
+            (Some(dir), Some(folder)) if folder.ends_with("flags") && !dir.ends_with("flags") => {
+                format!(
+                    "the files in {} (the flags/ inside {})",
+                    folder.display(),
+                    dir.display()
+                )
+            }
+            (Some(dir), _) => format!("the files in {}", dir.display()),
+            (None, _) => "194 generated flags".to_string(),
         };
         let mut line = format!("Serving {source} at http://{addr}/flags");
         if let Some(delay) = self.delay.filter(|d| !d.max.is_zero()) {
@@ -347,7 +368,7 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         let stop = stop_signal()?;
         // On stdout, and flushed, so that a script (or a test) that starts the server on
         // port 0 can read the address it got.
-        println!("{}", config.describe(addr));
+        println!("{}", config.describe(addr, server.data.folder()));
         use std::io::Write;
         std::io::stdout().flush()?;
         serve(

@@ -141,3 +141,88 @@ fn a_large_file_is_streamed_not_read_whole() {
     println!("server peak RSS {peak_kib} KiB after 3 x 256 MiB");
     assert!(peak_kib < 128 * 1024, "server peak RSS {peak_kib} KiB");
 }
+
+/// Connections that never sent a byte held every slot for the 10 s header timeout: with
+/// thousands of them, reopened as soon as closed, a real GET waited up to 8.7 s. Past the
+/// cap, the one silent the longest is now closed to make room.
+#[test]
+fn a_flood_of_silent_connections_past_the_cap_does_not_starve_a_real_request() {
+    let tmp = layout();
+    let server = Server::start(&[
+        "--dir",
+        tmp.path().join("root").to_str().unwrap(),
+        "--quiet",
+        "--max-connections",
+        "20",
+    ]);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Four flooders, each keeping 25 silent connections open, reopening any closed.
+    let flooders: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, addr) = (stop.clone(), server.addr);
+            std::thread::spawn(move || {
+                let mut held: Vec<std::net::TcpStream> = Vec::new();
+                let mut opened = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    held.retain(|s| {
+                        let mut probe = [0u8; 1];
+                        s.set_nonblocking(true).ok();
+                        // 0 bytes: closed by the server; WouldBlock: still open.
+                        !matches!(std::io::Read::read(&mut &*s, &mut probe), Ok(0))
+                    });
+                    while held.len() < 25 {
+                        if let Ok(s) = std::net::TcpStream::connect(addr) {
+                            held.push(s);
+                            opened += 1;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                opened
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..10 {
+        let asked = Instant::now();
+        let answer = raw_request(server.addr, "GET", "/flags/br/br.gif");
+        let took = asked.elapsed();
+        assert_eq!(answer.status, Some(200), "request {i}: {}", answer.head);
+        assert!(took < Duration::from_secs(1), "request {i} waited {took:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let opened: u64 = flooders.into_iter().map(|f| f.join().unwrap()).sum();
+    println!("{opened} silent connections opened during the test");
+    assert!(opened > 100, "the flood ran past the cap of 20: {opened}");
+}
+
+/// The book's `getflags` layout: the server runs in the folder above `flags/`. Given that
+/// folder, `serve --dir` serves the `flags/` inside it (it answered 404 to everything); a
+/// folder with neither layout is a usage error naming what to give.
+#[test]
+fn dir_above_flags_serves_the_flags_inside_and_neither_layout_is_refused() {
+    let tmp = layout();
+    let above = tmp.path().join("getflags");
+    std::fs::create_dir_all(above.join("flags")).unwrap();
+    std::fs::rename(tmp.path().join("root/br"), above.join("flags/br")).unwrap();
+    let server = serve(&above);
+    assert!(
+        server.banner.contains("(the flags/ inside "),
+        "{}",
+        server.banner
+    );
+    let answer = raw_request(server.addr, "GET", "/flags/br/br.gif");
+    assert_eq!(answer.status, Some(200), "{}", answer.head);
+    assert_eq!(answer.body, b"GIF89a-the-real-br");
+    drop(server);
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = crate::harness::run(
+        tmp.path(),
+        &["serve", "--port", "0", "--dir", empty.to_str().unwrap()],
+    );
+    crate::harness::assert_exit(&out, 2);
+    let line = crate::harness::one_stderr_line(&out);
+    assert!(line.contains("nor a flags/ folder"), "{line}");
+}
