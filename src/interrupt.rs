@@ -11,10 +11,20 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 /// The run that Ctrl-C stops, if one is under way.
-static WATCHED: Mutex<Option<(CancellationToken, Arc<Saver>)>> = Mutex::new(None);
+static WATCHED: Mutex<Option<(CancellationToken, Option<Arc<Saver>>)>> = Mutex::new(None);
 
 /// Makes Ctrl-C (and SIGTERM) stop the run of `cancel` and `saver`.
 pub fn watch(cancel: CancellationToken, saver: Arc<Saver>) {
+    watch_run(cancel, Some(saver));
+}
+
+/// Makes Ctrl-C stop what `cancel` stands for, with no folder to clear: the bench, whose
+/// runs write in their own processes.
+pub fn watch_cancel(cancel: CancellationToken) {
+    watch_run(cancel, None);
+}
+
+fn watch_run(cancel: CancellationToken, saver: Option<Arc<Saver>>) {
     *WATCHED.lock().unwrap_or_else(|e| e.into_inner()) = Some((cancel, saver));
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
@@ -29,7 +39,9 @@ fn on_interrupt() {
     match &*watched {
         Some((cancel, saver)) if !cancel.is_cancelled() => {
             cancel.cancel();
-            saver.stop();
+            if let Some(saver) = saver {
+                saver.stop();
+            }
             eprintln!("\nflags-dl: interrupted; stopping (press Ctrl-C again to quit at once)");
         }
         _ => std::process::exit(130),

@@ -58,6 +58,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=100))]
     pub warmup: u64,
 
+    /// Internal: run one timed run as a child of a bench (its spec as JSON on stdin, its
+    /// figures as JSON on stdout), so that its memory and threads are its own.
+    #[arg(long, hide = true)]
+    pub child_run: bool,
+
     /// Write every run, the summary and the settings as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub export_json: Option<PathBuf>,

@@ -102,6 +102,8 @@ fn csv_header() -> Vec<String> {
         not_found: 0,
         errors: 0,
         peak_in_flight: 0,
+        peak_rss_bytes: 0,
+        peak_threads: 0,
     };
     let mut writer = csv::Writer::from_writer(Vec::new());
     if writer.serialize(&blank).is_err() {
@@ -117,8 +119,8 @@ fn csv_header() -> Vec<String> {
 pub fn markdown(rows: &[Summary]) -> String {
     let d = decimals(rows.iter().map(|r| r.min_s));
     let mut out = String::from(
-        "| mode | -m | most in flight | median (s) | min (s) | max (s) | req/s | errors | speed-up |\n\
-         |:-----|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| mode | -m | most in flight | median (s) | min (s) | max (s) | req/s | errors | speed-up | peak RSS (MiB) | threads |\n\
+         |:-----|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let speedup = match r.speedup {
@@ -127,7 +129,7 @@ pub fn markdown(rows: &[Summary]) -> String {
             None => "–".to_string(),
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {:.d$} | {:.d$} | {:.d$} | {:.1} | {} | {} |\n",
+            "| {} | {} | {} | {:.d$} | {:.d$} | {:.d$} | {:.1} | {} | {} | {:.1} | {} |\n",
             r.mode,
             r.max_req,
             r.peak_in_flight,
@@ -136,7 +138,9 @@ pub fn markdown(rows: &[Summary]) -> String {
             r.max_s,
             r.req_per_s,
             r.errors,
-            speedup
+            speedup,
+            r.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+            r.peak_threads
         ));
     }
     out
@@ -209,6 +213,8 @@ mod tests {
             not_found: 1,
             errors: 0,
             peak_in_flight: max_req,
+            peak_rss_bytes: 8 << 20,
+            peak_threads: 3,
         }
     }
 
@@ -220,13 +226,13 @@ mod tests {
         ])
         .unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        let header = "mode,max_req,max_req_used,run,elapsed_s,ok,not_found,errors,peak_in_flight";
+        let header = "mode,max_req,max_req_used,run,elapsed_s,ok,not_found,errors,peak_in_flight,peak_rss_bytes,peak_threads";
         assert_eq!(
             lines,
             [
                 header,
-                "sequential,1,1,1,1.5,4,1,0,1",
-                "async,4,4,1,0.25,4,1,0,4",
+                "sequential,1,1,1,1.5,4,1,0,1,8388608,3",
+                "async,4,4,1,0.25,4,1,0,4,8388608,3",
             ]
         );
         assert_eq!(
@@ -249,11 +255,11 @@ mod tests {
         assert!(lines[0].starts_with("| mode | -m |"));
         assert_eq!(
             lines[2],
-            "| sequential | 1 | 1 | 1.000 | 1.000 | 1.000 | 5.0 | 0 | baseline |"
+            "| sequential | 1 | 1 | 1.000 | 1.000 | 1.000 | 5.0 | 0 | baseline | 8.0 | 3 |"
         );
         assert_eq!(
             lines[3],
-            "| async | 4 | 4 | 0.250 | 0.250 | 0.250 | 20.0 | 0 | 4.0× |"
+            "| async | 4 | 4 | 0.250 | 0.250 | 0.250 | 20.0 | 0 | 4.0× | 8.0 | 3 |"
         );
     }
 

@@ -136,6 +136,10 @@ fn plural(n: usize, word: &str) -> String {
 
 /// Runs the benchmark and prints its table.
 pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
+    if args.child_run {
+        run::child_run()?;
+        return Ok(Exit::Success);
+    }
     args.check().map_err(Error::Usage)?;
     let codes = codes::expand_from_stdin(&args.codes.selection())
         .map_err(|e| Error::Usage(e.to_string()))?;
@@ -168,6 +172,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
         start: &start,
         cancel: tokio_util::sync::CancellationToken::new(),
     };
+    crate::interrupt::watch_cancel(runner.cancel.clone());
     let lowered = configs
         .iter()
         .map(|&c| runner.in_flight(c))

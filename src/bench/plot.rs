@@ -40,7 +40,8 @@ pub fn render_svg(settings: &Settings, rows: &[Summary]) -> anyhow::Result<Strin
     anyhow::ensure!(!rows.is_empty(), "no runs to plot");
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let height = HEIGHT + if has_cost(rows) { COST_HEIGHT } else { 0 };
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         draw(&root, settings, rows)?;
         root.present()?;
     }
@@ -57,6 +58,11 @@ fn draw(
     let legend_height = 16 + 24 * modes.len() as u32;
     let (top, rest) = root.split_vertically(100);
     let (body, bottom) = rest.split_vertically(HEIGHT - 100 - legend_height);
+    // The cost panels go under the legend, which serves both.
+    let (bottom, cost) = bottom.split_vertically(legend_height);
+    if has_cost(rows) {
+        draw_cost(&cost, rows, &modes)?;
+    }
     let grey = RGBColor(70, 70, 70);
     top.draw(&Text::new(
         format!(
@@ -211,6 +217,85 @@ fn draw(
     Ok(())
 }
 
+/// The height of the panels of memory and threads, when the runs measured them.
+const COST_HEIGHT: u32 = 330;
+
+fn has_cost(rows: &[Summary]) -> bool {
+    rows.iter().any(|r| r.peak_rss_bytes > 0)
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// A figure of a summary row, for one cost panel.
+type Measure = fn(&Summary) -> f64;
+
+/// What concurrency costs: each run's peak memory and most threads against -m, one line
+/// per mode, side by side. Threads climb with -m in threads mode; async stays flat.
+fn draw_cost(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    rows: &[Summary],
+    modes: &[Mode],
+) -> anyhow::Result<()> {
+    let (left, right) = area.split_horizontally(WIDTH / 2);
+    let x_of = |r: &Summary| {
+        if r.mode == Mode::Sequential {
+            1.0
+        } else {
+            r.max_req as f64
+        }
+    };
+    let x_max = rows.iter().map(x_of).fold(4.0, f64::max);
+    let mut x_keys: Vec<f64> = rows.iter().map(x_of).collect();
+    x_keys.sort_by(f64::total_cmp);
+    x_keys.dedup();
+    let panels: [(&Area, &str, Measure); 2] = [
+        (&left, "peak memory of the run (MiB)", |r| {
+            r.peak_rss_bytes as f64 / (1024.0 * 1024.0)
+        }),
+        (&right, "most OS threads of the run", |r| {
+            r.peak_threads as f64
+        }),
+    ];
+    for (panel, label, value) in panels {
+        let y_max = rows.iter().map(value).fold(1.0, f64::max) * 1.15;
+        let mut chart = ChartBuilder::on(panel)
+            .margin_left(24)
+            .margin_right(24)
+            .margin_top(16)
+            .margin_bottom(8)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(
+                (0.8..x_max * 1.3)
+                    .log_scale()
+                    .with_key_points(x_keys.clone()),
+                0.0..y_max,
+            )?;
+        chart
+            .configure_mesh()
+            .x_desc("max requests in flight (-m)")
+            .y_desc(label)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| short_number(*y))
+            .axis_desc_style((FONT, 15))
+            .label_style((FONT, 13))
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(225, 225, 225))
+            .draw()?;
+        for &mode in modes {
+            let (color, _) = look(mode);
+            let points: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|r| r.mode == mode)
+                .map(|r| (x_of(r), value(r)))
+                .collect();
+            chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        }
+    }
+    Ok(())
+}
+
 /// The modes of `rows`, in their order.
 fn dedup_modes(rows: &[Summary]) -> Vec<Mode> {
     let mut modes: Vec<Mode> = vec![];
@@ -322,6 +407,8 @@ mod tests {
             req_per_s: 500.0,
             errors: 0,
             peak_in_flight: 4,
+            peak_rss_bytes: 8 << 20,
+            peak_threads: 3,
             speedup: None,
         };
         let (lo, hi) = y_range(&[row]);

@@ -33,6 +33,10 @@ pub struct RunRecord {
     pub errors: usize,
     /// The most requests really in flight at once.
     pub peak_in_flight: usize,
+    /// The run's peak resident memory (its own process; the embedded server is the bench's).
+    pub peak_rss_bytes: u64,
+    /// The most OS threads its process had at once.
+    pub peak_threads: usize,
 }
 
 /// Where and what every run downloads.
@@ -139,6 +143,8 @@ impl Runner<'_> {
                     not_found: measured.not_found,
                     errors: measured.errors,
                     peak_in_flight: measured.peak_in_flight,
+                    peak_rss_bytes: measured.peak_rss_bytes,
+                    peak_threads: measured.peak_threads,
                 });
                 on_run(&records)?;
             }
@@ -161,20 +167,22 @@ impl Runner<'_> {
                 ..Measured::default()
             });
         }
-        run_once(
+        let spec = RunSpec {
             mode,
-            self.base_url,
-            self.codes,
+            base_url: self.base_url.to_string(),
+            codes: self.codes.to_vec(),
             max_req,
-            &self.start.trust,
-            &self.cancel,
-            &mut || progress.tick(),
-        )
+        };
+        let mut measured = run_in_child(&spec, &mut |n| progress.advance(n))?;
+        // Ctrl-C reaches the child too (same process group): what it cut short is no
+        // measurement, whatever the child printed.
+        measured.interrupted |= self.cancel.is_cancelled();
+        Ok(measured)
     }
 }
 
 /// What one run measured.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Measured {
     pub elapsed: Duration,
     pub ok: usize,
@@ -183,6 +191,104 @@ pub struct Measured {
     pub peak_in_flight: usize,
     /// Ctrl-C cut the run short: its figures measure nothing.
     pub interrupted: bool,
+    /// Filled in by the parent, from the child's process.
+    #[serde(default)]
+    pub peak_rss_bytes: u64,
+    #[serde(default)]
+    pub peak_threads: usize,
+}
+
+/// One run, as the bench hands it to its child process.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct RunSpec {
+    pub mode: Mode,
+    pub base_url: String,
+    pub codes: Vec<String>,
+    pub max_req: usize,
+}
+
+/// The child's side of `bench --child-run`: reads a [`RunSpec`] on stdin, downloads, and
+/// prints its [`Measured`] on stdout.
+pub fn child_run() -> anyhow::Result<()> {
+    let spec: RunSpec = serde_json::from_reader(std::io::stdin().lock())?;
+    let trust = crate::download::trust::Trust::for_server(&spec.base_url, None)
+        .map_err(|e| anyhow::anyhow!(e.0))?;
+    let measured = run_once(
+        spec.mode,
+        &spec.base_url,
+        &spec.codes,
+        spec.max_req,
+        &trust,
+        &CancellationToken::new(),
+        &mut || {},
+    )?;
+    serde_json::to_writer(std::io::stdout().lock(), &measured)?;
+    Ok(())
+}
+
+/// Runs `spec` in a child process of flags-dl and measures it from outside: its peak
+/// resident memory from `wait4`'s rusage, its most threads from /proc sampled every 2 ms.
+/// A fresh process per run, so that no run's allocations inflate the next one's figures.
+pub fn run_in_child(spec: &RunSpec, tick: &mut dyn FnMut(usize)) -> anyhow::Result<Measured> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use wait4::Wait4;
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args(["bench", "--child-run"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start a run's process: {e}"))?;
+    let pid = child.id();
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(&serde_json::to_vec(spec)?)?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let (done, threads) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let sampler = {
+        let (done, threads) = (done.clone(), threads.clone());
+        std::thread::spawn(move || {
+            let path = format!("/proc/{pid}/status");
+            while !done.load(Ordering::Relaxed) {
+                if let Some(n) = std::fs::read_to_string(&path).ok().and_then(|status| {
+                    status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Threads:"))
+                        .and_then(|n| n.trim().parse::<usize>().ok())
+                }) {
+                    threads.fetch_max(n, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let used = child.wait4()?;
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let text = reader.join().unwrap_or_default();
+    if !used.status.success() && text.is_empty() {
+        anyhow::bail!("a run's process failed ({})", used.status);
+    }
+    let mut measured: Measured = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("a run's process gave no figures ({e})"))?;
+    measured.peak_rss_bytes = used.rusage.maxrss;
+    measured.peak_threads = threads.load(Ordering::Relaxed);
+    tick(spec.codes.len());
+    Ok(measured)
 }
 
 impl Measured {
@@ -274,8 +380,8 @@ impl BenchProgress {
         self.bar.set_message(what);
     }
 
-    fn tick(&self) {
-        self.bar.inc(1);
+    fn advance(&self, n: usize) {
+        self.bar.inc(n as u64);
     }
 
     /// Removes the bar, so the table prints on a clean line.

@@ -26,6 +26,10 @@ pub struct Summary {
     pub errors: usize,
     /// The most requests in flight at once in any of the runs.
     pub peak_in_flight: usize,
+    /// The highest peak resident memory of the runs, in bytes (their own processes).
+    pub peak_rss_bytes: u64,
+    /// The most OS threads any of the runs had at once.
+    pub peak_threads: usize,
     /// The sequential median divided by this one; `None` without a sequential row.
     pub speedup: Option<f64>,
 }
@@ -53,6 +57,8 @@ pub fn summarize(configs: &[Config], records: &[RunRecord], code_count: usize) -
                 req_per_s: per_second(code_count, median_s),
                 errors: runs.iter().map(|r| r.errors).sum(),
                 peak_in_flight: runs.iter().map(|r| r.peak_in_flight).max().unwrap_or(0),
+                peak_rss_bytes: runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0),
+                peak_threads: runs.iter().map(|r| r.peak_threads).max().unwrap_or(0),
                 speedup: None,
             })
         })
@@ -121,6 +127,8 @@ mod tests {
             not_found: 0,
             errors,
             peak_in_flight: max_req.min(20) - run % 2,
+            peak_rss_bytes: 8 << 20,
+            peak_threads: 3,
         }
     }
 

@@ -28,7 +28,7 @@ pub fn rows(settings: &Settings, rows: &[Summary]) -> String {
         return String::new();
     }
     let d = decimals(rows.iter().map(|r| r.min_s));
-    let cells: Vec<[String; 8]> = rows
+    let cells: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
             [
@@ -40,6 +40,8 @@ pub fn rows(settings: &Settings, rows: &[Summary]) -> String {
                 r.peak_in_flight.to_string(),
                 format!("{:.1}", r.req_per_s),
                 r.errors.to_string(),
+                format!("{:.1}", r.peak_rss_bytes as f64 / (1024.0 * 1024.0)),
+                r.peak_threads.to_string(),
             ]
         })
         .collect();
@@ -50,7 +52,7 @@ pub fn rows(settings: &Settings, rows: &[Summary]) -> String {
             .max()
             .unwrap_or(0)
     };
-    let w: Vec<usize> = (0..8).map(width).collect();
+    let w: Vec<usize> = (0..10).map(width).collect();
     let w_speedup = rows
         .iter()
         .filter_map(|r| r.speedup.map(|x| format!("{x:.1}").len()))
@@ -69,7 +71,7 @@ pub fn rows(settings: &Settings, rows: &[Summary]) -> String {
     for (c, (row, speedup)) in cells.iter().zip(rows.iter().zip(&speedups)) {
         let errors = if row.errors == 1 { "error " } else { "errors" };
         let mut line = format!(
-            "  {:<w0$}  -m {:<w1$}  {:>w2$} s  [{:>w3$} … {:>w4$}]  {:>w5$} in flight  {:>w6$} req/s  {:>w7$} {errors}",
+            "  {:<w0$}  -m {:<w1$}  {:>w2$} s  [{:>w3$} … {:>w4$}]  {:>w5$} in flight  {:>w6$} req/s  {:>w7$} {errors}  {:>w8$} MiB  {:>w9$} threads",
             c[0],
             c[1],
             c[2],
@@ -78,6 +80,8 @@ pub fn rows(settings: &Settings, rows: &[Summary]) -> String {
             c[5],
             c[6],
             c[7],
+            c[8],
+            c[9],
             w0 = w[0],
             w1 = w[1],
             w2 = w[2],
@@ -86,6 +90,8 @@ pub fn rows(settings: &Settings, rows: &[Summary]) -> String {
             w5 = w[5],
             w6 = w[6],
             w7 = w[7],
+            w8 = w[8],
+            w9 = w[9],
         );
         if !speedup.is_empty() {
             line.push_str(&format!("  {speedup}"));
@@ -176,6 +182,8 @@ mod tests {
             req_per_s: 20.0 / median_s,
             errors,
             peak_in_flight: max_req.min(20),
+            peak_rss_bytes: 8 << 20,
+            peak_threads: 3,
             speedup: Some(4.0 / median_s),
         }
     }
@@ -201,9 +209,9 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[2],
-            "  async       -m 64  0.310 s  [0.279 … 0.341]  20 in flight  64.5 req/s  0 errors  12.9× sequential"
+            "  async       -m 64  0.310 s  [0.279 … 0.341]  20 in flight  64.5 req/s  0 errors  8.0 MiB  3 threads  12.9× sequential"
         );
-        assert!(lines[0].ends_with("0 errors  baseline"), "{}", lines[0]);
+        assert!(lines[0].ends_with("3 threads  baseline"), "{}", lines[0]);
         assert!(lines[1].contains("1 error "), "{}", lines[1]);
         // Every line has its "in flight" at the same column.
         let at: Vec<_> = lines

@@ -284,3 +284,59 @@ fn assert_well_formed(path: &Path, svg: &str) {
     assert!(open.is_empty(), "unclosed tags: {open:?}");
     assert!(svg.trim_start().starts_with("<svg") || svg.trim_start().starts_with("<?xml"));
 }
+
+/// Each timed run is its own process, measured from outside: its peak memory and its most
+/// threads reach the table, the JSON and the CSV, and the chart gets its second panel.
+/// Threads mode at -m 20 runs a thread per request; async does not.
+#[test]
+fn every_run_reports_its_memory_and_threads() {
+    let dir = scratch();
+    let file = |name: &str| dir.path().join(name);
+    let output = flags_dl()
+        .args(["bench", "--modes", "threads,async", "--max-req", "20"])
+        .args(["--runs", "1", "--warmup", "0", "--delay", "0.05"])
+        .arg("--export-json")
+        .arg(file("b.json"))
+        .arg("--export-csv")
+        .arg(file("b.csv"))
+        .arg("--plot")
+        .arg(file("b.svg"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains(" MiB") && table.contains(" threads"),
+        "{table}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file("b.json")).unwrap()).unwrap();
+    let runs = json["runs"].as_array().expect("a runs array");
+    let threads_of = |mode: &str| {
+        let run = runs.iter().find(|r| r["mode"] == mode).unwrap();
+        assert!(run["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{run}");
+        run["peak_threads"].as_u64().unwrap()
+    };
+    let (threads, tasks) = (threads_of("threads"), threads_of("async"));
+    assert!(threads >= 20, "threads mode: {threads} threads at -m 20");
+    assert!(tasks < 10, "async mode: {tasks} threads at -m 20");
+
+    // The CSV's header is the record's fields, in order.
+    let csv = std::fs::read_to_string(file("b.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let fields: Vec<String> = runs[0].as_object().unwrap().keys().cloned().collect();
+    let mut sorted_header: Vec<String> = header.iter().map(|s| s.to_string()).collect();
+    sorted_header.sort();
+    let mut sorted_fields = fields.clone();
+    sorted_fields.sort();
+    assert_eq!(sorted_header, sorted_fields, "{csv}");
+    assert!(header.ends_with(&["peak_rss_bytes", "peak_threads"]));
+
+    let svg = std::fs::read_to_string(file("b.svg")).unwrap();
+    assert!(svg.contains("peak memory of the run") && svg.contains("most OS threads of the run"));
+}
