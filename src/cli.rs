@@ -58,7 +58,7 @@ pub enum Command {
     /// Serve the flags over HTTP, as the book's `http.server` and `slow_server.py` do.
     Serve(ServeArgs),
     /// Time the three modes across levels of concurrency: the book's experiment.
-    Bench(crate::bench::BenchArgs),
+    Bench(Box<crate::bench::BenchArgs>),
     /// Print a shell completion script: `flags-dl completions bash > ~/.local/share/bash-completion/completions/flags-dl`.
     Completions {
         #[arg(value_enum)]

@@ -253,15 +253,11 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
             ended: started + elapsed,
             attempts: &attempts,
         };
-        if let Some(path) = &args.output.timeline {
-            timeline::write_atomically(path, picture.svg().as_bytes())
-                .with_context(|| format!("cannot write the timeline to {}", path.display()))?;
-        }
-        if let Some(path) = &args.output.trace {
-            let json = serde_json::to_vec(&picture.trace())?;
-            timeline::write_atomically(path, &json)
-                .with_context(|| format!("cannot write the trace to {}", path.display()))?;
-        }
+        timeline::write_pictures(
+            &picture,
+            args.output.timeline.as_deref(),
+            args.output.trace.as_deref(),
+        )?;
     }
     if let Some(reason) = tls_failure {
         return Err(Error::Tls(reason).into());

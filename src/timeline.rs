@@ -344,6 +344,25 @@ fn seconds_label(t: f64, step: f64) -> String {
     format!("{t:.decimals$}")
 }
 
+/// Writes the pictures asked for: the timeline's SVG to `timeline`, the trace to `trace`.
+pub fn write_pictures(
+    run: &Run<'_>,
+    timeline: Option<&Path>,
+    trace: Option<&Path>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if let Some(path) = timeline {
+        write_atomically(path, run.svg().as_bytes())
+            .with_context(|| format!("cannot write the timeline to {}", path.display()))?;
+    }
+    if let Some(path) = trace {
+        let json = serde_json::to_vec(&run.trace())?;
+        write_atomically(path, &json)
+            .with_context(|| format!("cannot write the trace to {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` through a temporary beside it, so that the file is either the
 /// old one or the complete new one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -63,6 +63,16 @@ pub struct BenchArgs {
     #[arg(long, hide = true)]
     pub child_run: bool,
 
+    /// Draw each (mode, -m)'s first timed run as a timeline: FILE.svg becomes
+    /// FILE-<mode>-m<N>.svg, one per line of the table.
+    #[arg(long, value_name = "FILE.svg")]
+    pub timeline: Option<PathBuf>,
+
+    /// Write each (mode, -m)'s first timed run in Chrome's trace-event format:
+    /// FILE-<mode>-m<N>.json.
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+
     /// Write every run, the summary and the settings as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub export_json: Option<PathBuf>,
@@ -177,7 +187,7 @@ mod tests {
     fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
         let argv = ["flags-dl", "bench"].iter().chain(args);
         match Cli::try_parse_from(argv)?.command {
-            Some(Command::Bench(args)) => Ok(args),
+            Some(Command::Bench(args)) => Ok(*args),
             other => panic!("not bench: {other:?}"),
         }
     }

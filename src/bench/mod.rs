@@ -152,6 +152,8 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
         &args.export_csv,
         &args.export_markdown,
         &args.plot,
+        &args.timeline,
+        &args.trace,
     ]
     .into_iter()
     .flatten()
@@ -171,6 +173,8 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
         warmup: args.warmup as usize,
         start: &start,
         cancel: tokio_util::sync::CancellationToken::new(),
+        timeline: args.timeline.clone(),
+        trace: args.trace.clone(),
     };
     crate::interrupt::watch_cancel(runner.cancel.clone());
     let lowered = configs

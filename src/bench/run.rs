@@ -53,6 +53,20 @@ pub struct Runner<'a> {
     /// One token for the whole bench, given to every run's job: Ctrl-C cancels it, and a
     /// Ctrl-C between two runs still stops the next one from starting.
     pub cancel: CancellationToken,
+    /// `--timeline` and `--trace`: drawn for each config's first timed run.
+    pub timeline: Option<std::path::PathBuf>,
+    pub trace: Option<std::path::PathBuf>,
+}
+
+/// `t.svg` for async at -m 100: `t-async-m100.svg`.
+fn picture_path(path: &std::path::Path, config: Config) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let ext = path
+        .extension()
+        .map_or_else(String::new, |e| format!(".{}", e.to_string_lossy()));
+    path.with_file_name(format!("{stem}-{}-m{}{ext}", config.mode, config.max_req))
 }
 
 /// What [`Runner::run_all`] got through.
@@ -117,7 +131,7 @@ impl Runner<'_> {
                     .unwrap_or(1);
                 for i in 1..=self.warmup {
                     progress.begin(format!("{} warm-up {i}/{}", config.mode, self.warmup));
-                    let measured = self.run_once(config.mode, fastest, progress)?;
+                    let measured = self.run_once(config.mode, fastest, None, progress)?;
                     if measured.interrupted {
                         return interrupted(records);
                     }
@@ -129,7 +143,8 @@ impl Runner<'_> {
                     "{} -m {} run {run}/{}",
                     config.mode, config.max_req, self.runs
                 ));
-                let measured = self.run_once(config.mode, used, progress)?;
+                let draw = (run == 1).then_some(config);
+                let measured = self.run_once(config.mode, used, draw, progress)?;
                 if measured.interrupted {
                     return interrupted(records);
                 }
@@ -159,6 +174,7 @@ impl Runner<'_> {
         &self,
         mode: Mode,
         max_req: usize,
+        draw: Option<Config>,
         progress: &BenchProgress,
     ) -> anyhow::Result<Measured> {
         if self.cancel.is_cancelled() {
@@ -172,6 +188,8 @@ impl Runner<'_> {
             base_url: self.base_url.to_string(),
             codes: self.codes.to_vec(),
             max_req,
+            timeline: draw.and_then(|c| Some(picture_path(self.timeline.as_ref()?, c))),
+            trace: draw.and_then(|c| Some(picture_path(self.trace.as_ref()?, c))),
         };
         let mut measured = run_in_child(&spec, &mut |n| progress.advance(n))?;
         // Ctrl-C reaches the child too (same process group): what it cut short is no
@@ -205,6 +223,11 @@ pub struct RunSpec {
     pub base_url: String,
     pub codes: Vec<String>,
     pub max_req: usize,
+    /// Where to draw this run, if asked.
+    #[serde(default)]
+    pub timeline: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub trace: Option<std::path::PathBuf>,
 }
 
 /// The child's side of `bench --child-run`: reads a [`RunSpec`] on stdin, downloads, and
@@ -213,15 +236,7 @@ pub fn child_run() -> anyhow::Result<()> {
     let spec: RunSpec = serde_json::from_reader(std::io::stdin().lock())?;
     let trust = crate::download::trust::Trust::for_server(&spec.base_url, None)
         .map_err(|e| anyhow::anyhow!(e.0))?;
-    let measured = run_once(
-        spec.mode,
-        &spec.base_url,
-        &spec.codes,
-        spec.max_req,
-        &trust,
-        &CancellationToken::new(),
-        &mut || {},
-    )?;
+    let measured = run_once(&spec, &trust, &CancellationToken::new())?;
     serde_json::to_writer(std::io::stdout().lock(), &measured)?;
     Ok(())
 }
@@ -309,14 +324,11 @@ impl Measured {
 /// is removed afterwards, and says how long it took. `tick` is called once per code;
 /// cancelling `cancel` (Ctrl-C does) stops the run.
 pub fn run_once(
-    mode: Mode,
-    base_url: &str,
-    codes: &[String],
-    max_req: usize,
+    spec: &RunSpec,
     trust: &crate::download::trust::Trust,
     cancel: &CancellationToken,
-    tick: &mut dyn FnMut(),
 ) -> anyhow::Result<Measured> {
+    let (mode, max_req) = (spec.mode, spec.max_req);
     // A fresh folder per run: no run finds files (or a warm directory) left by another.
     let dir = tempfile::Builder::new()
         .prefix("flags-dl-bench-")
@@ -324,22 +336,35 @@ pub fn run_once(
         .map_err(|e| anyhow::anyhow!("cannot create a temporary folder for a run: {e}"))?;
     // Built before the clock starts: setting up is not downloading.
     let mut job = Job::new(
-        base_url.to_string(),
-        codes.to_vec(),
+        spec.base_url.clone(),
+        spec.codes.clone(),
         dir.path().to_path_buf(),
         max_req,
         &crate::cli::ReliabilityArgs::default(),
     );
     job.cancel = cancel.clone();
     job.trust = trust.clone();
+    if spec.timeline.is_some() || spec.trace.is_some() {
+        job.recorder = Some(Default::default());
+    }
     interrupt::watch(job.cancel.clone(), job.saver.clone());
     let mut measured = Measured::default();
     let started = Instant::now();
     download::download_many(mode, &job, &mut |outcome| {
         measured.count(&outcome.status);
-        tick();
     })?;
     measured.elapsed = started.elapsed();
+    if let Some(recorder) = &job.recorder {
+        let attempts = recorder.attempts();
+        let run = crate::timeline::Run {
+            mode,
+            max_req,
+            started,
+            ended: started + measured.elapsed,
+            attempts: &attempts,
+        };
+        crate::timeline::write_pictures(&run, spec.timeline.as_deref(), spec.trace.as_deref())?;
+    }
     measured.peak_in_flight = job.pace.peak();
     measured.interrupted = cancel.is_cancelled();
     drop(job);
@@ -410,6 +435,8 @@ mod tests {
             warmup: 1,
             start,
             cancel: CancellationToken::new(),
+            timeline: None,
+            trace: None,
         }
     }
 

@@ -340,3 +340,48 @@ fn every_run_reports_its_memory_and_threads() {
     let svg = std::fs::read_to_string(file("b.svg")).unwrap();
     assert!(svg.contains("peak memory of the run") && svg.contains("most OS threads of the run"));
 }
+
+/// `bench --timeline` and `--trace`: one picture per line of the table, from that line's
+/// first timed run, each with one bar (and one event) per code.
+#[test]
+fn bench_draws_one_timeline_and_trace_per_mode_and_level() {
+    let dir = scratch();
+    let output = flags_dl()
+        .current_dir(dir.path())
+        .args(["bench", "--modes", "threads,async", "--max-req", "2,8"])
+        .args(["--runs", "2", "--warmup", "0", "--delay", "0", "-l", "6"])
+        .args(["--timeline", "t.svg", "--trace", "t.json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut names = file_names(dir.path());
+    names.sort();
+    let mut expected: Vec<String> = ["threads", "async"]
+        .iter()
+        .flat_map(|mode| {
+            ["2", "8"]
+                .iter()
+                .flat_map(move |m| [format!("t-{mode}-m{m}.json"), format!("t-{mode}-m{m}.svg")])
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    for name in names.iter().filter(|n| n.ends_with(".svg")) {
+        let svg = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(svg.matches(r#"class="bar""#).count(), 6, "{name}");
+    }
+    for name in names.iter().filter(|n| n.ends_with(".json")) {
+        let trace: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap();
+        let events = trace["traceEvents"].as_array().unwrap();
+        assert_eq!(
+            events.iter().filter(|e| e["ph"] == "X").count(),
+            6,
+            "{name}"
+        );
+    }
+}
