@@ -409,17 +409,22 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn every_code_has_one_bar_within_the_run() {
-        let t0 = Instant::now();
-        let attempts = sample(t0);
-        let run = Run {
+    /// The sample as a run of threads mode at -m 2, ending 10 ms after the last attempt.
+    fn sample_run(t0: Instant, attempts: &[Attempt]) -> Run<'_> {
+        Run {
             mode: Mode::Threads,
             max_req: 2,
             started: t0,
             ended: t0 + Duration::from_millis(210),
-            attempts: &attempts,
-        };
+            attempts,
+        }
+    }
+
+    #[test]
+    fn every_code_has_one_bar_within_the_run() {
+        let t0 = Instant::now();
+        let attempts = sample(t0);
+        let run = sample_run(t0, &attempts);
         let bars = run.bars();
         let codes: Vec<&str> = bars.iter().map(|b| b.cc.as_str()).collect();
         assert_eq!(codes, ["BR", "CN", "YY", "XX"], "sorted by start");
@@ -442,13 +447,7 @@ mod tests {
     fn the_in_flight_curve_counts_overlapping_attempts() {
         let t0 = Instant::now();
         let attempts = sample(t0);
-        let run = Run {
-            mode: Mode::Threads,
-            max_req: 2,
-            started: t0,
-            ended: t0 + Duration::from_millis(210),
-            attempts: &attempts,
-        };
+        let run = sample_run(t0, &attempts);
         let steps = run.in_flight();
         assert_eq!(steps.iter().map(|s| s.1).max(), Some(2));
         assert_eq!(steps.last().unwrap().1, 0);
@@ -460,13 +459,7 @@ mod tests {
     fn the_trace_has_a_track_per_thread_and_an_event_per_attempt() {
         let t0 = Instant::now();
         let attempts = sample(t0);
-        let run = Run {
-            mode: Mode::Threads,
-            max_req: 2,
-            started: t0,
-            ended: t0 + Duration::from_millis(210),
-            attempts: &attempts,
-        };
+        let run = sample_run(t0, &attempts);
         let trace = run.trace();
         let events = trace["traceEvents"].as_array().unwrap();
         let complete: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();

@@ -184,7 +184,8 @@ fn traversal_attempts_on_generated_flags_are_refused() {
 }
 
 /// A folder `root/` in the book's layout with one flag, beside a file it must not serve.
-fn layout_with_a_secret_beside_it() -> crate::harness::Scratch {
+/// A folder `root/br/` with a real flag and its metadata, and a secret beside `root`.
+pub(crate) fn layout_with_a_secret_beside_it() -> crate::harness::Scratch {
     let tmp = scratch();
     std::fs::write(tmp.path().join("secret"), "TOP SECRET\n").unwrap();
     let br = tmp.path().join("root/br");

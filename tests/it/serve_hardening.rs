@@ -2,21 +2,12 @@
 //! 11): a file swapped for a symlink while it is requested, a FIFO, a file of hundreds of
 //! megabytes. Each test reproduces the attack against a real server child.
 
-use crate::harness::{raw_request, scratch, Server};
+use crate::harness::{raw_request, Server};
+use crate::serve::layout_with_a_secret_beside_it as layout;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A folder `root/br/` with a real flag, and a secret beside `root`.
-fn layout() -> crate::harness::Scratch {
-    let tmp = scratch();
-    std::fs::write(tmp.path().join("secret"), "TOP SECRET\n").unwrap();
-    let br = tmp.path().join("root/br");
-    std::fs::create_dir_all(&br).unwrap();
-    std::fs::write(br.join("br.gif"), b"GIF89a-the-real-br").unwrap();
-    tmp
-}
 
 fn serve(root: &Path) -> Server {
     Server::start(&["--dir", root.to_str().unwrap(), "--quiet"])
