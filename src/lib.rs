@@ -62,7 +62,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Some(Command::Bench(args)) => bench::run_bench(&args),
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut cli::command(), "flags-dl", &mut script);
+            clap_complete::generate(
+                shell,
+                &mut for_completions(cli::command()),
+                "flags-dl",
+                &mut script,
+            );
             if shell == clap_complete::Shell::Bash {
                 script = fix_bash_completion(&script);
             }
@@ -77,6 +82,28 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         None => run_download(&cli.download),
     }
+}
+
+/// The command line as the completion scripts offer it: without hidden options (bench's
+/// internal `--child-run`). clap_complete lists hidden options too (clap-rs/clap#1335) and
+/// a `Command` cannot drop an argument, so a subcommand that has one is re-made from its
+/// visible arguments and its one-line help, all a completion script reads of it.
+fn for_completions(cmd: clap::Command) -> clap::Command {
+    cmd.mut_subcommands(|sub| {
+        if !sub.get_arguments().any(clap::Arg::is_hide_set) {
+            return sub;
+        }
+        let visible: Vec<clap::Arg> = sub
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .cloned()
+            .collect();
+        let remade = clap::Command::new(sub.get_name().to_string()).args(visible);
+        match sub.get_about() {
+            Some(about) => remade.about(about.clone()),
+            None => remade,
+        }
+    })
 }
 
 /// clap_complete names bash's subcommand cases `flags__subcmd__dl__…` for a program with

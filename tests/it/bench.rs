@@ -385,3 +385,25 @@ fn bench_draws_one_timeline_and_trace_per_mode_and_level() {
         );
     }
 }
+
+/// The internal `bench --child-run` is for the bench's own runs: no completion script
+/// offers it (clap_complete lists hidden options unless told otherwise), nor the help or
+/// the man page, while what they did offer is still there.
+#[test]
+fn the_internal_child_run_flag_is_offered_nowhere() {
+    let shells = ["bash", "zsh", "fish", "elvish", "powershell"]
+        .map(|shell| (vec!["completions", shell], "export-csv"));
+    // The man page documents the top level and names bench's own page.
+    let others = [
+        (vec!["bench", "--help"], "--export-csv"),
+        (vec!["man"], "flags-dl-bench"),
+    ];
+    for (args, kept) in shells.into_iter().chain(others) {
+        let output = flags_dl().args(&args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        // roff writes a hyphen as `\-`.
+        let text = String::from_utf8_lossy(&output.stdout).replace("\\-", "-");
+        assert!(!text.contains("child-run"), "{args:?} offers --child-run");
+        assert!(text.contains(kept), "{args:?} no longer offers {kept}");
+    }
+}
