@@ -10,22 +10,51 @@ use crate::save::Saver;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio_util::sync::CancellationToken;
 
+/// What Ctrl-C stops.
+struct Watched {
+    cancel: CancellationToken,
+    /// The saver of a download run; `None` for a bench, whose runs save in processes of
+    /// their own.
+    saver: Option<Arc<Saver>>,
+    /// Stop without a word: a bench's run in a child process gets the terminal's Ctrl-C
+    /// along with the bench, which says it for both.
+    quiet: bool,
+}
+
 /// The run that Ctrl-C stops, if one is under way.
-static WATCHED: Mutex<Option<(CancellationToken, Option<Arc<Saver>>)>> = Mutex::new(None);
+static WATCHED: Mutex<Option<Watched>> = Mutex::new(None);
 
 /// Makes Ctrl-C (and SIGTERM) stop the run of `cancel` and `saver`.
 pub fn watch(cancel: CancellationToken, saver: Arc<Saver>) {
-    watch_run(cancel, Some(saver));
+    watch_run(Watched {
+        cancel,
+        saver: Some(saver),
+        quiet: false,
+    });
 }
 
 /// Makes Ctrl-C stop what `cancel` stands for, with no folder to clear: the bench, whose
 /// runs write in their own processes.
 pub fn watch_cancel(cancel: CancellationToken) {
-    watch_run(cancel, None);
+    watch_run(Watched {
+        cancel,
+        saver: None,
+        quiet: false,
+    });
 }
 
-fn watch_run(cancel: CancellationToken, saver: Option<Arc<Saver>>) {
-    *WATCHED.lock().unwrap_or_else(|e| e.into_inner()) = Some((cancel, saver));
+/// [`watch_cancel`] without the message: for a bench's run in a child process, whose
+/// bench says it.
+pub fn watch_cancel_quietly(cancel: CancellationToken) {
+    watch_run(Watched {
+        cancel,
+        saver: None,
+        quiet: true,
+    });
+}
+
+fn watch_run(watched: Watched) {
+    *WATCHED.lock().unwrap_or_else(|e| e.into_inner()) = Some(watched);
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         // Failing to install (another handler exists) only loses the clean stop: Ctrl-C
@@ -37,12 +66,14 @@ fn watch_run(cancel: CancellationToken, saver: Option<Arc<Saver>>) {
 fn on_interrupt() {
     let watched = WATCHED.lock().unwrap_or_else(|e| e.into_inner());
     match &*watched {
-        Some((cancel, saver)) if !cancel.is_cancelled() => {
-            cancel.cancel();
-            if let Some(saver) = saver {
+        Some(w) if !w.cancel.is_cancelled() => {
+            w.cancel.cancel();
+            if let Some(saver) = &w.saver {
                 saver.stop();
             }
-            eprintln!("\nflags-dl: interrupted; stopping (press Ctrl-C again to quit at once)");
+            if !w.quiet {
+                eprintln!("\nflags-dl: interrupted; stopping (press Ctrl-C again to quit at once)");
+            }
         }
         _ => std::process::exit(130),
     }

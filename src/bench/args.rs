@@ -101,8 +101,9 @@ Examples:
   flags-dl bench -s DELAY --all --export-csv runs.csv
 
 With the embedded server and no --delay, each request waits 0.1..0.3 s, as on a network.
-Each run downloads into a fresh temporary folder and is timed from the first request to
-the last file saved. Per-code errors are counted in the table, not fatal.
+Each run downloads into a fresh temporary folder, in a process of its own, and is timed
+from the first request to the last file saved; the table also shows that process's peak
+memory and most threads. Per-code errors are counted in the table, not fatal.
 Exit status: 0 the bench completed; 1 it could not start (server unreachable, export
 folder missing); 2 usage error.";
 

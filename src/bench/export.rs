@@ -104,6 +104,7 @@ fn csv_header() -> Vec<String> {
         peak_in_flight: 0,
         peak_rss_bytes: 0,
         peak_threads: 0,
+        cpu_s: 0.0,
     };
     let mut writer = csv::Writer::from_writer(Vec::new());
     if writer.serialize(&blank).is_err() {
@@ -215,6 +216,7 @@ mod tests {
             peak_in_flight: max_req,
             peak_rss_bytes: 8 << 20,
             peak_threads: 3,
+            cpu_s: 0.125,
         }
     }
 
@@ -226,13 +228,13 @@ mod tests {
         ])
         .unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        let header = "mode,max_req,max_req_used,run,elapsed_s,ok,not_found,errors,peak_in_flight,peak_rss_bytes,peak_threads";
+        let header = "mode,max_req,max_req_used,run,elapsed_s,ok,not_found,errors,peak_in_flight,peak_rss_bytes,peak_threads,cpu_s";
         assert_eq!(
             lines,
             [
                 header,
-                "sequential,1,1,1,1.5,4,1,0,1,8388608,3",
-                "async,4,4,1,0.25,4,1,0,4,8388608,3",
+                "sequential,1,1,1,1.5,4,1,0,1,8388608,3,0.125",
+                "async,4,4,1,0.25,4,1,0,4,8388608,3,0.125",
             ]
         );
         assert_eq!(

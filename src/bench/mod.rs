@@ -6,6 +6,7 @@
 //!
 //! - [`args`]: the command line and the plan of (mode, max-req) pairs it asks for.
 //! - [`run`]: the runner, which times each run and records its raw figures.
+//! - [`child`]: each run in a child process, and what it cost (memory, threads, CPU).
 //! - [`summary`]: median, min, max, throughput and speed-up per (mode, max-req).
 //! - [`table`]: the table on stdout.
 //! - [`export`]: the JSON, CSV and Markdown files, rewritten as runs finish.
@@ -15,6 +16,7 @@
 //! the bench ([`Settings`]) for the outputs. It does no timing of its own.
 
 pub mod args;
+pub mod child;
 pub mod export;
 pub mod plot;
 pub mod run;
@@ -137,8 +139,7 @@ fn plural(n: usize, word: &str) -> String {
 /// Runs the benchmark and prints its table.
 pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     if args.child_run {
-        run::child_run()?;
-        return Ok(Exit::Success);
+        return child::child_main();
     }
     args.check().map_err(Error::Usage)?;
     let codes = codes::expand_from_stdin(&args.codes.selection())
@@ -176,6 +177,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
         timeline: args.timeline.clone(),
         trace: args.trace.clone(),
     };
+    // Ctrl-C stops the run under way (its child process stops when told) and the bench.
     crate::interrupt::watch_cancel(runner.cancel.clone());
     let lowered = configs
         .iter()

@@ -3,12 +3,13 @@
 //!
 //! A run is one ordinary `download_many` into a fresh temporary folder, with a fresh
 //! [`Job`] (so its in-flight gauge starts at zero), timed from the first request to the
-//! last file saved. Nothing here summarizes, prints a table or writes a file: the caller
-//! gets each [`RunRecord`] as it is made and decides what to do with it.
+//! last file saved, in a process of its own ([`child`](super::child)) so that its memory
+//! and threads are its own. Nothing here summarizes, prints a table or writes a file: the
+//! caller gets each [`RunRecord`] as it is made and decides what to do with it.
 
 use super::args::Config;
+use super::child::{run_in_child, RunSpec};
 use crate::download::{self, DownloadStatus, Job, Mode};
-use crate::interrupt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -33,10 +34,14 @@ pub struct RunRecord {
     pub errors: usize,
     /// The most requests really in flight at once.
     pub peak_in_flight: usize,
-    /// The run's peak resident memory (its own process; the embedded server is the bench's).
+    /// The high-water mark of the resident memory of the process that ran the run (its
+    /// own, a child of the bench; the embedded server is the bench's), in bytes.
     pub peak_rss_bytes: u64,
-    /// The most OS threads its process had at once.
+    /// The most OS threads that process had at once, sampled every few milliseconds (0
+    /// where there is no /proc to read them from).
     pub peak_threads: usize,
+    /// Its user plus system CPU time, from its start to its exit.
+    pub cpu_s: f64,
 }
 
 /// Where and what every run downloads.
@@ -160,6 +165,7 @@ impl Runner<'_> {
                     peak_in_flight: measured.peak_in_flight,
                     peak_rss_bytes: measured.peak_rss_bytes,
                     peak_threads: measured.peak_threads,
+                    cpu_s: measured.cpu_s,
                 });
                 on_run(&records)?;
             }
@@ -190,16 +196,18 @@ impl Runner<'_> {
             max_req,
             timeline: draw.and_then(|c| Some(picture_path(self.timeline.as_ref()?, c))),
             trace: draw.and_then(|c| Some(picture_path(self.trace.as_ref()?, c))),
+            ticks: progress.shown(),
         };
-        let mut measured = run_in_child(&spec, &mut |n| progress.advance(n))?;
-        // Ctrl-C reaches the child too (same process group): what it cut short is no
-        // measurement, whatever the child printed.
+        let mut measured = run_in_child(&spec, &self.cancel, &|| progress.advance(1))?;
+        // A Ctrl-C during the run: what it cut short is no measurement, whatever the child
+        // printed.
         measured.interrupted |= self.cancel.is_cancelled();
         Ok(measured)
     }
 }
 
-/// What one run measured.
+/// What one run measured: the child process that ran it tells the first part, the bench
+/// measures the rest from outside.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Measured {
     pub elapsed: Duration,
@@ -209,101 +217,13 @@ pub struct Measured {
     pub peak_in_flight: usize,
     /// Ctrl-C cut the run short: its figures measure nothing.
     pub interrupted: bool,
-    /// Filled in by the parent, from the child's process.
+    /// Filled in by the bench, from the child's process: see [`RunRecord`].
     #[serde(default)]
     pub peak_rss_bytes: u64,
     #[serde(default)]
     pub peak_threads: usize,
-}
-
-/// One run, as the bench hands it to its child process.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct RunSpec {
-    pub mode: Mode,
-    pub base_url: String,
-    pub codes: Vec<String>,
-    pub max_req: usize,
-    /// Where to draw this run, if asked.
     #[serde(default)]
-    pub timeline: Option<std::path::PathBuf>,
-    #[serde(default)]
-    pub trace: Option<std::path::PathBuf>,
-}
-
-/// The child's side of `bench --child-run`: reads a [`RunSpec`] on stdin, downloads, and
-/// prints its [`Measured`] on stdout.
-pub fn child_run() -> anyhow::Result<()> {
-    let spec: RunSpec = serde_json::from_reader(std::io::stdin().lock())?;
-    let trust = crate::download::trust::Trust::for_server(&spec.base_url, None)
-        .map_err(|e| anyhow::anyhow!(e.0))?;
-    let measured = run_once(&spec, &trust, &CancellationToken::new())?;
-    serde_json::to_writer(std::io::stdout().lock(), &measured)?;
-    Ok(())
-}
-
-/// Runs `spec` in a child process of flags-dl and measures it from outside: its peak
-/// resident memory from `wait4`'s rusage, its most threads from /proc sampled every 2 ms.
-/// A fresh process per run, so that no run's allocations inflate the next one's figures.
-pub fn run_in_child(spec: &RunSpec, tick: &mut dyn FnMut(usize)) -> anyhow::Result<Measured> {
-    use std::io::{Read, Write};
-    use std::process::{Command, Stdio};
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use wait4::Wait4;
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
-        .args(["bench", "--child-run"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot start a run's process: {e}"))?;
-    let pid = child.id();
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(&serde_json::to_vec(spec)?)?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let (done, threads) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    );
-    let sampler = {
-        let (done, threads) = (done.clone(), threads.clone());
-        std::thread::spawn(move || {
-            let path = format!("/proc/{pid}/status");
-            while !done.load(Ordering::Relaxed) {
-                if let Some(n) = std::fs::read_to_string(&path).ok().and_then(|status| {
-                    status
-                        .lines()
-                        .find_map(|l| l.strip_prefix("Threads:"))
-                        .and_then(|n| n.trim().parse::<usize>().ok())
-                }) {
-                    threads.fetch_max(n, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        })
-    };
-    let used = child.wait4()?;
-    done.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
-    let text = reader.join().unwrap_or_default();
-    if !used.status.success() && text.is_empty() {
-        anyhow::bail!("a run's process failed ({})", used.status);
-    }
-    let mut measured: Measured = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("a run's process gave no figures ({e})"))?;
-    measured.peak_rss_bytes = used.rusage.maxrss;
-    measured.peak_threads = threads.load(Ordering::Relaxed);
-    tick(spec.codes.len());
-    Ok(measured)
+    pub cpu_s: f64,
 }
 
 impl Measured {
@@ -320,13 +240,14 @@ impl Measured {
     }
 }
 
-/// Downloads `codes` once in `mode` with `max_req` in flight, into a temporary folder that
-/// is removed afterwards, and says how long it took. `tick` is called once per code;
-/// cancelling `cancel` (Ctrl-C does) stops the run.
+/// Downloads the codes of `spec` once, into a temporary folder that is removed afterwards,
+/// and says how long it took. `tick` is called once per code; cancelling `cancel` stops
+/// the run. The bench calls it in a child process.
 pub fn run_once(
     spec: &RunSpec,
     trust: &crate::download::trust::Trust,
     cancel: &CancellationToken,
+    tick: &mut dyn FnMut(),
 ) -> anyhow::Result<Measured> {
     let (mode, max_req) = (spec.mode, spec.max_req);
     // A fresh folder per run: no run finds files (or a warm directory) left by another.
@@ -347,11 +268,11 @@ pub fn run_once(
     if spec.timeline.is_some() || spec.trace.is_some() {
         job.recorder = Some(Default::default());
     }
-    interrupt::watch(job.cancel.clone(), job.saver.clone());
     let mut measured = Measured::default();
     let started = Instant::now();
     download::download_many(mode, &job, &mut |outcome| {
         measured.count(&outcome.status);
+        tick();
     })?;
     measured.elapsed = started.elapsed();
     if let Some(recorder) = &job.recorder {
@@ -407,6 +328,11 @@ impl BenchProgress {
 
     fn advance(&self, n: usize) {
         self.bar.inc(n as u64);
+    }
+
+    /// Whether anyone sees the bar: runs report their progress only then.
+    fn shown(&self) -> bool {
+        !self.bar.is_hidden()
     }
 
     /// Removes the bar, so the table prints on a clean line.

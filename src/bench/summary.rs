@@ -129,6 +129,7 @@ mod tests {
             peak_in_flight: max_req.min(20) - run % 2,
             peak_rss_bytes: 8 << 20,
             peak_threads: 3,
+            cpu_s: 0.125,
         }
     }
 

@@ -125,6 +125,12 @@ fn notes(settings: &Settings, rows: &[Summary]) -> String {
             "-m above {n} puts no more than {n} requests in flight: there are only {n} codes."
         ));
     }
+    if rows.iter().any(|r| r.peak_rss_bytes > 0) {
+        notes.push(
+            "MiB and threads: the peak memory and most OS threads of the process that ran each run (one per run, without the embedded server)."
+                .to_string(),
+        );
+    }
     if rows.iter().any(|r| r.errors > 0) {
         notes.push(
             "Errors are codes that failed, over all the runs of a line; they are measured, not fatal."
@@ -221,5 +227,6 @@ mod tests {
         assert!(at.windows(2).all(|w| w[0] == w[1]), "{text}");
         assert!(text.contains("-m above 20 puts no more than 20"));
         assert!(text.contains("Errors are codes that failed"));
+        assert!(text.contains("MiB and threads: the peak memory"));
     }
 }

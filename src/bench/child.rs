@@ -1,0 +1,311 @@
+//! Each bench run in a child process of flags-dl, so that what a run costs (its peak memory,
+//! its threads, its CPU time) is measured for that run alone: one run's allocations, thread
+//! pools and runtimes cannot inflate the next, and the embedded server, which stays in the
+//! bench's own process, is not counted.
+//!
+//! The parent starts `flags-dl bench --child-run` (a hidden flag), writes the run's
+//! [`RunSpec`] as one JSON line on its stdin, and reads back a `.` per code finished (only when the
+//! progress bar is shown) and then the run's [`Measured`] as one JSON line. While the run
+//! goes, the parent reads the child's `/proc/<pid>/status` every few milliseconds for its
+//! thread count; once the result is in, the child waits for its stdin to close, so the
+//! parent reads the final figures of a process that is still there; then it reaps the child
+//! with `wait4`, whose rusage gives the CPU time. A run asked to draw its `--timeline` or
+//! `--trace` draws it in the child, after its clock stops.
+//!
+//! Closing the child's stdin is also how the parent stops a run (Ctrl-C sent to the bench
+//! alone), and a bench that dies takes its run with it for the same reason.
+//!
+//! Peak memory is the child's `VmHWM` (the high-water mark of its resident set), not
+//! `wait4`'s `ru_maxrss`: Linux counts in `ru_maxrss` the address space the child had
+//! before `exec`, which, spawned the way std spawns (vfork), is the parent's, so every run
+//! would report at least the bench's own memory (a `/bin/true` started from a 300 MB
+//! process reports 301 MB).
+
+use super::run::{run_once, Measured};
+use crate::download::Mode;
+use crate::error::{Error, Exit};
+use anyhow::Context;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use wait4::Wait4;
+
+/// The hidden flag of `flags-dl bench` that runs one run for a parent bench.
+pub const CHILD_FLAG: &str = "--child-run";
+
+/// How often the parent reads the child's thread count: often enough to catch a pool
+/// that lives a few tens of milliseconds, rarely enough to cost the machine nothing.
+const SAMPLE_EVERY: Duration = Duration::from_millis(4);
+
+/// One run, as the bench hands it to its child process.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunSpec {
+    pub mode: Mode,
+    pub base_url: String,
+    pub codes: Vec<String>,
+    /// Requests in flight, as the one rule already decided.
+    pub max_req: usize,
+    /// Where to draw this run, if asked.
+    #[serde(default)]
+    pub timeline: Option<PathBuf>,
+    #[serde(default)]
+    pub trace: Option<PathBuf>,
+    /// Write a `.` per code finished, for the bench's progress bar.
+    #[serde(default)]
+    pub ticks: bool,
+}
+
+/// Runs `spec` in a child process and measures it: the child's figures, and its memory,
+/// threads and CPU time from outside. A run stopped by `cancel` (or by a Ctrl-C that
+/// reached the child too) comes back with `interrupted` set.
+pub fn run_in_child(
+    spec: &RunSpec,
+    cancel: &CancellationToken,
+    tick: &(dyn Fn() + Sync),
+) -> anyhow::Result<Measured> {
+    let mut command = Command::new(this_program());
+    #[cfg(unix)]
+    {
+        // `ps` shows `flags-dl bench --child-run`, not `/proc/self/exe ...`.
+        use std::os::unix::process::CommandExt;
+        command.arg0("flags-dl");
+    }
+    let mut child = command
+        .args(["bench", CHILD_FLAG])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("cannot start a bench run (a child process of flags-dl)")?;
+    let pid = child.id();
+    let mut stdin = child.stdin.take();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut spec_line = serde_json::to_vec(spec)?;
+    spec_line.push(b'\n');
+    if let Some(pipe) = &mut stdin {
+        // A child that died at once shows below, by its missing result and exit status.
+        let _ = pipe.write_all(&spec_line);
+    }
+
+    let mut peaks = Peaks::default();
+    let result = std::thread::scope(|scope| {
+        let (sender, results) = mpsc::channel();
+        scope.spawn(move || read_child(stdout, tick, &sender));
+        let result = loop {
+            peaks.sample(pid);
+            if cancel.is_cancelled() {
+                // The child stops its run when its stdin closes.
+                drop(stdin.take());
+            }
+            match results.recv_timeout(SAMPLE_EVERY) {
+                Ok(line) => {
+                    // The child waits for its stdin to close: these are its last figures.
+                    peaks.sample(pid);
+                    break Some(line);
+                }
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break None,
+            }
+        };
+        // Lets the child exit, so that the reader thread ends.
+        drop(stdin.take());
+        result
+    });
+    let used = child
+        .wait4()
+        .context("cannot wait for a bench run (a child process of flags-dl)")?;
+    let mut measured = match result {
+        Some(line) => serde_json::from_str(&line)
+            .with_context(|| format!("a bench run answered {line:?}, not its figures"))?,
+        // A second Ctrl-C ends the child at once, without a result.
+        None if cancel.is_cancelled() || was_interrupted(&used) => Measured {
+            interrupted: true,
+            ..Measured::default()
+        },
+        None => anyhow::bail!(
+            "a bench run (a child process of flags-dl) ended without its figures ({})",
+            used.status
+        ),
+    };
+    // Where there is no /proc, wait4's figure, which may include the bench's own memory
+    // (see the module's doc).
+    measured.peak_rss_bytes = peaks.rss_bytes.unwrap_or(used.rusage.maxrss);
+    measured.peak_threads = peaks.threads.unwrap_or(0);
+    measured.cpu_s = (used.rusage.utime + used.rusage.stime).as_secs_f64();
+    Ok(measured)
+}
+
+/// The child ended the way Ctrl-C ends it: exit 130, or killed by SIGINT.
+fn was_interrupted(used: &wait4::ResUse) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if used.status.signal() == Some(2) {
+            return true;
+        }
+    }
+    used.status.code() == Some(130)
+}
+
+/// Reads the child's stdout: a tick per `.`, then the result line, sent once whole. Stops
+/// there, or at the end of the stream (the child failed: nothing is sent).
+fn read_child(stdout: impl Read, tick: &(dyn Fn() + Sync), sender: &mpsc::Sender<String>) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = Vec::new();
+    loop {
+        let Ok(buffer) = reader.fill_buf() else {
+            return;
+        };
+        if buffer.is_empty() {
+            return;
+        }
+        let (mut used, mut done) = (0, false);
+        for &byte in buffer {
+            used += 1;
+            match byte {
+                b'.' if line.is_empty() => tick(),
+                b'\n' => {
+                    done = true;
+                    break;
+                }
+                _ => line.push(byte),
+            }
+        }
+        reader.consume(used);
+        if done {
+            let _ = sender.send(String::from_utf8_lossy(&line).into_owned());
+            return;
+        }
+    }
+}
+
+/// The program to start for a run: this very binary, even if a rebuild has replaced its
+/// file since the bench started (Linux's `/proc/self/exe` names the running image), so
+/// that every run of a bench measures the same build.
+fn this_program() -> PathBuf {
+    let running = PathBuf::from("/proc/self/exe");
+    if running.exists() {
+        return running;
+    }
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("flags-dl"))
+}
+
+/// The highest figures read so far from a child's `/proc/<pid>/status`.
+#[derive(Debug, Default)]
+struct Peaks {
+    rss_bytes: Option<u64>,
+    threads: Option<usize>,
+}
+
+impl Peaks {
+    fn sample(&mut self, pid: u32) {
+        // Gone, or no /proc on this system: nothing to add.
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            self.add(&text);
+        }
+    }
+
+    fn add(&mut self, status: &str) {
+        let (rss, threads) = read_status(status);
+        self.rss_bytes = self.rss_bytes.max(rss);
+        self.threads = self.threads.max(threads);
+    }
+}
+
+/// `VmHWM` in bytes and `Threads` from the text of `/proc/<pid>/status`.
+fn read_status(status: &str) -> (Option<u64>, Option<usize>) {
+    let (mut rss, mut threads) = (None, None);
+    for line in status.lines() {
+        if let Some(value) = line.strip_prefix("VmHWM:") {
+            // "  12345 kB": the kernel's kB are KiB.
+            rss = value
+                .trim()
+                .strip_suffix("kB")
+                .and_then(|kib| kib.trim().parse::<u64>().ok())
+                .map(|kib| kib * 1024);
+        } else if let Some(value) = line.strip_prefix("Threads:") {
+            threads = value.trim().parse().ok();
+        }
+    }
+    (rss, threads)
+}
+
+/// `flags-dl bench --child-run`: reads a [`RunSpec`] line on stdin, runs it, writes the
+/// figures as a JSON line on stdout, and exits once stdin closes.
+pub fn child_main() -> anyhow::Result<Exit> {
+    let mut line = String::new();
+    io::stdin().read_line(&mut line)?;
+    let spec: RunSpec = serde_json::from_str(&line).map_err(|e| {
+        Error::Usage(format!(
+            "{CHILD_FLAG} is for flags-dl bench itself, which writes a run's spec on stdin ({e})"
+        ))
+    })?;
+    crate::limits::raise_open_files();
+    let trust = crate::download::trust::Trust::for_server(&spec.base_url, None)
+        .map_err(|e| Error::Usage(e.0))?;
+    let cancel = CancellationToken::new();
+    // The terminal's Ctrl-C reaches the bench and this run alike: the bench says so.
+    crate::interrupt::watch_cancel_quietly(cancel.clone());
+    // The bench closes our stdin to stop the run early, and after reading its figures.
+    let closed = {
+        let cancel = cancel.clone();
+        std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || {
+                let mut sink = [0u8; 64];
+                while matches!(io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+                cancel.cancel();
+            })?
+    };
+    let mut out = io::stdout().lock();
+    let mut tick = || {
+        if spec.ticks {
+            // The bar is only a bar: a failed write does not fail the run.
+            let _ = out.write_all(b".").and_then(|()| out.flush());
+        }
+    };
+    let measured = run_once(&spec, &trust, &cancel, &mut tick)?;
+    serde_json::to_writer(&mut out, &measured)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    drop(out);
+    let _ = closed.join();
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_gives_the_high_water_mark_and_the_threads() {
+        let status = "Name:\tflags-dl\nVmPeak:\t  99999 kB\nVmHWM:\t   12345 kB\nVmRSS:\t   10000 kB\nThreads:\t7\n";
+        assert_eq!(read_status(status), (Some(12345 * 1024), Some(7)));
+        assert_eq!(read_status("Name:\tzombie\nThreads:\t1\n"), (None, Some(1)));
+        let mut peaks = Peaks::default();
+        peaks.add("VmHWM:\t 100 kB\nThreads:\t9\n");
+        peaks.add("VmHWM:\t 200 kB\nThreads:\t3\n");
+        assert_eq!(
+            (peaks.rss_bytes, peaks.threads),
+            (Some(200 * 1024), Some(9))
+        );
+    }
+
+    #[test]
+    fn the_reader_ticks_per_dot_and_sends_the_line() {
+        let ticks = std::sync::atomic::AtomicUsize::new(0);
+        let tick = || {
+            ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let (sender, results) = mpsc::channel();
+        read_child(&b"...{\"ok\":3}\nignored"[..], &tick, &sender);
+        assert_eq!(results.try_recv().unwrap(), "{\"ok\":3}");
+        assert_eq!(ticks.load(std::sync::atomic::Ordering::Relaxed), 3);
+        let (sender, results) = mpsc::channel();
+        read_child(&b"..."[..], &tick, &sender);
+        assert!(results.try_recv().is_err(), "no line, nothing sent");
+    }
+}
