@@ -217,8 +217,12 @@ fn draw(
     Ok(())
 }
 
-/// The height of the panels of memory and threads, when the runs measured them.
-const COST_HEIGHT: u32 = 330;
+/// The height of the panels of memory and threads, with their heading, when the runs
+/// measured them.
+const COST_HEIGHT: u32 = 370;
+
+/// The heading's share of [`COST_HEIGHT`].
+const COST_HEADING: u32 = 44;
 
 fn has_cost(rows: &[Summary]) -> bool {
     rows.iter().any(|r| r.peak_rss_bytes > 0)
@@ -236,7 +240,15 @@ fn draw_cost(
     rows: &[Summary],
     modes: &[Mode],
 ) -> anyhow::Result<()> {
-    let (left, right) = area.split_horizontally(WIDTH / 2);
+    // A heading, so that a reader who scrolls down to the panels knows what they measure
+    // and that the same legend holds.
+    let (heading, panels) = area.split_vertically(COST_HEADING);
+    heading.draw(&Text::new(
+        "What each run cost: the peak memory and most OS threads of its process (the server not counted)",
+        (24, 16),
+        (FONT, 17).into_font().style(FontStyle::Bold).color(&BLACK),
+    ))?;
+    let (left, right) = panels.split_horizontally(WIDTH / 2);
     let x_of = |r: &Summary| {
         if r.mode == Mode::Sequential {
             1.0
