@@ -392,6 +392,12 @@ pub struct ServeArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Speak HTTPS, with HTTP/2 and HTTP/1.1 by ALPN, with a certificate for localhost and
+    /// 127.0.0.1 made at start and signed by a CA of its own, whose PEM file the first line
+    /// names (give it to the client with --cacert).
+    #[arg(long)]
+    pub tls: bool,
+
     /// Connections served at once. Past it, the connection that has sent nothing the
     /// longest is closed to make room; if every one has sent a request, new ones wait.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -415,6 +421,7 @@ impl ServeArgs {
                 max_connections: self.max_connections as usize,
                 ..crate::serve::Limits::default()
             },
+            tls: self.tls,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod data;
 pub mod gif;
 pub mod idle;
 pub mod inject;
+pub mod tls;
 
 use bytes::Bytes;
 use data::{parse_flag_path, FileKind, FlagData};
@@ -94,6 +95,8 @@ pub struct FlagServer {
     pub inject: Inject,
     /// No log line per request.
     pub quiet: bool,
+    /// `--tls`: HTTPS, HTTP/2 or HTTP/1.1 by ALPN.
+    pub tls: Option<tls::Tls>,
 }
 
 impl FlagServer {
@@ -249,6 +252,7 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
         let server = server.clone();
+        let tls = server.tls.clone();
         let watch = silent.watch();
         connections.spawn(async move {
             let _permit = permit;
@@ -257,6 +261,24 @@ pub async fn serve(
                 async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
             });
             let stream = idle::Watched::new(stream, watch.clone());
+            if let Some(tls) = &tls {
+                // The handshake within the header timeout, then HTTP/2 or HTTP/1.1, as ALPN
+                // agreed.
+                let handshake =
+                    tokio::time::timeout(limits.header_timeout, tls.acceptor.accept(stream));
+                let Ok(Ok(stream)) = handshake.await else {
+                    return;
+                };
+                let builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                tokio::select! {
+                    _ = connection => {}
+                    () = watch.closed() => {}
+                }
+                return;
+            }
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
@@ -307,6 +329,8 @@ pub struct ServeConfig {
     pub seed: Option<u64>,
     pub quiet: bool,
     pub limits: Limits,
+    /// Speak HTTPS (see [`tls`]).
+    pub tls: bool,
 }
 
 impl ServeConfig {
@@ -318,14 +342,24 @@ impl ServeConfig {
         let mut inject = Inject::new(self.delay, self.error_rate, self.seed);
         inject.error_status = self.error_status;
         inject.retry_after = self.retry_after;
+        let tls = self
+            .tls
+            .then(|| tls::Tls::generate(&std::env::temp_dir()))
+            .transpose()?;
         Ok(FlagServer {
             data,
             inject,
             quiet: self.quiet,
+            tls,
         })
     }
 
-    fn describe(&self, addr: SocketAddr, served: Option<&std::path::Path>) -> String {
+    fn describe(
+        &self,
+        addr: SocketAddr,
+        served: Option<&std::path::Path>,
+        ca_file: Option<&std::path::Path>,
+    ) -> String {
         let source = match (&self.dir, served) {
             // The book's layout: --dir names the folder above flags/.
             (Some(dir), Some(folder)) if folder.ends_with("flags") && !dir.ends_with("flags") => {
@@ -338,7 +372,11 @@ impl ServeConfig {
             (Some(dir), _) => format!("the files in {}", dir.display()),
             (None, _) => "194 generated flags".to_string(),
         };
-        let mut line = format!("Serving {source} at http://{addr}/flags");
+        let scheme = if self.tls { "https" } else { "http" };
+        let mut line = format!("Serving {source} at {scheme}://{addr}/flags");
+        if let Some(ca) = ca_file {
+            line += &format!(" (its CA for --cacert: {})", ca.display());
+        }
         if let Some(delay) = self.delay.filter(|d| !d.max.is_zero()) {
             line += &format!(", {delay} delay");
         }
@@ -368,9 +406,11 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         let stop = stop_signal()?;
         // On stdout, and flushed, so that a script (or a test) that starts the server on
         // port 0 can read the address it got.
-        println!("{}", config.describe(addr, server.data.folder()));
+        let ca = server.tls.as_ref().map(|t| t.ca_file.as_path());
+        println!("{}", config.describe(addr, server.data.folder(), ca));
         use std::io::Write;
         std::io::stdout().flush()?;
+        let ca_file = server.tls.as_ref().map(|t| t.ca_file.clone());
         serve(
             listener,
             server,
@@ -380,6 +420,10 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         )
         .await;
         log(format_args!("Server stopped."));
+        if let Some(ca_file) = ca_file {
+            // The CA was this run's own.
+            let _ = std::fs::remove_file(ca_file);
+        }
         Ok(())
     });
     // A read still on the blocking pool (a slow disk) must not keep the process alive
@@ -461,6 +505,7 @@ pub fn start_embedded(delay: Option<DelayRange>, error_rate: f64) -> anyhow::Res
                 data: FlagData::generated(),
                 inject: Inject::new(delay, error_rate, None),
                 quiet: true,
+                tls: None,
             });
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -513,6 +558,7 @@ mod tests {
             data: FlagData::generated(),
             inject: Inject::none(),
             quiet: true,
+            tls: None,
         };
         let (status, body) = get(&server, "/flags/br/br.gif").await;
         assert_eq!((status, &body[..6]), (StatusCode::OK, &b"GIF89a"[..]));
@@ -540,6 +586,7 @@ mod tests {
             data: FlagData::generated(),
             inject,
             quiet: true,
+            tls: None,
         };
         let response = server
             .handle(Request::get("/flags/br/br.gif").body(()).unwrap())

@@ -9,6 +9,7 @@
 //! - [`reliability`]: servers that fail, stall, lie and attack; Ctrl-C; load and peers.
 //! - [`serve`]: `flags-dl serve` asked with raw HTTP requests.
 //! - [`serve_hardening`]: `flags-dl serve` against a local attacker in its folder.
+//! - [`tls`]: HTTPS and HTTP/2 against `flags-dl serve --tls`.
 //! - [`bench`]: `flags-dl bench` and its exports.
 //! - [`client_hardening`]: the client against a local attacker and hostile input.
 //! - [`one_path`]: the same response gives the same result in every mode.
@@ -27,3 +28,4 @@ mod pipeline;
 mod reliability;
 mod serve;
 mod serve_hardening;
+mod tls;

@@ -204,7 +204,9 @@ pub fn parse_ndjson(stdout: &str) -> JsonRun {
         "elapsed_s: {last}"
     );
     assert!(
-        s.server.starts_with("http://127.0.0.1:"),
+        ["http://127.0.0.1:", "https://localhost:"]
+            .iter()
+            .any(|loopback| s.server.starts_with(loopback)),
         "a server on loopback: {last}"
     );
     run

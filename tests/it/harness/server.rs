@@ -53,9 +53,10 @@ impl Server {
             if !banner.starts_with("Serving ") || !banner.ends_with("; Ctrl-C stops it.") {
                 return None;
             }
-            let start = banner.find(" at http://")? + " at http://".len();
+            // `--tls` serves https and names its CA: `https://…/flags (its CA …)`.
+            let start = banner.find("://")? + "://".len();
             let rest = &banner[start..];
-            let authority = rest[..rest.find([',', ';'])?].strip_suffix("/flags")?;
+            let authority = rest[..rest.find([',', ';', ' '])?].strip_suffix("/flags")?;
             authority.parse().ok()
         })
     }

@@ -1,0 +1,109 @@
+//! HTTPS you can trust (issue 10): the client against `flags-dl serve --tls`, whose
+//! certificate comes from a CA the server makes at start, as a company proxy's or a test
+//! server's would.
+
+use crate::harness::{assert_exit, json_run, one_stderr_line, run, run_env, scratch, Server};
+
+/// The server's https base URL, by name (the certificate is for localhost), and its CA.
+fn tls_server() -> (Server, String, String) {
+    let server = Server::start(&["--tls", "--quiet"]);
+    let url = format!("https://localhost:{}/flags", server.addr.port());
+    let ca = server
+        .banner
+        .split("--cacert: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no CA in {:?}", server.banner))
+        .to_string();
+    (server, url, ca)
+}
+
+#[test]
+fn with_its_ca_async_speaks_http2_over_one_connection_and_threads_http11() {
+    let (_server, url, ca) = tls_server();
+    let dir = scratch();
+    let out = run(
+        dir.path(),
+        &[
+            "-s", &url, "--cacert", &ca, "-m", "20", "--json", "-o", "a", "--all",
+        ],
+    );
+    let run_async = json_run(&out, 0);
+    assert_eq!(run_async.summary.ok, 194);
+    assert!(run_async
+        .codes
+        .values()
+        .all(|c| c.http_version.as_deref() == Some("2")));
+    assert_eq!(
+        run_async.summary.more["connections"], 1,
+        "streams share one connection"
+    );
+
+    let out = run(
+        dir.path(),
+        &[
+            "-s", &url, "--cacert", &ca, "--mode", "threads", "--json", "-o", "t", "BR",
+        ],
+    );
+    let threads = json_run(&out, 0);
+    assert_eq!(threads.codes["br"].http_version.as_deref(), Some("1.1"));
+
+    let out = run(
+        dir.path(),
+        &[
+            "-s",
+            &url,
+            "--cacert",
+            &ca,
+            "--http1.1",
+            "--json",
+            "-o",
+            "h",
+            "BR",
+        ],
+    );
+    assert_eq!(
+        json_run(&out, 0).codes["br"].http_version.as_deref(),
+        Some("1.1")
+    );
+}
+
+#[test]
+fn ssl_cert_file_is_honoured_as_openssl_tools_honour_it() {
+    let (_server, url, ca) = tls_server();
+    let dir = scratch();
+    let out = run_env(
+        dir.path(),
+        &[("SSL_CERT_FILE", &ca)],
+        &["-s", &url, "--json", "-o", "out", "BR"],
+    );
+    assert_eq!(json_run(&out, 0).summary.ok, 1);
+}
+
+#[test]
+fn an_untrusted_certificate_is_one_line_never_retried_and_nothing_saved() {
+    let (_server, url, _ca) = tls_server();
+    for mode in ["async", "threads"] {
+        let dir = scratch();
+        let out = run(
+            dir.path(),
+            &["-s", &url, "--mode", mode, "-o", "out", "BR", "CN"],
+        );
+        assert_exit(&out, 1);
+        let line = one_stderr_line(&out);
+        assert!(
+            line.contains("certificate of localhost:") && line.contains("--cacert"),
+            "{mode}: {line}"
+        );
+        let saved = std::fs::read_dir(dir.path().join("out")).map_or(0, |d| d.count());
+        assert_eq!(saved, 0, "{mode}: nothing saved");
+    }
+}
+
+#[test]
+fn a_missing_cacert_is_a_usage_error() {
+    let dir = scratch();
+    let out = run(dir.path(), &["--cacert", "no-such.pem", "BR", "-o", "out"]);
+    assert_exit(&out, 2);
+    assert!(one_stderr_line(&out).contains("--cacert no-such.pem"));
+}
