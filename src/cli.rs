@@ -118,6 +118,28 @@ pub struct ServerArgs {
     /// Share of requests the embedded server answers with 418 I'm a teapot, 0 to 1.
     #[arg(long, value_name = "P", value_parser = parse_error_rate)]
     pub error_rate: Option<f64>,
+
+    /// A round trip of MS milliseconds on every connection to the embedded server: every
+    /// byte held MS/2 each way, so handshakes and each request pay it (unlike --delay).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub latency: Option<u64>,
+
+    /// Make the embedded server speak HTTPS (HTTP/2 by ALPN), with a CA of its own that
+    /// this run trusts by itself.
+    #[arg(long)]
+    pub tls: bool,
+}
+
+impl ServerArgs {
+    /// What the embedded server is asked to be.
+    pub fn embedded(&self, delay: Option<DelayRange>) -> crate::serve::EmbeddedOptions {
+        crate::serve::EmbeddedOptions {
+            delay,
+            error_rate: self.error_rate.unwrap_or(0.0),
+            latency: Duration::from_millis(self.latency.unwrap_or(0)),
+            tls: self.tls,
+        }
+    }
 }
 
 /// The download command: `flags-dl [OPTIONS] [CC]...`.
@@ -334,6 +356,12 @@ impl ServerArgs {
             if self.error_rate.is_some() {
                 return Err("--error-rate applies to the embedded server only; for another server, start it with `flags-dl serve --error-rate ...`".into());
             }
+            if self.latency.is_some() {
+                return Err("--latency applies to the embedded server only; for another server, start it with `flags-dl serve --latency ...`".into());
+            }
+            if self.tls {
+                return Err("--tls applies to the embedded server only; for another server, give its https:// URL (and --cacert for a private CA)".into());
+            }
         }
         Ok(())
     }
@@ -392,6 +420,12 @@ pub struct ServeArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// A round trip of MS milliseconds on every connection: every byte received and sent
+    /// is held MS/2 each way, so TLS handshakes and each request pay it (unlike --delay,
+    /// the server's think time). It cannot model the TCP handshake, loss or bandwidth.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub latency: Option<u64>,
+
     /// Speak HTTPS, with HTTP/2 and HTTP/1.1 by ALPN, with a certificate for localhost and
     /// 127.0.0.1 made at start and signed by a CA of its own, whose PEM file the first line
     /// names (give it to the client with --cacert).
@@ -419,6 +453,7 @@ impl ServeArgs {
             quiet: self.quiet,
             limits: crate::serve::Limits {
                 max_connections: self.max_connections as usize,
+                latency: Duration::from_millis(self.latency.unwrap_or(0)),
                 ..crate::serve::Limits::default()
             },
             tls: self.tls,

@@ -169,9 +169,16 @@ pub(crate) fn start_run(
 ) -> anyhow::Result<RunStart> {
     let site = server
         .server
-        .open(delay, server.error_rate.unwrap_or(0.0), connect_timeout)?;
-    let trust = download::trust::Trust::for_server(&site.base_url, cacert)
+        .open(server.embedded(delay), connect_timeout)?;
+    let mut trust = download::trust::Trust::for_server(&site.base_url, cacert)
         .map_err(|e| Error::Usage(e.0))?;
+    if let Some(ca) = site.embedded_ca() {
+        // The embedded server's own CA, and nothing else: it is the only server of the run.
+        trust = download::trust::Trust {
+            roots: std::sync::Arc::new(vec![ca.clone()]),
+            builtin: false,
+        };
+    }
     Ok(RunStart {
         site,
         trust,

@@ -34,6 +34,11 @@ pub struct OpenSite {
 }
 
 impl OpenSite {
+    /// The embedded server's CA, when it speaks TLS: the run trusts it by itself.
+    pub fn embedded_ca(&self) -> Option<&rustls_pki_types::CertificateDer<'static>> {
+        self.embedded.as_ref()?.ca.as_ref()
+    }
+
     /// A remote site taken as reachable, for unit tests of what follows a start.
     #[cfg(test)]
     pub fn remote_for_tests(base_url: &str) -> OpenSite {
@@ -97,18 +102,17 @@ impl Site {
         })
     }
 
-    /// Makes the site ready: starts the embedded server with `delay` and `error_rate`, or
+    /// Makes the site ready: starts the embedded server as `embedded` asks, or
     /// checks, within `connect_timeout`, that a remote server can be reached at all, so
     /// that a server that is down is one line rather than one error per code.
     pub fn open(
         &self,
-        delay: Option<crate::serve::inject::DelayRange>,
-        error_rate: f64,
+        embedded: crate::serve::EmbeddedOptions,
         connect_timeout: Duration,
     ) -> anyhow::Result<OpenSite> {
         match self {
             Site::Embedded => {
-                let server = crate::serve::start_embedded(delay, error_rate)?;
+                let server = crate::serve::start_embedded(embedded)?;
                 Ok(OpenSite {
                     base_url: server.base_url.clone(),
                     embedded: Some(server),

@@ -53,6 +53,9 @@ pub struct RunSpec {
     pub timeline: Option<PathBuf>,
     #[serde(default)]
     pub trace: Option<PathBuf>,
+    /// The embedded server's CA (DER), when it speaks TLS: the run trusts it alone.
+    #[serde(default)]
+    pub ca: Option<Vec<u8>>,
     /// Write a `.` per code finished, for the bench's progress bar.
     #[serde(default)]
     pub ticks: bool,
@@ -244,8 +247,14 @@ pub fn child_main() -> anyhow::Result<Exit> {
         ))
     })?;
     crate::limits::raise_open_files();
-    let trust = crate::download::trust::Trust::for_server(&spec.base_url, None)
-        .map_err(|e| Error::Usage(e.0))?;
+    let trust = match &spec.ca {
+        Some(der) => crate::download::trust::Trust {
+            roots: std::sync::Arc::new(vec![rustls_pki_types::CertificateDer::from(der.clone())]),
+            builtin: false,
+        },
+        None => crate::download::trust::Trust::for_server(&spec.base_url, None)
+            .map_err(|e| Error::Usage(e.0))?,
+    };
     let cancel = CancellationToken::new();
     // The terminal's Ctrl-C reaches the bench and this run alike: the bench says so.
     crate::interrupt::watch_cancel_quietly(cancel.clone());

@@ -197,6 +197,7 @@ impl Runner<'_> {
             timeline: draw.and_then(|c| Some(picture_path(self.timeline.as_ref()?, c))),
             trace: draw.and_then(|c| Some(picture_path(self.trace.as_ref()?, c))),
             ticks: progress.shown(),
+            ca: self.start.site.embedded_ca().map(|ca| ca.to_vec()),
         };
         let mut measured = run_in_child(&spec, &self.cancel, &|| progress.advance(1))?;
         // A Ctrl-C during the run: what it cut short is no measurement, whatever the child

@@ -12,6 +12,7 @@ pub mod data;
 pub mod gif;
 pub mod idle;
 pub mod inject;
+pub mod latency;
 pub mod tls;
 
 use bytes::Bytes;
@@ -76,6 +77,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// How long a client may take to send a request's headers.
     pub header_timeout: Duration,
+    /// `--latency`: the round trip every byte pays (half each way); zero for none.
+    pub latency: Duration,
 }
 
 impl Default for Limits {
@@ -85,6 +88,7 @@ impl Default for Limits {
         Limits {
             max_connections: 4096,
             header_timeout: Duration::from_secs(10),
+            latency: Duration::ZERO,
         }
     }
 }
@@ -260,6 +264,12 @@ pub async fn serve(
                 let server = server.clone();
                 async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
             });
+            // With --latency, the server speaks to the delaying wrapper, not the socket.
+            let stream: Box<dyn Transport> = if limits.latency.is_zero() {
+                Box::new(stream)
+            } else {
+                Box::new(latency::delayed(stream, limits.latency / 2))
+            };
             let stream = idle::Watched::new(stream, watch.clone());
             if let Some(tls) = &tls {
                 // The handshake within the header timeout, then HTTP/2 or HTTP/1.1, as ALPN
@@ -295,6 +305,11 @@ pub async fn serve(
     })
     .await;
 }
+
+/// What a connection is served over: the socket, or the `--latency` wrapper around it.
+trait Transport: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Transport for T {}
 
 /// Pending connections the kernel may queue for the server (capped by `somaxconn`).
 const BACKLOG: i32 = 4096;
@@ -344,7 +359,7 @@ impl ServeConfig {
         inject.retry_after = self.retry_after;
         let tls = self
             .tls
-            .then(|| tls::Tls::generate(&std::env::temp_dir()))
+            .then(|| tls::Tls::generate(Some(&std::env::temp_dir())))
             .transpose()?;
         Ok(FlagServer {
             data,
@@ -485,14 +500,39 @@ fn log(line: std::fmt::Arguments<'_>) {
 /// runtime of its own so that it never competes with the client's executor for a worker.
 /// Dropping it stops the server.
 pub struct Embedded {
-    /// `http://127.0.0.1:<port>/flags`.
+    /// `http://127.0.0.1:<port>/flags`, or `https://localhost:<port>/flags` with TLS.
     pub base_url: String,
+    /// With TLS, the CA that signed its certificate, for the run to trust.
+    pub ca: Option<rustls_pki_types::CertificateDer<'static>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What the embedded server is asked to be.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmbeddedOptions {
+    pub delay: Option<DelayRange>,
+    pub error_rate: f64,
+    /// The round trip of `--latency` (zero for none).
+    pub latency: Duration,
+    pub tls: bool,
+}
+
 /// Starts the embedded server with the given faults.
-pub fn start_embedded(delay: Option<DelayRange>, error_rate: f64) -> anyhow::Result<Embedded> {
+pub fn start_embedded(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
+    let EmbeddedOptions {
+        delay,
+        error_rate,
+        latency,
+        tls,
+    } = options;
+    let tls = tls.then(|| tls::Tls::generate(None)).transpose()?;
+    let ca = tls.as_ref().map(|t| t.ca_der.clone());
+    let scheme_host = if tls.is_some() {
+        "https://localhost"
+    } else {
+        "http://127.0.0.1"
+    };
     // Bound here, not on the server's thread, so the address is known (and a failure
     // reported) before this function returns.
     let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
@@ -505,7 +545,7 @@ pub fn start_embedded(delay: Option<DelayRange>, error_rate: f64) -> anyhow::Res
                 data: FlagData::generated(),
                 inject: Inject::new(delay, error_rate, None),
                 quiet: true,
-                tls: None,
+                tls,
             });
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -516,11 +556,16 @@ pub fn start_embedded(delay: Option<DelayRange>, error_rate: f64) -> anyhow::Res
                 let stopped = async {
                     let _ = stopped.await;
                 };
-                serve(listener, server, Limits::default(), Duration::ZERO, stopped).await;
+                let limits = Limits {
+                    latency,
+                    ..Limits::default()
+                };
+                serve(listener, server, limits, Duration::ZERO, stopped).await;
             });
         })?;
     Ok(Embedded {
-        base_url: format!("http://{addr}/flags"),
+        base_url: format!("{scheme_host}:{}/flags", addr.port()),
+        ca,
         stop: Some(stop),
         thread: Some(thread),
     })

@@ -16,13 +16,15 @@ use tokio_rustls::TlsAcceptor;
 #[derive(Clone)]
 pub struct Tls {
     pub acceptor: TlsAcceptor,
-    /// The PEM file of the CA that signed the server's certificate.
+    /// The PEM file of the CA that signed the server's certificate (`flags-dl serve`).
     pub ca_file: PathBuf,
+    /// The CA itself (the embedded server's run trusts it without a file).
+    pub ca_der: rustls::pki_types::CertificateDer<'static>,
 }
 
 impl Tls {
-    /// A fresh CA and server certificate; the CA's PEM is written into `dir`.
-    pub fn generate(dir: &Path) -> anyhow::Result<Tls> {
+    /// A fresh CA and server certificate; the CA's PEM is written into `dir`, if given.
+    pub fn generate(dir: Option<&Path>) -> anyhow::Result<Tls> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params
@@ -37,9 +39,13 @@ impl Tls {
             CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
         let cert = params.signed_by(&key, &ca, &ca_key)?;
 
-        let ca_file = dir.join(format!("flags-dl-serve-ca-{}.pem", std::process::id()));
-        crate::timeline::write_atomically(&ca_file, ca.pem().as_bytes())
-            .map_err(|e| anyhow::anyhow!("cannot write the CA to {}: {e}", ca_file.display()))?;
+        let mut ca_file = PathBuf::new();
+        if let Some(dir) = dir {
+            ca_file = dir.join(format!("flags-dl-serve-ca-{}.pem", std::process::id()));
+            crate::timeline::write_atomically(&ca_file, ca.pem().as_bytes()).map_err(|e| {
+                anyhow::anyhow!("cannot write the CA to {}: {e}", ca_file.display())
+            })?;
+        }
 
         let chain = vec![cert.der().clone(), ca.der().clone()];
         let private = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
@@ -53,6 +59,7 @@ impl Tls {
         Ok(Tls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             ca_file,
+            ca_der: ca.der().clone(),
         })
     }
 }

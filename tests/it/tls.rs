@@ -107,3 +107,68 @@ fn a_missing_cacert_is_a_usage_error() {
     assert_exit(&out, 2);
     assert!(one_stderr_line(&out).contains("--cacert no-such.pem"));
 }
+
+/// The download command's `--tls` and `--latency` act on the embedded server, which the
+/// run then trusts by itself: what connection reuse and HTTP/2 buy, on any machine.
+#[test]
+fn the_embedded_server_speaks_tls_and_pays_a_round_trip_per_exchange() {
+    let dir = scratch();
+    let out = run(
+        dir.path(),
+        &[
+            "--all",
+            "--tls",
+            "--latency",
+            "20",
+            "-m",
+            "50",
+            "--json",
+            "-o",
+            "a",
+        ],
+    );
+    let async_run = json_run(&out, 0);
+    assert_eq!(async_run.summary.ok, 194);
+    assert_eq!(async_run.summary.more["connections"], 1);
+    assert!(async_run
+        .codes
+        .values()
+        .all(|c| c.http_version.as_deref() == Some("2")));
+
+    // One request at a time on one kept-alive connection: each of the 10 pays at least
+    // one 50 ms round trip (a lower bound, which no slow machine can break).
+    let out = run(
+        dir.path(),
+        &[
+            "-l",
+            "10",
+            "--latency",
+            "50",
+            "--mode",
+            "sequential",
+            "--json",
+            "-o",
+            "s",
+        ],
+    );
+    let sequential = json_run(&out, 0);
+    assert_eq!(sequential.summary.ok, 10);
+    assert!(
+        sequential.summary.elapsed_s >= 0.5,
+        "10 requests in {} s through a 50 ms round trip",
+        sequential.summary.elapsed_s
+    );
+}
+
+#[test]
+fn latency_and_tls_are_for_the_embedded_server_only() {
+    let dir = scratch();
+    for option in [&["--latency", "50"][..], &["--tls"][..]] {
+        let out = run(
+            dir.path(),
+            &[&["-s", "http://127.0.0.1:9/flags", "BR"][..], option].concat(),
+        );
+        assert_exit(&out, 2);
+        assert!(one_stderr_line(&out).contains("embedded server only"));
+    }
+}
