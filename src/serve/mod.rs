@@ -109,6 +109,7 @@ impl FlagServer {
     /// It takes any request body type, so tests can call it without a socket.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<ServeBody> {
         let start = Instant::now();
+        let version = req.version();
         let path = req.uri().path();
         let draw = self.inject.draw();
         if !draw.delay.is_zero() {
@@ -150,8 +151,15 @@ impl FlagServer {
                 None => path.to_string(),
             };
             let secs = start.elapsed().as_secs_f64();
+            // The protocol only when it is not the usual HTTP/1.1: a user (or a test)
+            // sees from the server's side that HTTP/2 was negotiated.
+            let over = if version == hyper::Version::HTTP_2 {
+                " over HTTP/2"
+            } else {
+                ""
+            };
             log(format_args!(
-                "{label} {} {secs:.2}s",
+                "{label} {} {secs:.2}s{over}",
                 response.status().as_u16()
             ));
         }

@@ -172,3 +172,104 @@ fn latency_and_tls_are_for_the_embedded_server_only() {
         assert!(one_stderr_line(&out).contains("embedded server only"));
     }
 }
+
+/// HTTP/2 as the server saw it, not only as the client reports it: its log says which
+/// requests came over HTTP/2.
+#[test]
+fn the_server_sees_http2_from_async_and_http11_from_threads() {
+    let (server, url, ca) = {
+        // Not --quiet: the log line per request is what this test reads.
+        let server = Server::from_banner(crate::harness::Spawned::start(Server::command(&[
+            "--port", "0", "--tls",
+        ])));
+        let url = format!("https://localhost:{}/flags", server.addr.port());
+        let ca = server
+            .banner
+            .split("--cacert: ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .unwrap()
+            .to_string();
+        (server, url, ca)
+    };
+    let dir = scratch();
+    let out = run(
+        dir.path(),
+        &["-s", &url, "--cacert", &ca, "-o", "a", "BR", "CN"],
+    );
+    assert_exit(&out, 0);
+    let out = run(
+        dir.path(),
+        &[
+            "-s", &url, "--cacert", &ca, "--mode", "threads", "-o", "t", "JP",
+        ],
+    );
+    assert_exit(&out, 0);
+    let process = server.into_process();
+    process.signal("TERM");
+    let (_, stdout, stderr) = process.finish(std::time::Duration::from_secs(10));
+    let log = format!("{stdout}{stderr}");
+    let line = |cc: &str| {
+        log.lines()
+            .find(|l| l.contains(&format!("{cc} 200")))
+            .unwrap_or_else(|| panic!("no {cc} in {log}"))
+            .to_string()
+    };
+    assert!(line("BR").ends_with("over HTTP/2"), "{log}");
+    assert!(line("CN").ends_with("over HTTP/2"), "{log}");
+    assert!(!line("JP").contains("HTTP/2"), "{log}");
+}
+
+/// A certificate for other names is refused, as an unknown issuer is.
+#[test]
+fn a_certificate_for_another_name_is_refused() {
+    let server = Server::start(&["--tls", "--quiet", "--bind", "0.0.0.0"]);
+    let ca = server
+        .banner
+        .split("--cacert: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap()
+        .to_string();
+    // The certificate names localhost and 127.0.0.1, not 127.0.0.2.
+    let url = format!("https://127.0.0.2:{}/flags", server.addr.port());
+    let dir = scratch();
+    let out = run(
+        dir.path(),
+        &["-s", &url, "--cacert", &ca, "-o", "out", "BR"],
+    );
+    assert_exit(&out, 1);
+    let line = one_stderr_line(&out);
+    assert!(
+        line.contains("certificate of 127.0.0.2:") && line.contains("NotValidForName"),
+        "{line}"
+    );
+}
+
+/// Over TLS, every mode saves the same bytes.
+#[test]
+fn all_three_modes_save_the_same_flags_over_tls() {
+    let dir = scratch();
+    for mode in ["async", "threads", "sequential"] {
+        let out = run(
+            dir.path(),
+            &["--tls", "-l", "12", "--mode", mode, "-m", "4", "-o", mode],
+        );
+        assert_exit(&out, 0);
+    }
+    let files = |mode: &str| {
+        let mut names: Vec<_> = std::fs::read_dir(dir.path().join(mode))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| std::fs::read(dir.path().join(mode).join(&n)).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let reference = files("async");
+    assert_eq!(reference.len(), 12);
+    assert_eq!(files("threads"), reference);
+    assert_eq!(files("sequential"), reference);
+}
