@@ -432,6 +432,14 @@ pub struct ServeArgs {
     #[arg(long)]
     pub tls: bool,
 
+    /// With --tls, serve this certificate chain (PEM) instead of making one.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+
+    /// With --tls and --cert, the certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "cert"])]
+    pub key: Option<PathBuf>,
+
     /// Connections served at once. Past it, the connection that has sent nothing the
     /// longest is closed to make room; if every one has sent a request, new ones wait.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -457,6 +465,7 @@ impl ServeArgs {
                 ..crate::serve::Limits::default()
             },
             tls: self.tls,
+            cert: self.cert.clone().zip(self.key.clone()),
         }
     }
 }

@@ -354,6 +354,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Speak HTTPS (see [`tls`]).
     pub tls: bool,
+    /// `--cert` and `--key`: the server's own certificate chain and key, in PEM.
+    pub cert: Option<(PathBuf, PathBuf)>,
 }
 
 impl ServeConfig {
@@ -365,10 +367,11 @@ impl ServeConfig {
         let mut inject = Inject::new(self.delay, self.error_rate, self.seed);
         inject.error_status = self.error_status;
         inject.retry_after = self.retry_after;
-        let tls = self
-            .tls
-            .then(|| tls::Tls::generate(Some(&std::env::temp_dir())))
-            .transpose()?;
+        let tls = match (&self.cert, self.tls) {
+            (Some((cert, key)), true) => Some(tls::Tls::from_files(cert, key)?),
+            (None, true) => Some(tls::Tls::generate(Some(&std::env::temp_dir()))?),
+            (_, false) => None,
+        };
         Ok(FlagServer {
             data,
             inject,
@@ -429,7 +432,12 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         let stop = stop_signal()?;
         // On stdout, and flushed, so that a script (or a test) that starts the server on
         // port 0 can read the address it got.
-        let ca = server.tls.as_ref().map(|t| t.ca_file.as_path());
+        // A CA file only when the server made its own (not with --cert).
+        let ca = server
+            .tls
+            .as_ref()
+            .map(|t| t.ca_file.as_path())
+            .filter(|path| !path.as_os_str().is_empty());
         println!("{}", config.describe(addr, server.data.folder(), ca));
         use std::io::Write;
         std::io::stdout().flush()?;

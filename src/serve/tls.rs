@@ -22,7 +22,45 @@ pub struct Tls {
     pub ca_der: rustls::pki_types::CertificateDer<'static>,
 }
 
+/// The server's config: these certificates and key, HTTP/2 and HTTP/1.1 by ALPN.
+fn acceptor(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> anyhow::Result<TlsAcceptor> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
 impl Tls {
+    /// `--cert` and `--key`: a certificate chain and its key, both PEM, served as given.
+    /// A file that cannot be read or parsed is a usage error naming it.
+    pub fn from_files(cert: &Path, key: &Path) -> anyhow::Result<Tls> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let usage = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
+            crate::error::Error::Usage(format!("{what} {}: {e}; give a PEM file", path.display()))
+        };
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| usage("--cert", cert, &e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| usage("--cert", cert, &e))?;
+        if chain.is_empty() {
+            return Err(usage("--cert", cert, &"no certificate in it").into());
+        }
+        let private = PrivateKeyDer::from_pem_file(key).map_err(|e| usage("--key", key, &e))?;
+        let ca_der = chain.last().cloned().expect("not empty");
+        Ok(Tls {
+            acceptor: acceptor(chain, private)?,
+            ca_file: PathBuf::new(),
+            ca_der,
+        })
+    }
+
     /// A fresh CA and server certificate; the CA's PEM is written into `dir`, if given.
     pub fn generate(dir: Option<&Path>) -> anyhow::Result<Tls> {
         let ca_key = KeyPair::generate()?;
@@ -50,14 +88,8 @@ impl Tls {
         let chain = vec![cert.der().clone(), ca.der().clone()];
         let private = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, private)?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Tls {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            acceptor: acceptor(chain, private)?,
             ca_file,
             ca_der: ca.der().clone(),
         })

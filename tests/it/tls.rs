@@ -273,3 +273,44 @@ fn all_three_modes_save_the_same_flags_over_tls() {
     assert_eq!(files("threads"), reference);
     assert_eq!(files("sequential"), reference);
 }
+
+/// `serve --cert/--key` serves a given certificate; one that has expired is refused by the
+/// client, with the reason, as any certificate failure is.
+#[test]
+fn an_expired_certificate_is_refused() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+
+    let dir = scratch();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(path("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(path("key.pem"), key.serialize_pem()).unwrap();
+    let server = Server::start(&[
+        "--tls",
+        "--cert",
+        &path("cert.pem"),
+        "--key",
+        &path("key.pem"),
+    ]);
+    assert!(!server.banner.contains("--cacert"), "{}", server.banner);
+    let url = format!("https://localhost:{}/flags", server.addr.port());
+    let out = run(
+        dir.path(),
+        &["-s", &url, "--cacert", &path("ca.pem"), "-o", "out", "BR"],
+    );
+    assert_exit(&out, 1);
+    let line = one_stderr_line(&out);
+    assert!(
+        line.contains("certificate of localhost:") && line.contains("Expired"),
+        "{line}"
+    );
+}
