@@ -8,6 +8,7 @@
 //! connections (a header-read timeout) and too many of them (a cap on connections).
 
 pub mod beneath;
+pub mod body;
 pub mod data;
 pub mod gif;
 pub mod idle;
@@ -15,9 +16,8 @@ pub mod inject;
 pub mod latency;
 pub mod tls;
 
-use bytes::Bytes;
+use body::{not_found, plain, streamed, whole, ServeBody};
 use data::{parse_flag_path, FileKind, FlagData};
-use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -175,49 +175,6 @@ impl FlagServer {
         }
         response
     }
-}
-
-/// A response body: bytes in memory, or a file read in chunks as the client takes them.
-pub type ServeBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
-
-fn whole(bytes: Bytes) -> ServeBody {
-    Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// A large file, [`data::WHOLE`] bytes at a time, each read on the blocking pool (tokio's
-/// file), so that the server holds one chunk per request, not the file.
-fn streamed(file: std::fs::File) -> ServeBody {
-    use futures_util::StreamExt;
-    use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::from_std(file);
-    let chunks = futures_util::stream::unfold(file, |mut file| async move {
-        let mut buf = vec![0; data::WHOLE as usize];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(hyper::body::Frame::data(Bytes::from(buf))), file))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
-    });
-    StreamBody::new(chunks.boxed()).boxed_unsync()
-}
-
-fn plain(status: StatusCode, body: &'static str) -> Response<ServeBody> {
-    let mut response = Response::new(whole(Bytes::from_static(body.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("text/plain"),
-    );
-    response
-}
-
-fn not_found() -> Response<ServeBody> {
-    plain(StatusCode::NOT_FOUND, "404 not found\n")
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then gives the
@@ -601,6 +558,7 @@ impl Drop for Embedded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use http_body_util::BodyExt;
 
     async fn get(server: &FlagServer, path: &str) -> (StatusCode, Bytes) {
