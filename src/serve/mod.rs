@@ -230,38 +230,47 @@ pub async fn serve(
                 async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
             });
             // With --latency, the server speaks to the delaying wrapper, not the socket.
-            let stream: Box<dyn Transport> = if limits.latency.is_zero() {
-                Box::new(stream)
+            let (stream, closed): (Box<dyn Transport>, _) = if limits.latency.is_zero() {
+                (Box::new(stream), None)
             } else {
-                Box::new(latency::delayed(stream, limits.latency / 2))
+                let (stream, closed) = latency::delayed(stream, limits.latency / 2);
+                (Box::new(stream), Some(closed))
             };
             let stream = idle::Watched::new(stream, watch.clone());
-            if let Some(tls) = &tls {
-                // The handshake within the header timeout, then HTTP/2 or HTTP/1.1, as ALPN
-                // agreed.
-                let handshake =
-                    tokio::time::timeout(limits.header_timeout, tls.acceptor.accept(stream));
-                let Ok(Ok(stream)) = handshake.await else {
+            let served = async move {
+                if let Some(tls) = &tls {
+                    // The handshake within the header timeout, then HTTP/2 or HTTP/1.1, as ALPN
+                    // agreed.
+                    let handshake =
+                        tokio::time::timeout(limits.header_timeout, tls.acceptor.accept(stream));
+                    let Ok(Ok(stream)) = handshake.await else {
+                        return;
+                    };
+                    let builder = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    );
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = connection => {}
+                        () = watch.closed() => {}
+                    }
                     return;
-                };
-                let builder = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                );
-                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                }
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
                 tokio::select! {
                     _ = connection => {}
+                    // Closed for room: it never sent a byte.
                     () = watch.closed() => {}
                 }
-                return;
-            }
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = connection => {}
-                // Closed for room: it never sent a byte.
-                () = watch.closed() => {}
+            };
+            served.await;
+            // The slot is held until the socket is closed, so that the cap bounds the
+            // sockets open, with the wrapper as without it.
+            if let Some(closed) = closed {
+                closed.await;
             }
         });
     }

@@ -9,6 +9,7 @@
 //! - [`reliability`]: servers that fail, stall, lie and attack; Ctrl-C; load and peers.
 //! - [`serve`]: `flags-dl serve` asked with raw HTTP requests.
 //! - [`serve_hardening`]: `flags-dl serve` against a local attacker in its folder.
+//! - [`serve_latency`]: `serve --latency` keeps what it holds bounded and nothing open.
 //! - [`tls`]: HTTPS and HTTP/2 against `flags-dl serve --tls`.
 //! - [`bench`]: `flags-dl bench` and its exports.
 //! - [`client_hardening`]: the client against a local attacker and hostile input.
@@ -28,4 +29,5 @@ mod pipeline;
 mod reliability;
 mod serve;
 mod serve_hardening;
+mod serve_latency;
 mod tls;
