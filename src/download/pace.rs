@@ -447,6 +447,12 @@ impl Pace {
 
     fn connected(&self, took: Duration) {
         let mut state = self.lock();
+        // The probe's connection is up, TLS and ALPN done: a server that speaks HTTP/2 now
+        // carries the other requests on it, one round trip sooner than waiting for the
+        // probe's answer.
+        if std::mem::take(&mut state.probing) {
+            self.wake_all_admit();
+        }
         state.opening -= 1;
         state.opened += 1;
         state.held.push_back(Instant::now() + HOLD_AFTER_CONNECT);
