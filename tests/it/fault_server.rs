@@ -50,6 +50,9 @@ pub enum Scenario {
     Status(u16),
     /// 503 Service Unavailable with `Retry-After: <secs>`.
     RetryAfter(u64),
+    /// 500 Internal Server Error with `Retry-After: <secs>`: retried after that wait, but,
+    /// not being a 429 or 503, without pausing the run's other requests.
+    ServerErrorRetryAfter(u64),
     /// 302 to the very same path.
     RedirectLoop,
     /// 200 `text/html` with a small page.
@@ -317,6 +320,12 @@ impl Conn<'_> {
             Scenario::Status(code) => self.simple(*code, "text/plain", &[], b"fault\n"),
             Scenario::RetryAfter(secs) => self.simple(
                 503,
+                "text/plain",
+                &[("Retry-After", secs.to_string())],
+                b"try later\n",
+            ),
+            Scenario::ServerErrorRetryAfter(secs) => self.simple(
+                500,
                 "text/plain",
                 &[("Retry-After", secs.to_string())],
                 b"try later\n",

@@ -877,7 +877,9 @@ in_both_modes!(
 
 fn sigint_during_a_retry_wait_and_a_hung_request_stops_at_once(mode: &str) {
     let server = FaultServer::start();
-    server.flag("BR", Scenario::RetryAfter(30));
+    // A 500, not a 503: a 503 pauses every request to the host (the shared backoff), and
+    // CN's request might then never start; here BR alone waits out its Retry-After.
+    server.flag("BR", Scenario::ServerErrorRetryAfter(30));
     server.flag("CN", Scenario::Hang);
     let sandbox = scratch();
     let mut cmd = command(bin_path());
