@@ -9,9 +9,13 @@
 # data set ../shared/flags and a flag server with a fixed 0.5 s delay (flags-dl serve),
 # and for issue 9's workloads the servers the book uses, which keep 5 pending
 # connections: `python3 -m http.server` run in ../shared (h), scripts/slow_server.py (i),
-# and scripts/ratelimit_server.py at 50 requests/s (j). It runs the workloads (a)..(j)
-# of scripts/bench_peers.py, tools in alternation, output on /dev/shm, and prints
-# Markdown: one table per workload and the targets of issues 6 and 9 with PASS/FAIL.
+# and scripts/ratelimit_server.py at 50 requests/s (j). For issue 10's real-network
+# workloads it makes a CA and a certificate for localhost and 127.0.0.1 with openssl (in
+# its temp folder), starts a second nginx with TLS and HTTP/2 (k), and
+# scripts/latency_proxy.py in front of it, 25 ms each way: a 50 ms round trip (l). It
+# runs the workloads (a)..(l) of scripts/bench_peers.py, tools in alternation, output on
+# /dev/shm, and prints Markdown: one table per workload and the targets of issues 6, 9
+# and 10 with PASS/FAIL.
 # Progress goes to stderr; the report to stdout, and also to target/bench-peers/report.md
 # (every run in target/bench-peers/results.json). Every server it starts is stopped on
 # exit. Traffic goes to 127.0.0.1 only.
@@ -19,7 +23,7 @@
 #   --runs N          timed runs per tool and workload (default 5; median of them)
 #   --warmup N        untimed rounds first (default 1)
 #   --startup-runs N  runs of the start-up commands of (f) (default 20)
-#   --only LETTERS    only these workloads, e.g. --only ab or --only hij (default abcdefghij)
+#   --only LETTERS    only these workloads, e.g. --only ab or --only kl (default abcdefghijkl)
 #   --curl-immediate  (h) also times curl -Z --parallel-immediate (30-110 s a run)
 #   --no-build        use target/release/flags-dl as it is
 #   --bin PATH        time this flags-dl binary instead (no build), e.g. a copy of an
@@ -31,7 +35,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 cd "$REPO"
 
-RUNS=5 WARMUP=1 STARTUP_RUNS=20 ONLY=abcdefghij BUILD=1 INSTALL=1 IMMEDIATE=0 BIN=""
+RUNS=5 WARMUP=1 STARTUP_RUNS=20 ONLY=abcdefghijkl BUILD=1 INSTALL=1 IMMEDIATE=0 BIN=""
 while (($#)); do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
@@ -42,7 +46,7 @@ while (($#)); do
         --no-build) BUILD=0; shift ;;
         --bin) BIN=${2:?}; BUILD=0; shift 2 ;;
         --no-install) INSTALL=0; shift ;;
-        -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-peers: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -98,6 +102,7 @@ SHMBASE=/dev/shm; [[ -d $SHMBASE && -w $SHMBASE ]] || SHMBASE=/tmp
 SHMDIR=$(mktemp -d "$SHMBASE/flagsbench.XXXXXX") # every run's output folder goes in here
 export FLAGSBENCH_SHM=$SHMDIR
 export NGINX_FLAGS_STATE=$WORK/nginx
+TLS_STARTED=0 # issue 10's nginx with TLS, in a state folder of its own
 DELAY_PID="" PY_PID=""
 declare -A SRV_PID=() # issue 9's Python servers: name -> pid
 cleanup() {
@@ -125,6 +130,7 @@ cleanup() {
         say "stopped the delay server (pid $DELAY_PID)"
     fi
     "$HERE/nginx-flags.sh" stop
+    ((TLS_STARTED)) && NGINX_FLAGS_STATE=$WORK/nginx-tls "$HERE/nginx-flags.sh" stop
     rm -rf "$WORK" "$SHMDIR" 2>/dev/null || { sleep 0.5; rm -rf "$WORK" "$SHMDIR"; }
     exit "$rc"
 }
@@ -188,6 +194,47 @@ SLOW=$URL
 start_py ratelimit_server.py j python3 -u "$HERE/ratelimit_server.py" --port 0 --rate 50 --quiet
 RATELIMIT=$URL
 
+# Issue 10: nginx with TLS and HTTP/2 (k), and the same through a 50 ms round trip (l).
+# The CA and the server's certificate (localhost and 127.0.0.1, ECDSA P-256, 2 days) are
+# made here, in $WORK, and trusted by the tools only through --cacert.
+TLS_NGINX="" CACERT="" LATENCY=""
+make_certs() { # DIR: writes ca.pem, server.pem, server.key
+    local d=$1
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=flags-dl bench CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=localhost" &&
+        printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+            "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$d/server.ext" &&
+        openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+            -set_serial "0x$(openssl rand -hex 8)" -days 2 -extfile "$d/server.ext" -out "$d/server.pem"
+}
+if [[ $ONLY == *[kl]* ]]; then
+    if ! command -v openssl >/dev/null; then
+        say "no openssl: (k) and (l) are skipped"
+    elif ! make_certs "$WORK/tls" >"$WORK/tls.log" 2>&1; then
+        say "could not make the certificates; (k) and (l) are skipped: $(tail -c 500 "$WORK/tls.log")"
+    else
+        CACERT=$WORK/tls/ca.pem
+        TLS_STARTED=1
+        if TLS_NGINX=$(NGINX_FLAGS_STATE=$WORK/nginx-tls "$HERE/nginx-flags.sh" start --root "$DATA/.." \
+            --tls "$WORK/tls/server.pem" "$WORK/tls/server.key"); then
+            say "nginx with TLS and HTTP/2 at $TLS_NGINX"
+        else
+            TLS_NGINX=""
+            say "nginx with TLS did not start; (k) and (l) are skipped"
+        fi
+    fi
+fi
+if [[ -n $TLS_NGINX && $ONLY == *l* ]]; then
+    tls_port=${TLS_NGINX#https://localhost:}
+    tls_port=${tls_port%%/*}
+    start_py latency_proxy.py l python3 -u "$HERE/latency_proxy.py" --target "127.0.0.1:$tls_port" --delay-ms 25
+    [[ -z $URL ]] || LATENCY=https://localhost:${URL#http://127.0.0.1:}
+fi
+
 # ---------------------------------------------------------------- run
 LOAD_BEFORE=$(uptime)
 mkdir -p target/bench-peers
@@ -210,6 +257,8 @@ args=(--bin "$BIN" --nginx "$NGINX" --data "$DATA" --runs "$RUNS" --warmup "$WAR
 [[ -n $HTTPSERVER ]] && args+=(--httpserver "$HTTPSERVER")
 [[ -n $SLOW ]] && args+=(--slow "$SLOW")
 [[ -n $RATELIMIT ]] && args+=(--ratelimit "$RATELIMIT")
+[[ -n $TLS_NGINX ]] && args+=(--tls-nginx "$TLS_NGINX" --cacert "$CACERT")
+[[ -n $LATENCY ]] && args+=(--latency-proxy "$LATENCY")
 ((IMMEDIATE)) && args+=(--curl-immediate)
 # In the background and waited for, so that a TERM sent to this script runs the trap
 # at once (which passes it on) instead of after the whole benchmark.

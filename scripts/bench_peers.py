@@ -6,7 +6,9 @@ servers and stops them; run this directly only with servers of your own:
 
     python3 scripts/bench_peers.py --bin target/release/flags-dl \
         --nginx http://127.0.0.1:PORT/flags [--delay http://127.0.0.1:PORT2/flags] \
-        [--httpserver URL] [--slow URL] [--ratelimit URL] --data ../shared/flags [--runs 5]
+        [--httpserver URL] [--slow URL] [--ratelimit URL] \
+        [--tls-nginx https://localhost:PORT3/flags --cacert CA.pem [--latency-proxy URL]] \
+        --data ../shared/flags [--runs 5]
 
 Workloads (a)..(g) are issue 6's, against nginx and a fixed-delay flags-dl server;
 (h)..(j) are issue 9's, against the servers the book tells its readers to use, which
@@ -19,6 +21,12 @@ queue dropped) and TCPSynRetrans (SYNs sent again) from /proc/net/netstat, befor
 after: machine-wide counters, so other loopback traffic at the same time counts too.
 (h)..(j) are not repeated under /usr/bin/time (their point is time and completeness,
 not memory), and their tables show every run, complete or not.
+(k) and (l) are issue 10's real networks: nginx with TLS and HTTP/2 (`listen ... ssl
+http2`, a certificate from a CA the driver made: --tls-nginx, --cacert) on loopback (k),
+and the same through scripts/latency_proxy.py, 25 ms each way, a 50 ms round trip (l:
+--latency-proxy). flags-dl runs with --json and curl with -w '%{num_connects}
+%{http_version}', so each timed run also records the connections it opened and the HTTP
+version it spoke; their tables show both (no peak RSS either).
 
 Method: within a workload every tool runs the same number of times, in alternation
 (round r runs each tool once, the starting tool rotating each round), after one
@@ -74,12 +82,15 @@ GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 WRAP_MS = 0.0  # the wall time /usr/bin/time itself adds, measured by calibrate()
 
 
-def _spawn(argv: list[str], timeout: float, tf: Path | None) -> tuple[float, int, int | None, str]:
-    """Wall ms, exit code (negative: signal), peak RSS KB (None if unknown), stderr head."""
+def _spawn(argv: list[str], timeout: float, tf: Path | None,
+           outf=None) -> tuple[float, int, int | None, str]:
+    """Wall ms, exit code (negative: signal), peak RSS KB (None if unknown), stderr head.
+
+    stdout goes to `outf` (an open file) if given, else to /dev/null."""
     full = [GNU_TIME, "-f", "%M", "-o", str(tf), *argv] if tf else argv
     with tempfile.TemporaryFile() as errf:
         t0 = time.perf_counter_ns()
-        p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=outf or subprocess.DEVNULL,
                              stderr=errf, start_new_session=True)
         killer = threading.Timer(timeout, lambda: _killpg(p.pid))
         killer.daemon = True
@@ -123,8 +134,12 @@ def calibrate(n: int = 40) -> float:
 
 
 def run_once(argv: list[str], outdir: Path, timeout: float, expect: tuple[int, int] | None,
-             wrap: bool = False) -> Run:
+             wrap: bool = False, parse=None) -> Run:
     """Run argv once, time it, then check and remove outdir.
+
+    With `parse` (a function: the tool's stdout as text -> dict), the run's stdout is kept
+    in a file (on tmpfs, as the output) and what parse makes of it goes to Run.extra: issue
+    10's connections and HTTP versions, from the same timed run.
 
     With `wrap`, under /usr/bin/time for the peak RSS (%M), not from our own wait4(): a
     child forked from this Python process would count Python's pages in its ru_maxrss
@@ -134,7 +149,18 @@ def run_once(argv: list[str], outdir: Path, timeout: float, expect: tuple[int, i
     """
     outdir.mkdir(parents=True, exist_ok=False)
     tf = outdir.parent / "time.txt" if (GNU_TIME and wrap) else None
-    ms, rc, rss, err = _spawn(argv, timeout, tf)
+    extra: dict = {}
+    if parse:
+        with open(outdir.parent / "stdout.txt", "w+b") as outf:
+            ms, rc, rss, err = _spawn(argv, timeout, tf, outf)
+            outf.seek(0)
+            text = outf.read().decode(errors="replace")
+        try:
+            extra = parse(text)
+        except (ValueError, KeyError, TypeError) as e:
+            extra = {"parse_error": str(e)[:200]}
+    else:
+        ms, rc, rss, err = _spawn(argv, timeout, tf)
     files = nbytes = 0
     for f in outdir.rglob("*.gif"):
         files += 1
@@ -144,7 +170,7 @@ def run_once(argv: list[str], outdir: Path, timeout: float, expect: tuple[int, i
     if rc < 0:
         ok = False
         err = f"killed by signal {-rc} (timeout {timeout:.0f} s?) {err}"
-    return Run(ms - (WRAP_MS if tf else 0.0), rss if rss is not None else 0, rc, files, nbytes, ok, err)
+    return Run(ms - (WRAP_MS if tf else 0.0), rss if rss is not None else 0, rc, files, nbytes, ok, err, extra)
 
 
 def _killpg(pid: int) -> None:
@@ -169,6 +195,7 @@ class Tool:
     strict_rc: bool = True  # exit code must be 0
     runs: list[Run] = field(default_factory=list)
     timeout: float | None = None  # per run, seconds, if not the workload's
+    parse: object = None   # function: stdout text -> dict of figures for Run.extra (issue 10)
 
     def good(self) -> list[Run]:
         return [r for r in self.runs if r.ok]
@@ -218,9 +245,10 @@ def round_robin(w: Workload, runs: int, warmup: int, timeout: float, log) -> Non
         order = [w.tools[(i + r) % n] for i in range(n)]
         for t in order:
             before = w.probe.before() if w.probe else None
-            res = run_once(t.argv(str(d := fresh_dir(w.key))), d, t.timeout or w.timeout or timeout, w.expect)
+            res = run_once(t.argv(str(d := fresh_dir(w.key))), d, t.timeout or w.timeout or timeout, w.expect,
+                           parse=t.parse)
             if w.probe:
-                res.extra = w.probe.after(before)
+                res.extra.update(w.probe.after(before))
             shutil.rmtree(d.parent, ignore_errors=True)
             if GNU_TIME and w.rss:
                 # The same run again under /usr/bin/time, for its peak RSS only.
@@ -352,6 +380,53 @@ def table9(w: Workload) -> list[str]:
     return out
 
 
+def _conns(t: Tool) -> list[int]:
+    return [r.extra["connections"] for r in t.runs if isinstance(r.extra.get("connections"), int)]
+
+
+def table10(w: Workload) -> list[str]:
+    """Issue 10's tables: time, flags saved, connections opened and the HTTP version used."""
+    ref = w.tools[0].median_ms()
+    out = ["| tool | median ms | min–max ms | × flags-dl time | flags saved (min–max) | good runs | "
+           "connections (median, min–max) | HTTP | exit codes | command |",
+           "|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
+    for t in w.tools:
+        rs = t.runs
+        if not rs:
+            continue
+        m = t.median_ms()
+        g = t.good()
+        rng = f"{min(r.ms for r in g):.1f}–{max(r.ms for r in g):.1f}" if g else "n/a"
+        ratio = fmt(m / ref, 2) if (m and ref) else "n/a"
+        c = _conns(t)
+        conns = f"{statistics.median(c):.0f}, {min(c)}–{max(c)}" if c else "n/a"
+        http = ",".join(sorted({str(r.extra.get("http", "?")) for r in rs}))
+        rcs = ",".join(str(x) for x in sorted({r.rc for r in rs}))
+        out.append(f"| {t.name} | {fmt(m)} | {rng} | {ratio} | {min(r.files for r in rs)}–{max(r.files for r in rs)} "
+                   f"| {len(g)}/{len(rs)} | {conns} | {http} | {rcs} | `{t.shown}` |")
+    return out
+
+
+def summary10(w: Workload) -> str:
+    """One line: each tool's median time and connections, and what HTTP/2 and reuse bought."""
+    parts = []
+    for t in w.tools:
+        c = _conns(t)
+        parts.append(f"{t.name.split(' (')[0]} {fmt(t.median_ms(), 0)} ms"
+                     + (f" over {statistics.median(c):.0f} connection{'s' if statistics.median(c) != 1 else ''}"
+                        if c else ""))
+    by = {t.name: t.median_ms() for t in w.tools}
+    h2 = next((v for k, v in by.items() if k.startswith("flags-dl") and "HTTP/2" in k), None)
+    h1 = next((v for k, v in by.items() if k.startswith("flags-dl") and "--http1.1" in k), None)
+    c2 = next((v for k, v in by.items() if k.startswith("curl -Z") and "HTTP/2" in k), None)
+    line = f"Summary ({w.key}): " + "; ".join(parts) + "."
+    if h2 and h1:
+        line += f" flags-dl HTTP/1.1 / HTTP/2 = {h1 / h2:.2f}."
+    if h2 and c2:
+        line += f" flags-dl HTTP/2 / curl -Z HTTP/2 = {h2 / c2:.2f}."
+    return line
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -363,6 +438,9 @@ def main() -> int:
     ap.add_argument("--httpserver", help="(h) base URL of `python3 -m http.server`: http://127.0.0.1:PORT/flags")
     ap.add_argument("--slow", help="(i) base URL of scripts/slow_server.py")
     ap.add_argument("--ratelimit", help="(j) base URL of scripts/ratelimit_server.py (its /__stats is read)")
+    ap.add_argument("--tls-nginx", help="(k) base URL of nginx with TLS and HTTP/2: https://localhost:PORT/flags")
+    ap.add_argument("--cacert", help="(k), (l) the CA (PEM) that signed the TLS servers' certificate")
+    ap.add_argument("--latency-proxy", help="(l) base URL of scripts/latency_proxy.py in front of --tls-nginx")
     ap.add_argument("--curl-immediate", action="store_true",
                     help="(h) also time curl -Z --parallel-immediate (30-110 s a run, and it loses flags)")
     ap.add_argument("--data", required=True, help="the flags folder (country_codes.txt, <cc>/<cc>.gif)")
@@ -370,12 +448,14 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--startup-runs", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=60, help="seconds, per run")
-    ap.add_argument("--only", default="abcdefghij", help="workload letters to run, e.g. abe")
+    ap.add_argument("--only", default="abcdefghijkl", help="workload letters to run, e.g. abe")
     ap.add_argument("--json", help="write every run here")
     ap.add_argument("--markdown", help="write the Markdown report here too")
     a = ap.parse_args()
     if a.runs < 1 or a.warmup < 0 or a.startup_runs < 1:
         ap.error("--runs and --startup-runs must be at least 1, --warmup at least 0")
+    if (a.tls_nginx or a.latency_proxy) and not a.cacert:
+        ap.error("--tls-nginx and --latency-proxy need --cacert (the CA of their certificate)")
 
     # SIGTERM ends us as Ctrl-C does, so the tool running in its own session is ended too.
     signal.signal(signal.SIGTERM, _interrupted)
@@ -543,6 +623,81 @@ def main() -> int:
         else:
             log("(j) skipped: no rate-limit server (--ratelimit)")
 
+    # Issue 10: TLS and HTTP/2 (k), and through a 50 ms round trip (l). flags-dl runs with
+    # --json, so the timed run itself gives the summary's `connections` and each code's
+    # http_version; curl's -w gives num_connects (new connections) and the HTTP version
+    # of each transfer. Neither costs a measurable time (194 short lines).
+    def parse_fd(text: str) -> dict:
+        vers: set[str] = set()
+        summ: dict = {}
+        for line in text.splitlines():
+            if line.strip():
+                o = json.loads(line)
+                if "summary" in o:
+                    summ = o["summary"]
+                elif o.get("http_version"):
+                    vers.add(o["http_version"])
+        return {"connections": summ.get("connections"), "http": "+".join(sorted(vers)) or "none",
+                "peak_in_flight": summ.get("peak_in_flight")}
+
+    def parse_curl(text: str) -> dict:
+        conns, vers = 0, set()
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                conns += int(parts[0])
+                vers.add(parts[1])
+        return {"connections": conns, "http": "+".join(sorted(vers)) or "none"}
+
+    CA = a.cacert
+    W_CURL = ["-w", "%{num_connects} %{http_version}\\n"]
+
+    def fd10(name, args, base, shown):
+        return Tool(name, lambda d, args=args: [bin_, "-s", base, "--cacert", CA, *args, "--json", "-o", d],
+                    f"flags-dl -s {shown} --cacert CA.pem {' '.join(args)} --json -o DIR", parse=parse_fd)
+
+    def curl10(n, cfg, name, more=()):
+        more = list(more)
+        return Tool(name, lambda d: [*CURL, *more, "-Z", "--parallel-max", str(n), "--cacert", CA, *W_CURL,
+                                     "--remote-name-all", "--output-dir", d, "-K", cfg],
+                    f"curl -s --no-progress-meter {' '.join(more + [''])}-Z --parallel-max {n} --cacert CA.pem "
+                    f"-w '%{{num_connects}} %{{http_version}}\\n' --remote-name-all --output-dir DIR -K URLS.curl",
+                    parse=parse_curl)
+
+    if "k" in a.only:
+        if a.tls_nginx:
+            T = a.tls_nginx
+            _, cfg, _ = url_files(T, codes, "tls")
+            workloads.append(Workload("k", "(k) 194 flags from nginx with TLS and HTTP/2, on loopback", [
+                fd10("flags-dl --all -m 50 (async, HTTP/2)", ["--all", "-m", "50"], T, "$TLS_NGINX"),
+                fd10("flags-dl --all -m 50 --http1.1", ["--all", "-m", "50", "--http1.1"], T, "$TLS_NGINX"),
+                fd10("flags-dl --all --mode threads -m 50", ["--all", "--mode", "threads", "-m", "50"], T,
+                     "$TLS_NGINX"),
+                curl10(50, cfg, "curl -Z --parallel-max 50 (HTTP/2)"),
+                curl10(50, cfg, "curl --http1.1 -Z --parallel-max 50", ["--http1.1"]),
+            ], expect_all, T, rss=False))
+        else:
+            log("(k) skipped: no nginx with TLS (--tls-nginx)")
+    if "l" in a.only:
+        if a.latency_proxy:
+            L = a.latency_proxy
+            _, cfg, urls = url_files(L, codes, "latency")
+            workloads.append(Workload("l", "(l) 194 flags from nginx with TLS and HTTP/2 through a 50 ms round trip "
+                                      "(latency_proxy.py, 25 ms each way)", [
+                fd10("flags-dl --all -m 100 (async, HTTP/2)", ["--all", "-m", "100"], L, "$LATENCY"),
+                fd10("flags-dl --all -m 100 --http1.1", ["--all", "-m", "100", "--http1.1"], L, "$LATENCY"),
+                fd10("flags-dl --all --mode threads -m 100", ["--all", "--mode", "threads", "-m", "100"], L,
+                     "$LATENCY"),
+                fd10("flags-dl --all --mode sequential", ["--all", "--mode", "sequential"], L, "$LATENCY"),
+                curl10(100, cfg, "curl -Z --parallel-max 100 (HTTP/2)"),
+                Tool("curl, 194 URLs, serial", lambda d: [*CURL, "--cacert", CA, *W_CURL, "--remote-name-all",
+                                                         "--output-dir", d, *urls],
+                     "curl -s --cacert CA.pem -w '%{num_connects} %{http_version}\\n' --remote-name-all "
+                     "--output-dir DIR URL1 ... URL194", parse=parse_curl),
+            ], expect_all, L, timeout=max(a.timeout, 90), rss=False))
+        else:
+            log("(l) skipped: no latency proxy (--latency-proxy)")
+
     t_start = time.time()
     wrap = calibrate()
     log(f"/usr/bin/time adds {wrap:.2f} ms of wall time per run; subtracted" if GNU_TIME
@@ -600,7 +755,7 @@ def main() -> int:
         out()
         out(f"Load average (1, 5, 15 min) as it started: {loads[w.key]}.")
         out()
-        for line in (table9(w) if w.key in "hij" else table(w, w.tools[0])):
+        for line in (table9(w) if w.key in "hij" else table10(w) if w.key in "kl" else table(w, w.tools[0])):
             out(line)
         results["workloads"][w.key] = {
             "title": w.title,
@@ -618,6 +773,9 @@ def main() -> int:
                 + (f"that is the case of {', '.join(capped)}." if capped else
                    "none did, so curl took --parallel-max 1000 (some curl versions cap it at 300 or fall "
                    "back to 50) and aria2c took -j 1000."))
+        if w.key in "kl":
+            out()
+            out(summary10(w))
         if w.key == "b":
             out()
             out("Note: for xargs the peak RSS is that of the largest single process (xargs or one curl), "
@@ -764,6 +922,32 @@ def main() -> int:
         out("| # | target | result | numbers (medians) |")
         out("|---|---|---|---|")
         for r in rows9:
+            out(r)
+
+    # Issue 10: flags-dl async over HTTP/2 against curl -Z over HTTP/2.
+    rows10: list[str] = []
+    for key, name, cname, factor, cap in (
+            ("k", "flags-dl --all -m 50 (async, HTTP/2)", "curl -Z --parallel-max 50 (HTTP/2)", 0.8, None),
+            ("l", "flags-dl --all -m 100 (async, HTTP/2)", "curl -Z --parallel-max 100 (HTTP/2)", 0.75, 220.0)):
+        if key not in byk:
+            continue
+        what = (f"({key}) `{name}` ≤ {factor} × `{cname}`" + (f" and ≤ {cap:.0f} ms" if cap else "")
+                + ("; the issue asks it at -m 100" if key == "k" else ""))
+        t, c = tool(key, name), tool(key, cname)
+        if not (t and c and t.median_ms() and c.median_ms()):
+            rows10.append(f"| 10{key} | {what} | n/a | not measured (or no good run) |")
+            continue
+        fm, cm = t.median_ms(), c.median_ms()
+        ok = fm <= factor * cm and (cap is None or fm <= cap) and len(t.good()) == len(t.runs)
+        rows10.append(f"| 10{key} | {what} | {'PASS' if ok else 'FAIL'} | {fm:.1f} ms vs curl {cm:.1f} ms "
+                      f"(× {factor} = {factor * cm:.1f}), ratio {fm / cm:.2f}; {len(t.good())}/{len(t.runs)} good |")
+    if rows10:
+        out()
+        out("#### Targets (issue 10)")
+        out()
+        out("| # | target | result | numbers (medians of good runs) |")
+        out("|---|---|---|---|")
+        for r in rows10:
             out(r)
 
     if a.json:

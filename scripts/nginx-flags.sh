@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Serve the Fluent Python flags with nginx on a free loopback port, for benchmarks.
 #
-#   scripts/nginx-flags.sh start [--root DIR]   start (or reuse) it; print the base URL
+#   scripts/nginx-flags.sh start [--root DIR] [--tls CERT KEY]
+#                                               start (or reuse) it; print the base URL
 #   scripts/nginx-flags.sh url                  print the base URL of the running one
 #   scripts/nginx-flags.sh status               say whether it runs (exit 0) or not (exit 1)
 #   scripts/nginx-flags.sh stop                 stop it and remove its state folder
@@ -10,6 +11,10 @@
 # /work/shared); a folder that is itself the flags folder (it has country_codes.txt)
 # works too. The base URL, http://127.0.0.1:PORT/flags, is the only thing printed on
 # stdout, so other scripts can do  NGINX=$(scripts/nginx-flags.sh start).
+# With --tls, it speaks HTTPS with HTTP/2 and HTTP/1.1 by ALPN (`listen ... ssl http2`)
+# with that certificate and key (PEM), and the base URL is https://localhost:PORT/flags
+# (the certificate must name localhost); run it in a state folder of its own beside a
+# plain one.
 #
 # State (config, pid file, error log, temp folders) lives in $NGINX_FLAGS_STATE,
 # default /tmp/flags-dl-nginx; give each concurrent user its own folder. nginx runs in
@@ -27,7 +32,7 @@ log() { printf 'nginx-flags: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit "${1:-2}"
 }
 
@@ -72,12 +77,21 @@ free_port() {
 }
 
 write_config() {
-    local port=$1 flags_dir=$2 user_line="" nofile
+    local port=$1 flags_dir=$2 cert=${3:-} key=${4:-} user_line="" nofile listen
     nofile=$(ulimit -Hn)
     [[ $nofile == unlimited || $nofile -gt 65536 ]] && nofile=65536
     if [[ $(id -u) -eq 0 ]]; then
         local u=${NGINX_FLAGS_USER:-nobody}
         user_line="user $u $(id -gn "$u");" # Debian's nobody is in group nogroup
+    fi
+    listen="listen 127.0.0.1:$port backlog=4096;"
+    if [[ -n $cert ]]; then
+        # nginx 1.22 spells HTTP/2 on the listen line (1.25 moved it to `http2 on;`).
+        listen="listen 127.0.0.1:$port ssl http2 backlog=4096;
+        ssl_certificate $cert;
+        ssl_certificate_key $key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:flags:1m;"
     fi
     mkdir -p "$STATE"/{logs,tmp/body,tmp/proxy,tmp/fastcgi,tmp/uwsgi,tmp/scgi}
     cat >"$STATE/nginx.conf" <<EOF
@@ -116,7 +130,7 @@ http {
     scgi_temp_path $STATE/tmp/scgi;
 
     server {
-        listen 127.0.0.1:$port backlog=4096;
+        $listen
         server_name localhost;
         location /flags/ {
             alias $flags_dir/;
@@ -128,15 +142,20 @@ EOF
 
 # Wait (at most ~5 s) until the server answers; fail early if it died.
 wait_ready() {
-    local launcher=$1 port=$2 probe=$3 i pid
+    local launcher=$1 port=$2 probe=$3 tls=${4:-} i pid
     for ((i = 0; i < 100; i++)); do
         pid=$(cat "$STATE/nginx.pid" 2>/dev/null || true)
         if [[ -z $pid ]] && ! kill -0 "$launcher" 2>/dev/null; then
             return 1 # exited before writing its pid file: it failed
         fi
-        if [[ -n $pid ]] && python3 - "$port" "$probe" <<'EOF' 2>/dev/null; then
-import sys, http.client
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=1)
+        if [[ -n $pid ]] && python3 - "$port" "$probe" "$tls" <<'EOF' 2>/dev/null; then
+import sys, http.client, ssl
+if sys.argv[3]:
+    # Only "is it up": the tools benchmarked check the certificate themselves.
+    c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), timeout=1,
+                                    context=ssl._create_unverified_context())
+else:
+    c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=1)
 c.request("GET", sys.argv[2])
 r = c.getresponse()
 r.read()
@@ -150,12 +169,13 @@ EOF
 }
 
 cmd_start() {
-    local root pid port attempt flags_dir probe launcher
+    local root pid port attempt flags_dir probe launcher cert="" key="" base
     root=$(default_root)
     while (($#)); do
         case $1 in
             --root) [[ $# -ge 2 ]] || usage; root=$2; shift 2 ;;
             --root=*) root=${1#--root=}; shift ;;
+            --tls) [[ $# -ge 3 ]] || usage; cert=$2; key=$3; shift 3 ;;
             *) usage ;;
         esac
     done
@@ -165,6 +185,11 @@ cmd_start() {
         return 0
     fi
     [[ -d $root ]] || die "no such folder: $root"
+    if [[ -n $cert ]]; then
+        [[ -r $cert && -r $key ]] || die "--tls $cert $key: both must be readable PEM files"
+        cert=$(cd "$(dirname "$cert")" && pwd)/$(basename "$cert")
+        key=$(cd "$(dirname "$key")" && pwd)/$(basename "$key")
+    fi
     root=$(cd "$root" && pwd)
     if [[ -d $root/flags ]]; then
         flags_dir=$root/flags
@@ -181,7 +206,7 @@ cmd_start() {
     [[ -f $flags_dir/country_codes.txt ]] || probe=/flags/
     for ((attempt = 1; attempt <= 5; attempt++)); do
         port=${NGINX_FLAGS_PORT:-$(free_port)}
-        write_config "$port" "$flags_dir"
+        write_config "$port" "$flags_dir" "$cert" "$key"
         nginx -t -q -e "$STATE/logs/error.log" -p "$STATE" -c "$STATE/nginx.conf" >"$STATE/logs/test.log" 2>&1 ||
             { cat "$STATE/logs/test.log" >&2; die "bad config: $STATE/nginx.conf"; }
         # setsid: its own session, so a Ctrl-C in the caller's terminal doesn't reach it
@@ -190,9 +215,11 @@ cmd_start() {
         setsid nginx -e "$STATE/logs/error.log" -p "$STATE" -c "$STATE/nginx.conf" \
             </dev/null >>"$STATE/logs/stdout.log" 2>&1 &
         launcher=$!
-        if wait_ready "$launcher" "$port" "$probe"; then
+        if wait_ready "$launcher" "$port" "$probe" "$cert"; then
             pid=$(<"$STATE/nginx.pid")
-            echo "http://127.0.0.1:$port/flags" >"$STATE/url"
+            base=http://127.0.0.1:$port/flags
+            [[ -z $cert ]] || base=https://localhost:$port/flags
+            echo "$base" >"$STATE/url"
             log "started pid $pid, serving $flags_dir (state in $STATE)"
             cat "$STATE/url"
             return 0
