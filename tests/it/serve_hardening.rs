@@ -15,19 +15,27 @@ fn serve(root: &Path) -> Server {
 
 /// The server checked the path, then opened it again by name: a file swapped for a
 /// symlink in between was read from outside the folder (`/etc/passwd` leaked hundreds of
-/// times in 10 s). Now the file is opened once, beneath the folder.
+/// times in 10 s). Now the file is opened once, beneath the folder. Two swaps race the
+/// requests: the file `br/br.gif` for a link to a secret, and the folder `sc` (atomically
+/// exchanged) for a link to a folder outside whose `sc.gif` is the secret.
 #[test]
-fn a_file_swapped_for_a_symlink_mid_request_never_leaks_what_it_points_to() {
+fn a_file_or_folder_swapped_for_a_symlink_mid_request_never_leaks_what_it_points_to() {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
     let tmp = layout();
     let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("sc")).unwrap();
+    std::fs::write(root.join("sc/sc.gif"), b"GIF89a-the-real-sc").unwrap();
+    let away = tmp.path().join("away");
+    std::fs::create_dir_all(&away).unwrap();
+    std::fs::copy(tmp.path().join("secret"), away.join("sc.gif")).unwrap();
+    std::os::unix::fs::symlink(&away, root.join("sc-link")).unwrap();
     let server = serve(&root);
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = {
+    let file_swapper = {
         let (stop, dir, secret) = (stop.clone(), root.join("br"), tmp.path().join("secret"));
         std::thread::spawn(move || {
-            let (gif, link, real) = (dir.join("br.gif"), dir.join("link"), dir.join("real"));
+            let (gif, real) = (dir.join("br.gif"), dir.join("real"));
             std::fs::write(&real, b"GIF89a-the-real-br").unwrap();
-            std::os::unix::fs::symlink(&secret, &link).unwrap();
             let mut swaps = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 // Swap in the link, then the real file back, as fast as renames go.
@@ -37,30 +45,43 @@ fn a_file_swapped_for_a_symlink_mid_request_never_leaks_what_it_points_to() {
                 let _ = std::fs::rename(dir.join("tmp2"), &gif);
                 swaps += 1;
             }
-            let _ = link;
+            swaps
+        })
+    };
+    let folder_swapper = {
+        let (stop, folder, link) = (stop.clone(), root.join("sc"), root.join("sc-link"));
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed)
+                && renameat_with(CWD, &folder, CWD, &link, RenameFlags::EXCHANGE).is_ok()
+            {
+                swaps += 1;
+            }
             swaps
         })
     };
     let started = Instant::now();
     let (mut requests, mut served) = (0, 0);
     while started.elapsed() < Duration::from_secs(3) {
-        let answer = raw_request(server.addr, "GET", "/flags/br/br.gif");
-        requests += 1;
-        let body = String::from_utf8_lossy(&answer.body);
-        assert!(
-            !body.contains("TOP SECRET"),
-            "request {requests}: the secret outside --dir was served"
-        );
-        if answer.status == Some(200) {
-            served += 1;
+        for cc in ["br", "sc"] {
+            let answer = raw_request(server.addr, "GET", &format!("/flags/{cc}/{cc}.gif"));
+            requests += 1;
+            let body = String::from_utf8_lossy(&answer.body);
+            assert!(
+                !body.contains("TOP SECRET"),
+                "request {requests} ({cc}): the secret outside --dir was served"
+            );
+            if answer.status == Some(200) {
+                served += 1;
+            }
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let swaps = swapper.join().unwrap();
-    println!("{requests} requests ({served} served the flag) against {swaps} swaps");
+    let swaps = [file_swapper.join().unwrap(), folder_swapper.join().unwrap()];
+    println!("{requests} requests ({served} served a flag) against {swaps:?} swaps");
     assert!(
-        requests > 100 && swaps > 100,
-        "the race ran: {requests} requests, {swaps} swaps"
+        requests > 100 && swaps.iter().all(|&n| n > 100),
+        "the race ran: {requests} requests, {swaps:?} swaps"
     );
 }
 
