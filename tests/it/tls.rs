@@ -8,14 +8,19 @@ use crate::harness::{assert_exit, json_run, one_stderr_line, run, run_env, scrat
 fn tls_server() -> (Server, String, String) {
     let server = Server::start(&["--tls", "--quiet"]);
     let url = format!("https://localhost:{}/flags", server.addr.port());
-    let ca = server
+    let ca = ca_of(&server);
+    (server, url, ca)
+}
+
+/// The CA file a `serve --tls` banner names.
+fn ca_of(server: &Server) -> String {
+    server
         .banner
         .split("--cacert: ")
         .nth(1)
         .and_then(|rest| rest.split(')').next())
         .unwrap_or_else(|| panic!("no CA in {:?}", server.banner))
-        .to_string();
-    (server, url, ca)
+        .to_string()
 }
 
 #[test]
@@ -183,13 +188,7 @@ fn the_server_sees_http2_from_async_and_http11_from_threads() {
             "--port", "0", "--tls",
         ])));
         let url = format!("https://localhost:{}/flags", server.addr.port());
-        let ca = server
-            .banner
-            .split("--cacert: ")
-            .nth(1)
-            .and_then(|rest| rest.split(')').next())
-            .unwrap()
-            .to_string();
+        let ca = ca_of(&server);
         (server, url, ca)
     };
     let dir = scratch();
@@ -224,13 +223,7 @@ fn the_server_sees_http2_from_async_and_http11_from_threads() {
 #[test]
 fn a_certificate_for_another_name_is_refused() {
     let server = Server::start(&["--tls", "--quiet", "--bind", "0.0.0.0"]);
-    let ca = server
-        .banner
-        .split("--cacert: ")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .unwrap()
-        .to_string();
+    let ca = ca_of(&server);
     // The certificate names localhost and 127.0.0.1, not 127.0.0.2.
     let url = format!("https://127.0.0.2:{}/flags", server.addr.port());
     let dir = scratch();
