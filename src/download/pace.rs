@@ -40,7 +40,8 @@ const OPEN_GROWTH: f64 = 0.25;
 
 /// A connection counts as being opened for this long after it came up, so that a burst of
 /// handshakes the kernel completes at once cannot fill a server's queue faster than the
-/// server takes connections from it.
+/// server takes connections from it. Only once a connection has been late: a server whose
+/// queue never overflowed (nginx, flags-dl's own) pays nothing for it.
 const HOLD_AFTER_CONNECT: Duration = Duration::from_millis(1);
 
 /// A connection attempt is late when it takes longer than this many times the slowest
@@ -455,7 +456,11 @@ impl Pace {
         }
         state.opening -= 1;
         state.opened += 1;
-        state.held.push_back(Instant::now() + HOLD_AFTER_CONNECT);
+        // Held only once a connection has been late: a server whose queue never overflowed
+        // (nginx, flags-dl's own) opens its connections as fast as they come up.
+        if state.late > 0 {
+            state.held.push_back(Instant::now() + HOLD_AFTER_CONNECT);
+        }
         state.slowest_prompt = state.slowest_prompt.max(took);
         let ceiling = (self.ceiling as f64).max(FIRST_OPEN_WINDOW);
         state.open_window = if state.open_window < state.open_threshold {
