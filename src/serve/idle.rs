@@ -30,6 +30,11 @@ impl Watch {
     pub async fn closed(&self) {
         self.close.cancelled().await;
     }
+
+    /// Whether its first byte has come in.
+    pub fn spoke(&self) -> bool {
+        self.spoke.load(Ordering::Relaxed)
+    }
 }
 
 /// The connections accepted, oldest first, until they speak or end.

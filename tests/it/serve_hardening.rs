@@ -117,6 +117,74 @@ fn a_fifo_in_the_folder_is_404_and_hangs_nothing() {
     );
 }
 
+/// Ctrl-C must stop the server within a second whatever its connections are doing. It
+/// waited a whole grace second whenever a connection was still open (1.015 s measured): a
+/// client that stopped reading a large file, a connection kept alive after its answer, one
+/// silent, one halfway through its head. Now those between requests or silent close at
+/// once, and an answer being sent has half a second.
+#[test]
+fn ctrl_c_stops_the_server_within_a_second_whatever_its_connections_are_doing() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let tmp = layout();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("bg")).unwrap();
+    let file = std::fs::File::create(root.join("bg/bg.gif")).unwrap();
+    file.set_len(256 << 20).unwrap();
+    let server = serve(&root);
+    let connect = || {
+        let stream = TcpStream::connect(server.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    };
+    // Reads until `until` has come in, then reads no more.
+    let read_until = |stream: &mut TcpStream, until: &[u8]| {
+        let mut seen = Vec::new();
+        while !seen.windows(until.len()).any(|w| w == until) {
+            let mut buf = [0; 4096];
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+    };
+    let host = server.addr;
+    // A large file whose reader stopped after the head: the server is stuck writing.
+    let mut stalled = connect();
+    write!(
+        stalled,
+        "GET /flags/bg/bg.gif HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    )
+    .unwrap();
+    read_until(&mut stalled, b"\r\n\r\n");
+    // Kept alive after a whole answer.
+    let mut kept = connect();
+    write!(
+        kept,
+        "GET /flags/br/br.gif HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    )
+    .unwrap();
+    read_until(&mut kept, b"GIF89a-the-real-br");
+    // Silent, and halfway through a head.
+    let _silent = connect();
+    let mut half = connect();
+    write!(half, "GET /flags/br/br.gif HTTP/1.1\r\nHost: ").unwrap();
+    // The half head has reached the server once a request after it is answered.
+    assert_eq!(server.get("/flags/br/br.gif").status, Some(200));
+
+    let process = server.into_process();
+    let asked = Instant::now();
+    process.signal("INT");
+    let (status, _, stderr) = process.finish(Duration::from_secs(5));
+    let took = asked.elapsed();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        took < Duration::from_secs(1),
+        "stopped {took:?} after Ctrl-C"
+    );
+}
+
 /// Three requests for a 1 GB file took the server to 2.3 GB: files are now streamed in
 /// chunks, so its memory does not grow with the size of what it serves.
 #[test]
