@@ -178,8 +178,8 @@ impl FlagServer {
     }
 }
 
-/// Drives one connection until it ends, is closed for room (it never sent a byte), or the
-/// server stops. On stop, one that never spoke is dropped at once, and any other is asked
+/// Drives one connection until it ends, is closed for room (it never sent a request), or
+/// the server stops. On stop, one that never sent a request is dropped at once, and any other is asked
 /// to finish the answer it is sending and close, at once if it is between requests (a
 /// client's kept-alive connection); the caller's grace bounds the wait.
 ///
@@ -193,7 +193,7 @@ macro_rules! drive {
             _ = connection.as_mut() => {}
             () = $watch.closed() => {}
             () = $stopping.cancelled() => {
-                if $watch.spoke() {
+                if $watch.has_asked() {
                     connection.as_mut().graceful_shutdown();
                     let _ = connection.await;
                 }
@@ -212,17 +212,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let silent = Arc::new(idle::Silent::default());
+    let unasked = Arc::new(idle::Unasked::default());
     let stopping = CancellationToken::new();
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         // Take a slot before accepting, so that past the cap new clients wait in the
         // kernel's listen queue instead of taking a file descriptor each.
-        // At the cap, make room by closing the connection silent the longest (see
-        // `idle`); with none silent, wait for a slot as before.
+        // At the cap, make room by closing the connection that has waited the longest
+        // without sending a request (see `idle`); with none such, wait for a slot.
         if slots.available_permits() == 0 {
-            silent.evict_oldest();
+            unasked.evict_oldest();
         }
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -248,11 +248,14 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let server = server.clone();
         let tls = server.tls.clone();
-        let watch = silent.watch();
+        let watch = unasked.watch();
         let stopping = stopping.clone();
         connections.spawn(async move {
             let _permit = permit;
+            let asked = watch.clone();
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                // A whole request: from now on, never closed for room.
+                asked.asked();
                 let server = server.clone();
                 async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
             });
@@ -263,7 +266,6 @@ pub async fn serve(
                 let (stream, closed) = latency::delayed(stream, limits.latency / 2);
                 (Box::new(stream), Some(closed))
             };
-            let stream = idle::Watched::new(stream, watch.clone());
             let served = async move {
                 if let Some(tls) = &tls {
                     // The handshake within the header timeout, then HTTP/2 or HTTP/1.1, as ALPN
