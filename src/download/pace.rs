@@ -448,12 +448,6 @@ impl Pace {
 
     fn connected(&self, took: Duration) {
         let mut state = self.lock();
-        // The probe's connection is up, TLS and ALPN done: a server that speaks HTTP/2 now
-        // carries the other requests on it, one round trip sooner than waiting for the
-        // probe's answer.
-        if std::mem::take(&mut state.probing) {
-            self.wake_all_admit();
-        }
         state.opening -= 1;
         state.opened += 1;
         // Held only once a connection has been late: a server whose queue never overflowed
