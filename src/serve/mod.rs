@@ -7,6 +7,7 @@
 //! things a flag server must survive are at the connection level: idle or dribbling
 //! connections (a header-read timeout) and too many of them (a cap on connections).
 
+pub mod activity;
 pub mod beneath;
 pub mod body;
 pub mod data;
@@ -178,15 +179,16 @@ impl FlagServer {
     }
 }
 
-/// Drives one connection until it ends, is closed for room (it never sent a request), or
-/// the server stops. On stop, one that never sent a request is dropped at once, and any other is asked
-/// to finish the answer it is sending and close, at once if it is between requests (a
+/// Drives one connection until it ends, is closed for room (it never sent a request), has
+/// had nothing to do for the header timeout (see [`activity`]), or the server stops. On
+/// stop, one that never sent a request is dropped at once, and any other is asked to
+/// finish the answer it is sending and close, at once if it is between requests (a
 /// client's kept-alive connection); the caller's grace bounds the wait.
 ///
 /// A macro, not a generic `async fn`: through one, rustc cannot prove the connection's
 /// future `Send` (its requests borrow the server across an await; rust-lang/rust#110338).
 macro_rules! drive {
-    ($connection:expr, $watch:expr, $stopping:expr) => {{
+    ($connection:expr, $watch:expr, $stopping:expr, $activity:expr, $limits:expr) => {{
         let connection = $connection;
         tokio::pin!(connection);
         tokio::select! {
@@ -198,8 +200,24 @@ macro_rules! drive {
                     let _ = connection.await;
                 }
             }
+            () = $activity.idle_past($limits.header_timeout) => {
+                // Nothing in flight, so it ends at once; but HTTP/2 first waits for the
+                // client to answer a PING, which a silent client never does: a round
+                // trip's grace, then it is dropped.
+                connection.as_mut().graceful_shutdown();
+                let grace = $limits.latency + Duration::from_secs(1);
+                let _ = tokio::time::timeout(grace, connection).await;
+            }
         }
     }};
+}
+
+/// Completes when the server stops while the connection has sent no request.
+async fn unasked_when_stopping(watch: &idle::Watch, stopping: &CancellationToken) {
+    stopping.cancelled().await;
+    if watch.has_asked() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then asks the connections
@@ -253,11 +271,16 @@ pub async fn serve(
         connections.spawn(async move {
             let _permit = permit;
             let asked = watch.clone();
+            let activity = activity::Activity::new();
+            let in_flight = activity.clone();
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 // A whole request: from now on, never closed for room.
                 asked.asked();
-                let server = server.clone();
-                async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+                let (server, in_flight) = (server.clone(), in_flight.clone());
+                async move {
+                    let response = server.handle(req).await;
+                    Ok::<_, std::convert::Infallible>(response.map(|body| in_flight.track(body)))
+                }
             });
             // With --latency, the server speaks to the delaying wrapper, not the socket.
             let (stream, closed): (Box<dyn Transport>, _) = if limits.latency.is_zero() {
@@ -266,6 +289,7 @@ pub async fn serve(
                 let (stream, closed) = latency::delayed(stream, limits.latency / 2);
                 (Box::new(stream), Some(closed))
             };
+            let (waiting, stop_waiting) = (watch.clone(), stopping.clone());
             let served = async move {
                 if let Some(tls) = &tls {
                     // The handshake within the header timeout, then HTTP/2 or HTTP/1.1, as ALPN
@@ -275,20 +299,33 @@ pub async fn serve(
                     let Ok(Ok(stream)) = handshake.await else {
                         return;
                     };
-                    let builder = hyper_util::server::conn::auto::Builder::new(
+                    let mut builder = hyper_util::server::conn::auto::Builder::new(
                         hyper_util::rt::TokioExecutor::new(),
                     );
+                    // The header timeout, as plain HTTP/1.1 has it below; HTTP/2 has none
+                    // (`drive!` closes it when idle).
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(limits.header_timeout);
+                    builder.http2().timer(TokioTimer::new());
                     let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    drive!(connection, watch, stopping);
+                    drive!(connection, watch, stopping, activity, limits);
                     return;
                 }
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(limits.header_timeout)
                     .serve_connection(TokioIo::new(stream), service);
-                drive!(connection, watch, stopping);
+                drive!(connection, watch, stopping, activity, limits);
             };
-            served.await;
+            tokio::select! {
+                () = served => {}
+                // Closed for room, or the server stops, before any request: in the TLS
+                // handshake, which `drive!` does not see yet.
+                () = waiting.closed() => {}
+                () = unasked_when_stopping(&waiting, &stop_waiting) => {}
+            }
             // The slot is held until the socket is closed, so that the cap bounds the
             // sockets open, with the wrapper as without it.
             if let Some(closed) = closed {

@@ -10,6 +10,7 @@
 //! - [`serve`]: `flags-dl serve` asked with raw HTTP requests.
 //! - [`serve_hardening`]: `flags-dl serve` against a local attacker in its folder.
 //! - [`serve_latency`]: `serve --latency` keeps what it holds bounded and nothing open.
+//! - [`serve_tls_hardening`]: `serve --tls` against slow, idle and flooding connections.
 //! - [`tls`]: HTTPS and HTTP/2 against `flags-dl serve --tls`.
 //! - [`bench`]: `flags-dl bench` and its exports.
 //! - [`client_hardening`]: the client against a local attacker and hostile input.
@@ -30,4 +31,5 @@ mod reliability;
 mod serve;
 mod serve_hardening;
 mod serve_latency;
+mod serve_tls_hardening;
 mod tls;

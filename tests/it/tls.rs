@@ -14,13 +14,9 @@ fn tls_server() -> (Server, String, String) {
 
 /// The CA file a `serve --tls` banner names.
 fn ca_of(server: &Server) -> String {
-    server
-        .banner
-        .split("--cacert: ")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .unwrap_or_else(|| panic!("no CA in {:?}", server.banner))
-        .to_string()
+    let ca = server.cacert();
+    let ca = ca.unwrap_or_else(|| panic!("no CA in {:?}", server.banner));
+    ca.to_str().expect("a temporary path in UTF-8").to_string()
 }
 
 #[test]

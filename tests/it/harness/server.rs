@@ -110,6 +110,12 @@ impl Server {
         }
     }
 
+    /// The CA file a `serve --tls` banner names (`(its CA for --cacert: FILE)`).
+    pub fn cacert(&self) -> Option<std::path::PathBuf> {
+        let (_, rest) = self.banner.split_once("--cacert: ")?;
+        Some(rest.split_once(')')?.0.into())
+    }
+
     /// `http://127.0.0.1:<port>` followed by `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
