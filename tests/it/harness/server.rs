@@ -28,6 +28,18 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The first stdout line, as printed.
     pub banner: String,
+    /// The CA file of a `serve --tls`, removed with the server: a killed server cannot
+    /// remove it itself, and each test run left one in the temporary folder.
+    _ca_file: Option<RemovedOnDrop>,
+}
+
+/// A file removed when this is dropped.
+struct RemovedOnDrop(std::path::PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 impl Server {
@@ -49,7 +61,7 @@ impl Server {
     /// Waits for the banner of a started `flags-dl serve`:
     /// `Serving ... at http://127.0.0.1:PORT/flags[, ...]; Ctrl-C stops it.`
     pub fn from_banner(process: Spawned) -> Server {
-        Server::wait_for_banner(process, |banner| {
+        let mut server = Server::wait_for_banner(process, |banner| {
             if !banner.starts_with("Serving ") || !banner.ends_with("; Ctrl-C stops it.") {
                 return None;
             }
@@ -58,7 +70,9 @@ impl Server {
             let rest = &banner[start..];
             let authority = rest[..rest.find([',', ';', ' '])?].strip_suffix("/flags")?;
             authority.parse().ok()
-        })
+        });
+        server._ca_file = server.cacert().map(RemovedOnDrop);
+        server
     }
 
     /// Runs `python3 -u <args> --bind 127.0.0.1 --directory <dir>`, `args` asking for
@@ -107,6 +121,7 @@ impl Server {
             base_url: format!("http://{addr}/flags"),
             addr,
             banner,
+            _ca_file: None,
         }
     }
 
