@@ -170,15 +170,11 @@ pub(crate) fn start_run(
     let site = server
         .server
         .open(server.embedded(delay), connect_timeout)?;
-    let mut trust = download::trust::Trust::for_server(&site.base_url, cacert)
-        .map_err(|e| Error::Usage(e.0))?;
-    if let Some(ca) = site.embedded_ca() {
-        // The embedded server's own CA, and nothing else: it is the only server of the run.
-        trust = download::trust::Trust {
-            roots: std::sync::Arc::new(vec![ca.clone()]),
-            builtin: false,
-        };
+    let trust = match site.embedded_ca() {
+        Some(ca) => download::trust::Trust::for_embedded(ca.clone(), cacert),
+        None => download::trust::Trust::for_server(&site.base_url, cacert),
     }
+    .map_err(|e| Error::Usage(e.0))?;
     Ok(RunStart {
         site,
         trust,

@@ -248,10 +248,8 @@ pub fn child_main() -> anyhow::Result<Exit> {
     })?;
     crate::limits::raise_open_files();
     let trust = match &spec.ca {
-        Some(der) => crate::download::trust::Trust {
-            roots: std::sync::Arc::new(vec![rustls_pki_types::CertificateDer::from(der.clone())]),
-            builtin: false,
-        },
+        Some(der) => crate::download::trust::Trust::for_embedded(der.clone().into(), None)
+            .map_err(|e| Error::Usage(e.0))?,
         None => crate::download::trust::Trust::for_server(&spec.base_url, None)
             .map_err(|e| Error::Usage(e.0))?,
     };

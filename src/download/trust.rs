@@ -32,6 +32,25 @@ impl Default for Trust {
     }
 }
 
+impl Trust {
+    /// The embedded server's CA, the only server of its run, and `--cacert`'s if given
+    /// (still read, so that a wrong path is a usage error whatever the server). The
+    /// system's store is not read.
+    pub fn for_embedded(
+        ca: CertificateDer<'static>,
+        cacert: Option<&Path>,
+    ) -> Result<Trust, TrustError> {
+        let mut roots = vec![ca];
+        if let Some(path) = cacert {
+            roots.extend(read_pem(path, "--cacert")?);
+        }
+        Ok(Trust {
+            roots: Arc::new(roots),
+            builtin: false,
+        })
+    }
+}
+
 /// Why the trust store could not be built: a usage error (exit 2).
 #[derive(Debug)]
 pub struct TrustError(pub String);
