@@ -664,10 +664,23 @@ def main() -> int:
                     f"-w '%{{num_connects}} %{{http_version}}\\n' --remote-name-all --output-dir DIR -K URLS.curl",
                     parse=parse_curl)
 
+    # wget2 speaks HTTP/2 by ALPN as curl does; aria2c speaks HTTP/1.1 only, one
+    # connection per download (-x1), so it pays a handshake for each of its -j.
+    def wget2_tls(n, txt):
+        return Tool(f"wget2 --max-threads {n}",
+                    lambda d: ["wget2", "--max-threads", str(n), "--ca-certificate", CA, "-q", "-i", txt, "-P", d],
+                    f"wget2 --max-threads {n} --ca-certificate CA.pem -q -i URLS.txt -P DIR", True)
+
+    def aria2_tls(n, txt):
+        return Tool(f"aria2c -j {n}",
+                    lambda d: ["aria2c", "-j", str(n), "-x1", "--ca-certificate", CA, "-i", txt, "-d", d, "-q",
+                               "--allow-overwrite"],
+                    f"aria2c -j {n} -x1 --ca-certificate CA.pem -i URLS.txt -d DIR -q --allow-overwrite", True)
+
     if "k" in a.only:
         if a.tls_nginx:
             T = a.tls_nginx
-            _, cfg, _ = url_files(T, codes, "tls")
+            txt, cfg, _ = url_files(T, codes, "tls")
             workloads.append(Workload("k", "(k) 194 flags from nginx with TLS and HTTP/2, on loopback", [
                 fd10("flags-dl --all -m 50 (async, HTTP/2)", ["--all", "-m", "50"], T, "$TLS_NGINX"),
                 fd10("flags-dl --all -m 50 --http1.1", ["--all", "-m", "50", "--http1.1"], T, "$TLS_NGINX"),
@@ -675,13 +688,16 @@ def main() -> int:
                      "$TLS_NGINX"),
                 curl10(50, cfg, "curl -Z --parallel-max 50 (HTTP/2)"),
                 curl10(50, cfg, "curl --http1.1 -Z --parallel-max 50", ["--http1.1"]),
+                fd10("flags-dl --all -m 100 (async, HTTP/2)", ["--all", "-m", "100"], T, "$TLS_NGINX"),
+                curl10(100, cfg, "curl -Z --parallel-max 100 (HTTP/2)"),
+                *peers([wget2_tls(100, txt), aria2_tls(100, txt)]),
             ], expect_all, T, rss=False))
         else:
             log("(k) skipped: no nginx with TLS (--tls-nginx)")
     if "l" in a.only:
         if a.latency_proxy:
             L = a.latency_proxy
-            _, cfg, urls = url_files(L, codes, "latency")
+            txt, cfg, urls = url_files(L, codes, "latency")
             workloads.append(Workload("l", "(l) 194 flags from nginx with TLS and HTTP/2 through a 50 ms round trip "
                                       "(latency_proxy.py, 25 ms each way)", [
                 fd10("flags-dl --all -m 100 (async, HTTP/2)", ["--all", "-m", "100"], L, "$LATENCY"),
@@ -694,6 +710,7 @@ def main() -> int:
                                                          "--output-dir", d, *urls],
                      "curl -s --cacert CA.pem -w '%{num_connects} %{http_version}\\n' --remote-name-all "
                      "--output-dir DIR URL1 ... URL194", parse=parse_curl),
+                *peers([wget2_tls(100, txt), aria2_tls(100, txt)]),
             ], expect_all, L, timeout=max(a.timeout, 90), rss=False))
         else:
             log("(l) skipped: no latency proxy (--latency-proxy)")

@@ -103,10 +103,13 @@ struct State {
     /// How long answers take to start, smoothed: prompt answers mean that fewer requests
     /// in flight cost nothing (Little's law), slow ones that they would.
     answer_time: Option<Duration>,
-    /// One request goes alone until it is answered: a server that speaks HTTP/2 then
-    /// carries the others as streams of that one connection, rather than each request
-    /// opening its own before anyone knows.
+    /// One request goes alone until its connection is up and pooled (or it is answered,
+    /// or fails):
+    /// a server that speaks HTTP/2 then carries the others as streams of that one
+    /// connection, rather than each request opening its own before anyone knows.
     probing: bool,
+    /// The probe's connection came up.
+    probe_up: bool,
     /// Requests admitted before the last decrease and not yet done: against a server
     /// that closes each connection, most of them are still waiting for a connection, and
     /// go out after the pause, in the next period.
@@ -152,6 +155,7 @@ impl Pace {
                 peak: 0,
                 answer_time: None,
                 probing: false,
+                probe_up: false,
                 stale_in_flight: 0,
                 answered_in_period: 0,
                 budget: None,
@@ -199,6 +203,23 @@ impl Pace {
     /// Sends the first request alone (see `probing`): for a server that may speak HTTP/2.
     pub fn probe_first(&self) {
         self.lock().probing = true;
+    }
+
+    /// Whether the first request still goes alone.
+    pub fn probing(&self) -> bool {
+        self.lock().probing
+    }
+
+    /// Ends the probe if its connection has come up: for the probe's own task to call
+    /// once its request is sent, when the client has pooled that connection for the
+    /// others to share.
+    pub fn end_probe_if_up(&self) {
+        let mut state = self.lock();
+        if state.probing && state.probe_up {
+            state.probing = false;
+            drop(state);
+            self.wake_all_admit();
+        }
     }
 
     /// Waits until a request may start; it is in flight until the ticket is dropped.
@@ -321,6 +342,8 @@ impl Pace {
     /// its `Retry-After`, if any.
     pub fn on_answer(&self, ticket: &Ticket<'_>, status: u16, retry_after: Option<Duration>) {
         let mut state = self.lock();
+        // Its answer proves the connection usable, if the grace after it came up has not
+        // ended the probe already.
         if state.probing {
             state.probing = false;
             self.wake_all_admit();
@@ -450,6 +473,7 @@ impl Pace {
         let mut state = self.lock();
         state.opening -= 1;
         state.opened += 1;
+        state.probe_up |= state.probing;
         // Held only once a connection has been late: a server whose queue never overflowed
         // (nginx, flags-dl's own) opens its connections as fast as they come up.
         if state.late > 0 {
@@ -540,6 +564,14 @@ pub struct Ticket<'a> {
     admitted: Instant,
     /// The decrease epoch it was admitted in.
     epoch: u64,
+}
+
+impl Ticket<'_> {
+    /// Whether this is the probe's request: while the probe runs, it is the only one
+    /// admitted.
+    pub fn probe(&self) -> bool {
+        self.pace.probing()
+    }
 }
 
 impl Drop for Ticket<'_> {
@@ -644,6 +676,21 @@ mod tests {
         let wait = pace.try_admit().unwrap_err().expect("the budget is spent");
         assert!(wait > Duration::from_millis(900), "{wait:?}");
         drop(admitted);
+    }
+
+    #[test]
+    fn the_probe_goes_alone_until_its_connection_is_up() {
+        let pace = Pace::new(8);
+        pace.probe_first();
+        let probe = pace.try_admit().unwrap();
+        assert!(probe.probe());
+        assert!(pace.try_admit().is_err(), "the others wait for the probe");
+        pace.end_probe_if_up();
+        assert!(pace.try_admit().is_err(), "its connection is not up yet");
+        pace.try_open().unwrap().came_up();
+        pace.end_probe_if_up();
+        let other = pace.try_admit().expect("the probe's connection is up");
+        assert!(!other.probe());
     }
 
     #[test]
