@@ -50,6 +50,7 @@ pub async fn get_flag(
             retry_after: header("retry-after"),
             content_type: header("content-type"),
             content_length: response.content_length(),
+            connection: header("connection"),
         })?;
         loop {
             match response.chunk().await {

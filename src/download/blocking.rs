@@ -137,6 +137,7 @@ pub fn get_flag_blocking(
             retry_after: header("retry-after"),
             content_type: header("content-type"),
             content_length,
+            connection: header("connection"),
         })?;
         let mut reader = response.body_mut().as_reader();
         loop {
