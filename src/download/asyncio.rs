@@ -13,12 +13,12 @@
 use super::body::Flow;
 use super::failure::{authority, is_closed_connection, tls_in_io, ErrorKind, FetchError, Resends};
 use super::outcome::{conclude, DownloadStatus, Outcome};
-use super::pace::Pace;
+use super::pace::{AnswerWatch, Pace};
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
 use std::error::Error as _;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 /// Fetches one flag and saves it (under `--names`, after its `metadata.json`): the
@@ -33,7 +33,8 @@ pub async fn get_flag(
 ) -> Result<Fetched, FetchError> {
     let job = fetch.job();
     loop {
-        let mut response = client.get(fetch.url()).send().await.map_err(|e| {
+        let sent = answer_in_time(&job.pace, client.get(fetch.url()).send()).await?;
+        let mut response = sent.map_err(|e| {
             let mut error = describe_reqwest(&e, job);
             // Failing before any response is what a kept-alive connection that the
             // server has closed looks like; the caller sends the request again on a new
@@ -68,6 +69,48 @@ pub async fn get_flag(
         }
         if let Some(fetched) = fetch.on_end()? {
             return Ok(fetched);
+        }
+    }
+}
+
+/// When the connection of the request this task is sending came up, if [`PacedConnect`]
+/// opened one for it: the wait for an answer is timed from there, not from the wait for
+/// an opening slot before it.
+type ConnectionUp = Arc<std::sync::Mutex<Option<Instant>>>;
+
+tokio::task_local! {
+    static CONNECTION_UP: ConnectionUp;
+}
+
+/// Waits for a request's answer to begin, or abandons it once it is late compared with
+/// the others (see [`AnswerWatch`]): the caller then sends it again on a new connection.
+/// Only a request whose connection this task opened is watched: against a server that
+/// closes each connection, that is every request.
+async fn answer_in_time<F: std::future::Future>(
+    pace: &Pace,
+    send: F,
+) -> Result<F::Output, FetchError> {
+    // Until a first answer tells what kind of server this is, or while the request's
+    // connection is being opened (which has a watch of its own), look again this often.
+    const LOOK_AGAIN: Duration = Duration::from_millis(50);
+    let epoch = pace.open_epoch();
+    let came_up = ConnectionUp::default();
+    let mut send = std::pin::pin!(CONNECTION_UP.scope(came_up.clone(), send));
+    loop {
+        let up = *came_up.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = match (pace.answer_watch(), up) {
+            (AnswerWatch::Never, _) => return Ok(send.await),
+            (AnswerWatch::NotYet, _) | (_, None) => LOOK_AGAIN,
+            (AnswerWatch::After(limit), Some(up)) => match limit.checked_sub(up.elapsed()) {
+                Some(left) if !left.is_zero() => left,
+                _ => {
+                    pace.answer_was_late(up.elapsed(), epoch);
+                    return Err(FetchError::late_answer(limit));
+                }
+            },
+        };
+        if let Ok(sent) = tokio::time::timeout(wait, send.as_mut()).await {
+            return Ok(sent);
         }
     }
 }
@@ -364,12 +407,12 @@ where
             let slot = pace.open().await;
             let Some(late_after) = pace.late_after() else {
                 let connection = inner.call(request).await?;
-                slot.came_up();
+                came_up(slot);
                 return Ok(connection);
             };
             match tokio::time::timeout(late_after, inner.call(request)).await {
                 Ok(Ok(connection)) => {
-                    slot.came_up();
+                    came_up(slot);
                     Ok(connection)
                 }
                 Ok(Err(e)) => Err(e),
@@ -380,6 +423,16 @@ where
             }
         })
     }
+}
+
+/// The connection came up: the pace learns it, and the request's [`answer_in_time`]
+/// times its wait for an answer from now.
+fn came_up(slot: super::pace::OpenSlot<'_>) {
+    slot.came_up();
+    // Outside `answer_in_time` (hyper finishing a connection in the background), no one
+    // waits for this one's answer.
+    let _ = CONNECTION_UP
+        .try_with(|up| *up.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now()));
 }
 
 /// A connection attempt abandoned as late.

@@ -5,12 +5,13 @@
 
 use super::body::Flow;
 use super::failure::{authority, is_closed_connection, tls_in_io, ErrorKind, FetchError};
-use super::pace::Pace;
+use super::pace::{AnswerWatch, Pace};
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Instant;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     time, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
@@ -114,7 +115,28 @@ pub fn get_flag_blocking(
     let job = fetch.job();
     let mut buf = vec![0; CHUNK];
     loop {
-        let mut response = agent.get(fetch.url()).call().map_err(|e| {
+        // A late answer is abandoned (see `AnswerWatch`) by a shorter wait for the head.
+        let late_after = match job.pace.answer_watch() {
+            AnswerWatch::After(limit) if limit < job.timeout => Some(limit),
+            _ => None,
+        };
+        let (started, epoch) = (Instant::now(), job.pace.open_epoch());
+        let request = agent.get(fetch.url());
+        let sent = match late_after {
+            Some(limit) => request
+                .config()
+                .timeout_recv_response(Some(limit))
+                .build()
+                .call(),
+            None => request.call(),
+        };
+        let mut response = sent.map_err(|e| {
+            if let (Some(limit), ureq::Error::Timeout(ureq::Timeout::RecvResponse)) =
+                (late_after, &e)
+            {
+                job.pace.answer_was_late(started.elapsed(), epoch);
+                return FetchError::late_answer(limit);
+            }
             // Failing before any response is what a kept-alive connection that the server
             // has closed looks like; the caller sends the request again on a new
             // connection.

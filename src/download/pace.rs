@@ -130,8 +130,10 @@ struct State {
     opening: usize,
     /// When each connection that came up recently stops counting as opening, oldest first.
     held: VecDeque<Instant>,
-    /// The slowest prompt connection so far.
-    slowest_prompt: Duration,
+    /// How long connections take to come up, smoothed as TCP smooths its round trip
+    /// (7/8 of the old, 1/8 of the new). Not the slowest: one that came up only after
+    /// TCP sent its handshake again (1 s) would make every later one wait 4 s to be late.
+    connect_time: Option<Duration>,
     /// Connection attempts abandoned as late.
     late: u32,
     /// Connections that came up.
@@ -170,7 +172,7 @@ impl Pace {
                 open_threshold: ceiling as f64,
                 opening: 0,
                 held: VecDeque::new(),
-                slowest_prompt: Duration::ZERO,
+                connect_time: None,
                 late: 0,
                 opened: 0,
                 open_epoch: 0,
@@ -503,8 +505,8 @@ impl Pace {
     /// has come up, as there is nothing yet to compare with (a server across the world
     /// takes hundreds of milliseconds for every handshake).
     pub fn late_after(&self) -> Option<Duration> {
-        let slowest = self.lock().slowest_prompt;
-        (!slowest.is_zero()).then(|| (slowest * LATE_FACTOR).max(LATE_FLOOR))
+        let typical = self.lock().connect_time?;
+        Some((typical * LATE_FACTOR).max(LATE_FLOOR))
     }
 
     fn connected(&self, took: Duration) {
@@ -519,7 +521,7 @@ impl Pace {
             state.held.push_back(Instant::now() + HOLD_AFTER_CONNECT);
         }
         let window_before = state.open_window as usize;
-        state.slowest_prompt = state.slowest_prompt.max(took);
+        state.connect_time = Some(state.connect_time.map_or(took, |t| (t * 7 + took) / 8));
         let ceiling = (self.ceiling as f64).max(FIRST_OPEN_WINDOW);
         state.open_window = if state.open_window < state.open_threshold {
             state.open_window + OPEN_GROWTH
@@ -534,7 +536,35 @@ impl Pace {
         self.wake_open((!held).then_some(1 + grown));
     }
 
+    /// How long a request may wait for the first byte of its answer before it counts as
+    /// late compared with the others (see [`AnswerWatch`]).
+    pub fn answer_watch(&self) -> AnswerWatch {
+        let state = self.lock();
+        match state.answer_time {
+            _ if state.keeps_alive => AnswerWatch::Never,
+            None => AnswerWatch::NotYet,
+            Some(typical) if typical >= PROMPT_ANSWER => AnswerWatch::Never,
+            Some(typical) => AnswerWatch::After((typical * LATE_FACTOR).max(LATE_FLOOR)),
+        }
+    }
+
+    /// The epoch of the open window, for [`Pace::answer_was_late`]: lateness seen by
+    /// requests sent before a halving is news of the same burst.
+    pub fn open_epoch(&self) -> u64 {
+        self.lock().open_epoch
+    }
+
+    /// A request's answer was late (see [`AnswerWatch`]) and is abandoned: its
+    /// connection is as good as one that never came up, and counts as such.
+    pub fn answer_was_late(&self, took: Duration, epoch: u64) {
+        self.was_late(Late::Answer, took, epoch);
+    }
+
     fn connect_was_late(&self, took: Duration, epoch: u64) {
+        self.was_late(Late::Connect, took, epoch);
+    }
+
+    fn was_late(&self, what: Late, took: Duration, epoch: u64) {
         let mut state = self.lock();
         state.late += 1;
         if epoch != state.open_epoch {
@@ -560,9 +590,13 @@ impl Pace {
             }
         }
         if before != after {
+            let what = match what {
+                Late::Connect => "a connection took {} ms to come up",
+                Late::Answer => "an answer had not begun after {} ms",
+            }
+            .replace("{}", &took.as_millis().to_string());
             state.notes.push(format!(
-                "pace: a connection took {} ms to come up: opening it again, and at most {after} at once (was {before})",
-                took.as_millis()
+                "pace: {what}: sending it again on a new connection, and opening at most {after} at once (was {before})"
             ));
         }
     }
@@ -596,6 +630,35 @@ impl Pace {
     pub fn take_notes(&self) -> Vec<String> {
         std::mem::take(&mut self.lock().notes)
     }
+}
+
+/// What was late.
+#[derive(Debug, Clone, Copy)]
+enum Late {
+    Connect,
+    Answer,
+}
+
+/// Whether a request's wait for its answer can be late, and after how long.
+///
+/// A server whose listen queue overflowed may drop the last packet of a handshake rather
+/// than the first: the client then takes the connection as up and sends its request,
+/// which the server never sees until TCP sends its part again a second or more later.
+/// That looks like a prompt connection with an answer that never comes. Against a
+/// server that answers promptly and closes each connection (`python3 -m http.server`),
+/// an answer that has not begun after [`LATE_FACTOR`] times the typical one is such
+/// a one, and is sent again at once on a new connection, as a late connection attempt
+/// is. A server that keeps connections alive opens each once (its queue is not the
+/// risk), and one that thinks before it answers (`slow_server.py`: 0.5-5 s) cannot be
+/// told from a dropped packet, so neither is watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerWatch {
+    /// Never late.
+    Never,
+    /// No answer yet to compare with: look again later.
+    NotYet,
+    /// Late after this long.
+    After(Duration),
 }
 
 /// One admitted request, in flight until dropped.
@@ -732,6 +795,37 @@ mod tests {
         pace.end_probe_if_up();
         let other = pace.try_admit().expect("the probe's connection is up");
         assert!(!other.probe());
+    }
+
+    #[test]
+    fn only_a_prompt_server_that_closes_its_connections_has_late_answers() {
+        let pace = Pace::new(8);
+        assert_eq!(
+            pace.answer_watch(),
+            AnswerWatch::NotYet,
+            "nothing to compare with"
+        );
+        let ticket = pace.try_admit().unwrap();
+        pace.on_answer(&ticket, 200, None);
+        assert!(
+            matches!(pace.answer_watch(), AnswerWatch::After(late) if late >= LATE_FLOOR),
+            "{:?}",
+            pace.answer_watch()
+        );
+        pace.server_keeps_alive();
+        assert_eq!(
+            pace.answer_watch(),
+            AnswerWatch::Never,
+            "keeps its connections"
+        );
+
+        let thinking = Pace::new(8);
+        thinking.lock().answer_time = Some(PROMPT_ANSWER * 2);
+        assert_eq!(
+            thinking.answer_watch(),
+            AnswerWatch::Never,
+            "slow_server.py"
+        );
     }
 
     #[test]
