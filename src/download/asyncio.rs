@@ -13,7 +13,7 @@
 use super::body::Flow;
 use super::failure::{authority, is_closed_connection, tls_in_io, ErrorKind, FetchError, Resends};
 use super::outcome::{conclude, DownloadStatus, Outcome};
-use super::pace::{AnswerWatch, Pace};
+use super::pace::{AnswerSlot, AnswerWatch, OpenSlot, Pace};
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
 use std::error::Error as _;
@@ -73,10 +73,17 @@ pub async fn get_flag(
     }
 }
 
-/// When the connection of the request this task is sending came up, if [`PacedConnect`]
-/// opened one for it: the wait for an answer is timed from there, not from the wait for
-/// an opening slot before it.
-type ConnectionUp = Arc<std::sync::Mutex<Option<Instant>>>;
+/// The connection of the request this task is sending, if [`PacedConnect`] opened one
+/// for it: the wait for an answer is timed from when it came up, not from the wait for
+/// an opening slot before it; and it may count as opening until the answer begins.
+type ConnectionUp = Arc<std::sync::Mutex<Option<Up>>>;
+
+#[derive(Debug)]
+struct Up {
+    at: Instant,
+    /// Dropped with the request's wait for its answer.
+    _slot: Option<AnswerSlot>,
+}
 
 tokio::task_local! {
     static CONNECTION_UP: ConnectionUp;
@@ -97,7 +104,11 @@ async fn answer_in_time<F: std::future::Future>(
     let came_up = ConnectionUp::default();
     let mut send = std::pin::pin!(CONNECTION_UP.scope(came_up.clone(), send));
     loop {
-        let up = *came_up.lock().unwrap_or_else(|e| e.into_inner());
+        let up = came_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|up| up.at);
         let wait = match (pace.answer_watch(), up) {
             (AnswerWatch::Never, _) => return Ok(send.await),
             (AnswerWatch::NotYet, _) | (_, None) => LOOK_AGAIN,
@@ -407,12 +418,12 @@ where
             let slot = pace.open().await;
             let Some(late_after) = pace.late_after() else {
                 let connection = inner.call(request).await?;
-                came_up(slot);
+                came_up(slot, &pace);
                 return Ok(connection);
             };
             match tokio::time::timeout(late_after, inner.call(request)).await {
                 Ok(Ok(connection)) => {
-                    came_up(slot);
+                    came_up(slot, &pace);
                     Ok(connection)
                 }
                 Ok(Err(e)) => Err(e),
@@ -427,12 +438,16 @@ where
 
 /// The connection came up: the pace learns it, and the request's [`answer_in_time`]
 /// times its wait for an answer from now.
-fn came_up(slot: super::pace::OpenSlot<'_>) {
-    slot.came_up();
+fn came_up(slot: OpenSlot<'_>, pace: &Arc<Pace>) {
+    let slot = slot.came_up(pace);
     // Outside `answer_in_time` (hyper finishing a connection in the background), no one
-    // waits for this one's answer.
-    let _ = CONNECTION_UP
-        .try_with(|up| *up.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now()));
+    // waits for this one's answer, and the slot is given back at once.
+    let _ = CONNECTION_UP.try_with(|up| {
+        *up.lock().unwrap_or_else(|e| e.into_inner()) = Some(Up {
+            at: Instant::now(),
+            _slot: slot,
+        })
+    });
 }
 
 /// A connection attempt abandoned as late.

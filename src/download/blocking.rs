@@ -5,7 +5,7 @@
 
 use super::body::Flow;
 use super::failure::{authority, is_closed_connection, tls_in_io, ErrorKind, FetchError};
-use super::pace::{AnswerWatch, Pace};
+use super::pace::{AnswerSlot, AnswerWatch, Pace};
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
 use std::io::Read;
@@ -130,6 +130,8 @@ pub fn get_flag_blocking(
                 .call(),
             None => request.call(),
         };
+        // The answer began, or will not.
+        ANSWER_SLOT.with(|kept| kept.borrow_mut().take());
         let mut response = sent.map_err(|e| {
             if let (Some(limit), ureq::Error::Timeout(ureq::Timeout::RecvResponse)) =
                 (late_after, &e)
@@ -205,6 +207,12 @@ fn describe_ureq(e: ureq::Error, job: &Job, url: &str) -> FetchError {
     }
 }
 
+thread_local! {
+    /// The [`AnswerSlot`] of the connection [`PacedConnector`] opened on this thread for
+    /// the request it is sending.
+    static ANSWER_SLOT: std::cell::RefCell<Option<AnswerSlot>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Opens each new connection at the run's pace: waits for an opening slot, and abandons an
 /// attempt that is late compared with the others (see [`Pace`]), opening a new one at
 /// once instead of waiting for TCP's retransmission, until `--connect-timeout` runs out.
@@ -247,7 +255,9 @@ impl Connector<()> for PacedConnector {
             };
             match self.inner.connect(&attempt, chained) {
                 Ok(connection) => {
-                    slot.came_up();
+                    // Kept, if the pace says so, until the request's answer begins.
+                    let slot = slot.came_up(&self.pace);
+                    ANSWER_SLOT.with(|kept| *kept.borrow_mut() = slot);
                     return Ok(connection);
                 }
                 Err(ureq::Error::Timeout(_)) if left > late_after => slot.late(),

@@ -23,7 +23,7 @@
 //! was lowered, and a note for `-v` each time it was.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -128,6 +128,8 @@ struct State {
     open_threshold: f64,
     /// Attempts under way.
     opening: usize,
+    /// Connections that came up and still count as opening until their answer begins.
+    unanswered: usize,
     /// When each connection that came up recently stops counting as opening, oldest first.
     held: VecDeque<Instant>,
     /// How long connections take to come up, smoothed as TCP smooths its round trip
@@ -171,6 +173,7 @@ impl Pace {
                 open_window: FIRST_OPEN_WINDOW,
                 open_threshold: ceiling as f64,
                 opening: 0,
+                unanswered: 0,
                 held: VecDeque::new(),
                 connect_time: None,
                 late: 0,
@@ -494,7 +497,8 @@ impl Pace {
         while state.held.front().is_some_and(|&until| until <= now) {
             state.held.pop_front();
         }
-        if state.opening + state.held.len() < (state.open_window as usize).max(1) {
+        if state.opening + state.held.len() + state.unanswered < (state.open_window as usize).max(1)
+        {
             state.opening += 1;
             return Ok(state.open_epoch);
         }
@@ -509,14 +513,24 @@ impl Pace {
         Some((typical * LATE_FACTOR).max(LATE_FLOOR))
     }
 
-    fn connected(&self, took: Duration) {
+    fn connected(&self, took: Duration) -> bool {
         let mut state = self.lock();
         state.opening -= 1;
         state.opened += 1;
         state.probe_up |= state.probing;
+        // A server that closes each connection, answers promptly and whose queue has
+        // overflowed (`python3 -m http.server` at `-m 100`): its listen queue holds the
+        // connections that came up and that it has not yet taken, which only an answer
+        // shows it has. Counted as opening until then, the window caps them.
+        let until_answered = state.late > 0
+            && !state.keeps_alive
+            && state.answer_time.is_some_and(|t| t < PROMPT_ANSWER);
+        if until_answered {
+            state.unanswered += 1;
+        }
         // Held only once a connection has been late: a server whose queue never overflowed
         // (nginx, flags-dl's own) opens its connections as fast as they come up.
-        let held = state.late > 0;
+        let held = state.late > 0 && !until_answered;
         if held {
             state.held.push_back(Instant::now() + HOLD_AFTER_CONNECT);
         }
@@ -533,7 +547,15 @@ impl Pace {
         drop(state);
         // Waiters that found no slot, and no held one, wait for a wake-up: now there is a
         // held slot whose end they can wait for, or a free one, and maybe a larger window.
-        self.wake_open((!held).then_some(1 + grown));
+        self.wake_open((!held).then_some(usize::from(!until_answered) + grown));
+        until_answered
+    }
+
+    /// A connection counted as opening until its answer (see [`Pace::connected`]) was
+    /// answered, or given up.
+    fn answered(&self) {
+        self.lock().unanswered -= 1;
+        self.wake_open(Some(1));
     }
 
     /// How long a request may wait for the first byte of its answer before it counts as
@@ -696,6 +718,17 @@ impl Drop for Ticket<'_> {
     }
 }
 
+/// A connection that came up and counts as opening until its request's answer begins
+/// (see [`OpenSlot::came_up`]); dropping it says so.
+#[derive(Debug)]
+pub struct AnswerSlot(Arc<Pace>);
+
+impl Drop for AnswerSlot {
+    fn drop(&mut self) {
+        self.0.answered();
+    }
+}
+
 /// One connection being opened.
 #[derive(Debug)]
 pub struct OpenSlot<'a> {
@@ -716,10 +749,18 @@ impl<'a> OpenSlot<'a> {
     }
 
     /// The connection came up: the window grows, and the slot frees a moment later (see
-    /// [`HOLD_AFTER_CONNECT`]).
-    pub fn came_up(mut self) {
+    /// [`HOLD_AFTER_CONNECT`]), or, against a server that overflowed its queue and closes
+    /// each connection, once its answer begins: then `pace` gives an [`AnswerSlot`] to
+    /// keep until that.
+    pub fn came_up(mut self, pace: &Arc<Pace>) -> Option<AnswerSlot> {
+        debug_assert!(
+            std::ptr::eq(Arc::as_ptr(pace), self.pace),
+            "the slot's own pace"
+        );
         self.done = true;
-        self.pace.connected(self.started.elapsed());
+        self.pace
+            .connected(self.started.elapsed())
+            .then(|| AnswerSlot(pace.clone()))
     }
 
     /// The attempt was late and is abandoned: the window halves.
@@ -784,14 +825,14 @@ mod tests {
 
     #[test]
     fn the_probe_goes_alone_until_its_connection_is_up() {
-        let pace = Pace::new(8);
+        let pace = Arc::new(Pace::new(8));
         pace.probe_first();
         let probe = pace.try_admit().unwrap();
         assert!(probe.probe());
         assert!(pace.try_admit().is_err(), "the others wait for the probe");
         pace.end_probe_if_up();
         assert!(pace.try_admit().is_err(), "its connection is not up yet");
-        pace.try_open().unwrap().came_up();
+        pace.try_open().unwrap().came_up(&pace);
         pace.end_probe_if_up();
         let other = pace.try_admit().expect("the probe's connection is up");
         assert!(!other.probe());
@@ -829,6 +870,29 @@ mod tests {
     }
 
     #[test]
+    fn after_an_overflow_a_closing_prompt_server_counts_connections_until_answered() {
+        let pace = Arc::new(Pace::new(100));
+        let ticket = pace.try_admit().unwrap();
+        pace.on_answer(&ticket, 200, None);
+        pace.try_open().unwrap().late();
+        let window = pace.lock().open_window as usize;
+        let kept: Vec<_> = (0..window)
+            .map(|_| {
+                pace.try_open()
+                    .unwrap()
+                    .came_up(&pace)
+                    .expect("kept until answered")
+            })
+            .collect();
+        assert!(
+            pace.try_open().is_err(),
+            "the listen queue may still hold them"
+        );
+        drop(kept);
+        assert!(pace.try_open().is_ok(), "answered: the server took them");
+    }
+
+    #[test]
     fn answers_grow_the_window_back_additively() {
         let pace = Pace::new(8);
         pace.lock().window = 4.0;
@@ -842,12 +906,12 @@ mod tests {
 
     #[test]
     fn connections_open_a_few_at_a_time_and_late_ones_halve_the_window() {
-        let pace = Pace::new(100);
+        let pace = Arc::new(Pace::new(100));
         assert_eq!(pace.late_after(), None, "nothing to compare with yet");
         let slots: Vec<_> = (0..4).map(|_| pace.try_open().unwrap()).collect();
         assert!(pace.try_open().is_err(), "four at once at first");
         for slot in slots {
-            slot.came_up();
+            slot.came_up(&pace);
         }
         std::thread::sleep(HOLD_AFTER_CONNECT);
         let grown = FIRST_OPEN_WINDOW + 4.0 * OPEN_GROWTH;
