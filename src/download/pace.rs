@@ -148,6 +148,14 @@ struct State {
     notes: Vec<String>,
 }
 
+impl State {
+    /// Whether connections count as opening until their answer begins (see
+    /// [`Pace::connected`]): the server closes each one and answers promptly.
+    fn counts_until_answered(&self) -> bool {
+        !self.keeps_alive && self.answer_time.is_some_and(|t| t < PROMPT_ANSWER)
+    }
+}
+
 impl Pace {
     pub fn new(ceiling: usize) -> Pace {
         let ceiling = ceiling.max(1);
@@ -350,7 +358,15 @@ impl Pace {
             }
             state.paused_until = None;
         }
-        if state.in_flight >= (state.window as usize).max(1)
+        // Against a server whose connections count until answered, requests past twice
+        // what it may take would only wait for a connection, and be refused all together
+        // by a rate limit that says so once they are all out.
+        let usable = if state.counts_until_answered() {
+            (2.0 * state.open_window) as usize
+        } else {
+            usize::MAX
+        };
+        if state.in_flight >= (state.window as usize).min(usable).max(1)
             || (state.probing && state.in_flight >= 1)
         {
             return Err(None);
@@ -518,13 +534,12 @@ impl Pace {
         state.opening -= 1;
         state.opened += 1;
         state.probe_up |= state.probing;
-        // A server that closes each connection, answers promptly and whose queue has
-        // overflowed (`python3 -m http.server` at `-m 100`): its listen queue holds the
+        // A server that closes each connection and answers promptly (`python3 -m
+        // http.server`, scripts/ratelimit_server.py): its listen queue holds the
         // connections that came up and that it has not yet taken, which only an answer
-        // shows it has. Counted as opening until then, the window caps them.
-        let until_answered = state.late > 0
-            && !state.keeps_alive
-            && state.answer_time.is_some_and(|t| t < PROMPT_ANSWER);
+        // shows it has. Counted as opening until then, the window caps them, and the
+        // requests in flight grow as the server takes them, not all at once.
+        let until_answered = state.counts_until_answered();
         if until_answered {
             state.unanswered += 1;
         }
@@ -545,6 +560,12 @@ impl Pace {
         .min(ceiling);
         let grown = (state.open_window as usize).saturating_sub(window_before);
         drop(state);
+        if until_answered {
+            // More requests may be in flight (see `admit_locked`).
+            for _ in 0..2 * grown {
+                self.wake_one_admit();
+            }
+        }
         // Waiters that found no slot, and no held one, wait for a wake-up: now there is a
         // held slot whose end they can wait for, or a free one, and maybe a larger window.
         self.wake_open((!held).then_some(usize::from(!until_answered) + grown));
@@ -870,26 +891,27 @@ mod tests {
     }
 
     #[test]
-    fn after_an_overflow_a_closing_prompt_server_counts_connections_until_answered() {
+    fn a_closing_prompt_server_counts_connections_until_answered() {
         let pace = Arc::new(Pace::new(100));
+        assert!(
+            pace.try_open().unwrap().came_up(&pace).is_none(),
+            "before an answer, nothing is known"
+        );
         let ticket = pace.try_admit().unwrap();
         pace.on_answer(&ticket, 200, None);
-        pace.try_open().unwrap().late();
-        let window = pace.lock().open_window as usize;
-        let kept: Vec<_> = (0..window)
-            .map(|_| {
-                pace.try_open()
-                    .unwrap()
-                    .came_up(&pace)
-                    .expect("kept until answered")
-            })
-            .collect();
-        assert!(
-            pace.try_open().is_err(),
-            "the listen queue may still hold them"
-        );
+        let mut kept = Vec::new();
+        while let Ok(slot) = pace.try_open() {
+            kept.push(slot.came_up(&pace).expect("kept until answered"));
+            assert!(kept.len() < 20, "the listen queue may still hold them");
+        }
+        assert!(kept.len() >= FIRST_OPEN_WINDOW as usize, "{}", kept.len());
         drop(kept);
         assert!(pace.try_open().is_ok(), "answered: the server took them");
+        pace.server_keeps_alive();
+        assert!(
+            pace.try_open().unwrap().came_up(&pace).is_none(),
+            "answered, and a server that keeps its connections needs each once"
+        );
     }
 
     #[test]
