@@ -54,6 +54,12 @@ const LATE_FLOOR: Duration = Duration::from_millis(25);
 /// (`slow_server.py` waits at least 500 ms before each answer).
 const PROMPT_ANSWER: Duration = Duration::from_millis(300);
 
+/// An answer on a connection counted until answered (see [`Pace::connected`]) waited
+/// behind others in the server when it took more than this many times the quickest,
+/// plus [`QUEUED_SLACK`] for the noise of a busy machine.
+const QUEUED_FACTOR: u32 = 3;
+const QUEUED_SLACK: Duration = Duration::from_millis(1);
+
 /// The wait after a 429 or 503 that gave no `Retry-After`: the retry policy's first wait.
 const DEFAULT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -130,6 +136,8 @@ struct State {
     opening: usize,
     /// Connections that came up and still count as opening until their answer begins.
     unanswered: usize,
+    /// The quickest of their answers, from the connection up to the answer's head.
+    quickest_answer: Option<Duration>,
     /// When each connection that came up recently stops counting as opening, oldest first.
     held: VecDeque<Instant>,
     /// How long connections take to come up, smoothed as TCP smooths its round trip
@@ -182,6 +190,7 @@ impl Pace {
                 open_threshold: ceiling as f64,
                 opening: 0,
                 unanswered: 0,
+                quickest_answer: None,
                 held: VecDeque::new(),
                 connect_time: None,
                 late: 0,
@@ -574,8 +583,21 @@ impl Pace {
 
     /// A connection counted as opening until its answer (see [`Pace::connected`]) was
     /// answered, or given up.
-    fn answered(&self) {
-        self.lock().unanswered -= 1;
+    fn answered(&self, took: Duration) {
+        let mut state = self.lock();
+        state.unanswered -= 1;
+        // As TCP Vegas reads queueing from round trips: the quickest answer is the
+        // server's own time; one that took several times that waited behind others in
+        // the server. `python3 -m http.server` runs one request at a time under its GIL,
+        // so past a few connections at once, more only queue there, and overflow its
+        // listen queue: then open fewer.
+        let quickest = state.quickest_answer.map_or(took, |q| q.min(took));
+        state.quickest_answer = Some(quickest);
+        if took > quickest * QUEUED_FACTOR + QUEUED_SLACK {
+            state.open_window = (state.open_window - 1.0 / state.open_window).max(MIN_OPEN_WINDOW);
+            state.open_threshold = state.open_threshold.min(state.open_window);
+        }
+        drop(state);
         self.wake_open(Some(1));
     }
 
@@ -742,11 +764,11 @@ impl Drop for Ticket<'_> {
 /// A connection that came up and counts as opening until its request's answer begins
 /// (see [`OpenSlot::came_up`]); dropping it says so.
 #[derive(Debug)]
-pub struct AnswerSlot(Arc<Pace>);
+pub struct AnswerSlot(Arc<Pace>, Instant);
 
 impl Drop for AnswerSlot {
     fn drop(&mut self) {
-        self.0.answered();
+        self.0.answered(self.1.elapsed());
     }
 }
 
@@ -781,7 +803,7 @@ impl<'a> OpenSlot<'a> {
         self.done = true;
         self.pace
             .connected(self.started.elapsed())
-            .then(|| AnswerSlot(pace.clone()))
+            .then(|| AnswerSlot(pace.clone(), Instant::now()))
     }
 
     /// The attempt was late and is abandoned: the window halves.
@@ -911,6 +933,21 @@ mod tests {
         assert!(
             pace.try_open().unwrap().came_up(&pace).is_none(),
             "answered, and a server that keeps its connections needs each once"
+        );
+    }
+
+    #[test]
+    fn answers_that_queued_in_the_server_open_fewer_connections() {
+        let pace = Pace::new(100);
+        pace.lock().open_window = 8.0;
+        pace.lock().unanswered = 2;
+        pace.answered(Duration::from_millis(2));
+        assert_eq!(pace.lock().open_window, 8.0, "the quickest so far");
+        pace.answered(Duration::from_millis(20));
+        assert_eq!(
+            pace.lock().open_window,
+            8.0 - 1.0 / 8.0,
+            "waited behind others"
         );
     }
 
