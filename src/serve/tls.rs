@@ -79,10 +79,19 @@ impl Tls {
 
         let mut ca_file = PathBuf::new();
         if let Some(dir) = dir {
-            ca_file = dir.join(format!("flags-dl-serve-ca-{}.pem", std::process::id()));
-            crate::timeline::write_atomically(&ca_file, ca.pem().as_bytes()).map_err(|e| {
-                anyhow::anyhow!("cannot write the CA to {}: {e}", ca_file.display())
-            })?;
+            // A name no one can take first (created with O_EXCL, random): a predictable
+            // one in a shared /tmp could be made by another user beforehand, stopping the
+            // server from starting or handing its clients a CA of theirs.
+            let cannot = |e: std::io::Error| {
+                anyhow::anyhow!("cannot write the CA into {}: {e}", dir.display())
+            };
+            let mut file = tempfile::Builder::new()
+                .prefix("flags-dl-serve-ca-")
+                .suffix(".pem")
+                .tempfile_in(dir)
+                .map_err(cannot)?;
+            std::io::Write::write_all(&mut file, ca.pem().as_bytes()).map_err(cannot)?;
+            ca_file = file.keep().map_err(|e| cannot(e.error))?.1;
         }
 
         let chain = vec![cert.der().clone(), ca.der().clone()];
