@@ -1,5 +1,5 @@
-//! The command line of `flags-dl bench`, and the plan it turns into: which (mode, max-req)
-//! pairs to time, how often, and against which codes.
+//! The command line of `flags-dl bench`, and the plan it turns into: which (mode, HTTP
+//! version, max-req) triples to time, how often, and against which codes.
 //!
 //! Everything that can be checked one item at a time (a mode name, a max-req value) is
 //! checked by clap value parsers, so a bad item is a usage error (exit 2) that names it,
@@ -49,6 +49,13 @@ pub struct BenchArgs {
     #[arg(short, long = "max-req", value_name = "N,...", value_delimiter = ',', value_parser = parse_max_req)]
     pub max_req: Vec<usize>,
 
+    /// HTTP versions for async runs to offer, comma-separated: 1.1 (HTTP/1.1 only, as
+    /// `--http1.1`) and 2 (HTTP/2 offered by ALPN), each timed at every -m. HTTP/2 needs
+    /// TLS (--tls, or an https server); threads and sequential always speak HTTP/1.1
+    /// [default: 1.1,2 over TLS, 1.1 otherwise].
+    #[arg(long, value_name = "VERSION,...", value_enum, value_delimiter = ',')]
+    pub http: Vec<Http>,
+
     /// Timed runs of each (mode, max-req); the table shows their median, min and max.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub runs: u64,
@@ -64,12 +71,12 @@ pub struct BenchArgs {
     pub child_run: bool,
 
     /// Draw each (mode, -m)'s first timed run as a timeline: FILE.svg becomes
-    /// FILE-<mode>-m<N>.svg, one per line of the table.
+    /// FILE-<mode>-m<N>.svg (FILE-async-h2-m<N>.svg over HTTP/2), one per line of the table.
     #[arg(long, value_name = "FILE.svg")]
     pub timeline: Option<PathBuf>,
 
     /// Write each (mode, -m)'s first timed run in Chrome's trace-event format:
-    /// FILE-<mode>-m<N>.json.
+    /// FILE-<mode>-m<N>.json (FILE-async-h2-m<N>.json over HTTP/2).
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
 
@@ -85,7 +92,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub export_markdown: Option<PathBuf>,
 
-    /// Draw elapsed time against max-req, one line per mode, as an SVG chart in FILE.
+    /// Draw elapsed time against max-req, one line per mode (and per HTTP version for
+    /// async), as an SVG chart in FILE.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
 }
@@ -97,6 +105,8 @@ Examples:
   flags-dl bench --all --delay 0.5 --plot modes.svg
                                             194 flags, 0.5 s each, and a chart of the result
   flags-dl bench --modes threads,async --max-req 1,10,100 --runs 5
+  flags-dl bench --tls --latency 20 --plot h2.svg
+                                            async over HTTP/1.1 and HTTP/2, 20 ms round trip
   flags-dl serve delay &                    the book's slow server on port 8001, then:
   flags-dl bench -s DELAY --all --export-csv runs.csv
 
@@ -107,10 +117,52 @@ memory and most threads. Per-code errors are counted in the table, not fatal.
 Exit status: 0 the bench completed; 1 it could not start (server unreachable, export
 folder missing); 2 usage error.";
 
-/// One line of the table: a mode at one level of concurrency.
+/// The HTTP version a run offers the server.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub enum Http {
+    /// HTTP/1.1 only: what `--http1.1` asks for, and all that threads and sequential speak.
+    #[value(name = "1.1")]
+    #[serde(rename = "1.1")]
+    H1,
+    /// HTTP/2 offered by ALPN (with HTTP/1.1 as the fallback): async's default over TLS.
+    #[value(name = "2")]
+    #[serde(rename = "2")]
+    H2,
+}
+
+impl Http {
+    /// "1.1" or "2", as NDJSON's `http_version` and the exports name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Http::H1 => "1.1",
+            Http::H2 => "2",
+        }
+    }
+}
+
+impl std::fmt::Display for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of the table: a mode over one HTTP version at one level of concurrency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     pub mode: Mode,
+    /// What the runs offer the server (always HTTP/1.1 for threads and sequential).
+    pub http: Http,
     /// As asked for (always 1 for sequential).
     pub max_req: usize,
 }
@@ -118,7 +170,44 @@ pub struct Config {
 impl BenchArgs {
     /// The rules that join several options; the message is a usage error.
     pub fn check(&self) -> Result<(), String> {
-        self.server.check()
+        self.server.check()?;
+        if self.http.contains(&Http::H2) && !self.tls() {
+            // reqwest offers HTTP/2 only in the TLS handshake (ALPN), never in clear text.
+            return Err(match self.server.server {
+                Site::Embedded => "--http 2 needs TLS: the embedded server speaks HTTP/2 only over TLS; add --tls",
+                Site::Remote { .. } => "--http 2 needs an https:// server: HTTP/2 is offered in the TLS handshake (ALPN)",
+            }
+            .into());
+        }
+        if !self.http.is_empty() && !self.modes.contains(&Mode::Async) {
+            return Err("--http applies to async runs only (threads and sequential always speak HTTP/1.1); add async to --modes".into());
+        }
+        Ok(())
+    }
+
+    /// Whether the runs speak TLS: the embedded server with `--tls`, or an https URL.
+    pub fn tls(&self) -> bool {
+        match &self.server.server {
+            Site::Embedded => self.server.tls,
+            Site::Remote { base, .. } => base.starts_with("https:"),
+        }
+    }
+
+    /// The HTTP versions async runs offer: as given, in order and once each; by default
+    /// both over TLS, so that a bench over TLS shows what HTTP/2 changes, and HTTP/1.1
+    /// alone without it, where HTTP/2 cannot be had.
+    pub fn http_versions(&self) -> Vec<Http> {
+        if self.http.is_empty() {
+            return if self.tls() {
+                vec![Http::H1, Http::H2]
+            } else {
+                vec![Http::H1]
+            };
+        }
+        let mut versions = self.http.clone();
+        versions.sort_unstable();
+        versions.dedup();
+        versions
     }
 
     /// The embedded server's delay: as given, or [`DEFAULT_DELAY`]. `None` for another
@@ -130,7 +219,8 @@ impl BenchArgs {
         }
     }
 
-    /// The (mode, max-req) pairs to time, in the order of `--modes`, max-req ascending.
+    /// The (mode, HTTP version, max-req) triples to time, in the order of `--modes`, then
+    /// HTTP/1.1 before HTTP/2, then max-req ascending.
     pub fn configs(&self, code_count: usize) -> Vec<Config> {
         let levels = if self.max_req.is_empty() {
             default_max_req(code_count)
@@ -140,7 +230,7 @@ impl BenchArgs {
             levels.dedup();
             levels
         };
-        plan(&self.modes, &levels)
+        plan(&self.modes, &self.http_versions(), &levels)
     }
 }
 
@@ -161,8 +251,10 @@ pub fn default_max_req(code_count: usize) -> Vec<usize> {
     }
 }
 
-/// Every mode at every level, except sequential, which has one level: 1.
-pub fn plan(modes: &[Mode], levels: &[usize]) -> Vec<Config> {
+/// Every mode at every level, except sequential, which has one level: 1; async over each
+/// of `http`, the others over HTTP/1.1, the only version their clients speak (as the
+/// book's `requests`).
+pub fn plan(modes: &[Mode], http: &[Http], levels: &[usize]) -> Vec<Config> {
     let mut seen = vec![];
     let mut configs = vec![];
     for &mode in modes {
@@ -170,10 +262,26 @@ pub fn plan(modes: &[Mode], levels: &[usize]) -> Vec<Config> {
             continue;
         }
         seen.push(mode);
-        if mode == Mode::Sequential {
-            configs.push(Config { mode, max_req: 1 });
-        } else {
-            configs.extend(levels.iter().map(|&max_req| Config { mode, max_req }));
+        match mode {
+            Mode::Sequential => configs.push(Config {
+                mode,
+                http: Http::H1,
+                max_req: 1,
+            }),
+            Mode::Threads => configs.extend(levels.iter().map(|&max_req| Config {
+                mode,
+                http: Http::H1,
+                max_req,
+            })),
+            Mode::Async => {
+                for &http in http {
+                    configs.extend(levels.iter().map(|&max_req| Config {
+                        mode,
+                        http,
+                        max_req,
+                    }));
+                }
+            }
         }
     }
     configs
@@ -251,5 +359,53 @@ mod tests {
             pairs,
             [(Mode::Async, 4), (Mode::Async, 16), (Mode::Sequential, 1)]
         );
+        assert!(
+            configs.iter().all(|c| c.http == Http::H1),
+            "no TLS, no HTTP/2"
+        );
+    }
+
+    #[test]
+    fn over_tls_async_runs_over_both_versions_and_the_others_over_http_1_1() {
+        let args = parse(&["--tls", "-m", "4,16"]).unwrap();
+        assert!(args.check().is_ok());
+        let triples: Vec<_> = args
+            .configs(20)
+            .iter()
+            .map(|c| (c.mode, c.http, c.max_req))
+            .collect();
+        assert_eq!(
+            triples,
+            [
+                (Mode::Sequential, Http::H1, 1),
+                (Mode::Threads, Http::H1, 4),
+                (Mode::Threads, Http::H1, 16),
+                (Mode::Async, Http::H1, 4),
+                (Mode::Async, Http::H1, 16),
+                (Mode::Async, Http::H2, 4),
+                (Mode::Async, Http::H2, 16),
+            ]
+        );
+        let only_2 = parse(&["--tls", "--http", "2,2", "--modes", "async"]).unwrap();
+        assert_eq!(only_2.http_versions(), [Http::H2]);
+        let https = parse(&["-s", "https://127.0.0.1:9/flags"]).unwrap();
+        assert_eq!(https.http_versions(), [Http::H1, Http::H2]);
+    }
+
+    #[test]
+    fn http_2_without_tls_or_without_async_is_a_usage_error() {
+        let embedded = parse(&["--http", "1.1,2"]).unwrap().check().unwrap_err();
+        assert!(
+            embedded.contains("--http 2") && embedded.contains("--tls"),
+            "{embedded}"
+        );
+        let clear = parse(&["-s", "LOCAL", "--http", "2"]).unwrap();
+        assert!(clear.check().unwrap_err().contains("https://"));
+        let threads = parse(&["--tls", "--http", "2", "--modes", "threads"]).unwrap();
+        assert!(threads.check().unwrap_err().contains("async"));
+        assert!(parse(&["--http", "1.1"]).unwrap().check().is_ok());
+        let err = parse(&["--http", "3"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("'3'"), "{err}");
     }
 }

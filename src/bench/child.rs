@@ -44,6 +44,10 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(4);
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RunSpec {
     pub mode: Mode,
+    /// Offer HTTP/1.1 only, as `--http1.1` does; otherwise async offers HTTP/2 to an https
+    /// server.
+    #[serde(default)]
+    pub http1_only: bool,
     pub base_url: String,
     pub codes: Vec<String>,
     /// Requests in flight, as the one rule already decided.

@@ -94,6 +94,8 @@ pub fn csv(records: &[RunRecord]) -> anyhow::Result<String> {
 fn csv_header() -> Vec<String> {
     let blank = RunRecord {
         mode: crate::download::Mode::Sequential,
+        http_offered: super::args::Http::H1,
+        http_version: None,
         max_req: 0,
         max_req_used: 0,
         run: 0,
@@ -116,12 +118,14 @@ fn csv_header() -> Vec<String> {
     header.split(',').map(str::to_string).collect()
 }
 
-/// The summary as a GitHub-flavoured Markdown table, numbers right-aligned.
+/// The summary as a GitHub-flavoured Markdown table, numbers right-aligned. The HTTP
+/// version is always a column, unlike in the table on stdout: a Markdown table is read
+/// away from the bench's header, so it says what it measured on its own.
 pub fn markdown(rows: &[Summary]) -> String {
     let d = decimals(rows.iter().map(|r| r.min_s));
     let mut out = String::from(
-        "| mode | -m | most in flight | median (s) | min (s) | max (s) | req/s | errors | speed-up | peak RSS (MiB) | threads |\n\
-         |:-----|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| mode | HTTP | -m | most in flight | median (s) | min (s) | max (s) | req/s | errors | speed-up | peak RSS (MiB) | threads |\n\
+         |:-----|:-----|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let speedup = match r.speedup {
@@ -130,8 +134,9 @@ pub fn markdown(rows: &[Summary]) -> String {
             None => "–".to_string(),
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {:.d$} | {:.d$} | {:.d$} | {:.1} | {} | {} | {:.1} | {} |\n",
+            "| {} | {} | {} | {} | {:.d$} | {:.d$} | {:.d$} | {:.1} | {} | {} | {:.1} | {} |\n",
             r.mode,
+            r.protocol(),
             r.max_req,
             r.peak_in_flight,
             r.median_s,
@@ -201,11 +206,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::args::Http;
     use crate::download::Mode;
 
     fn record(mode: Mode, max_req: usize, run: usize, elapsed_s: f64) -> RunRecord {
         RunRecord {
             mode,
+            http_offered: Http::H1,
+            http_version: Some("1.1".into()),
             max_req,
             max_req_used: max_req,
             run,
@@ -222,19 +230,20 @@ mod tests {
 
     #[test]
     fn csv_has_a_header_and_one_row_per_run() {
-        let text = csv(&[
-            record(Mode::Sequential, 1, 1, 1.5),
-            record(Mode::Async, 4, 1, 0.25),
-        ])
-        .unwrap();
+        let mut h2 = record(Mode::Async, 4, 1, 0.25);
+        (h2.http_offered, h2.http_version) = (Http::H2, Some("2".into()));
+        let mut unanswered = record(Mode::Async, 4, 2, 0.5);
+        (unanswered.http_offered, unanswered.http_version) = (Http::H2, None);
+        let text = csv(&[record(Mode::Sequential, 1, 1, 1.5), h2, unanswered]).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        let header = "mode,max_req,max_req_used,run,elapsed_s,ok,not_found,errors,peak_in_flight,peak_rss_bytes,peak_threads,cpu_s";
+        let header = "mode,http_offered,http_version,max_req,max_req_used,run,elapsed_s,ok,not_found,errors,peak_in_flight,peak_rss_bytes,peak_threads,cpu_s";
         assert_eq!(
             lines,
             [
                 header,
-                "sequential,1,1,1,1.5,4,1,0,1,8388608,3,0.125",
-                "async,4,4,1,0.25,4,1,0,4,8388608,3,0.125",
+                "sequential,1.1,1.1,1,1,1,1.5,4,1,0,1,8388608,3,0.125",
+                "async,2,2,4,4,1,0.25,4,1,0,4,8388608,3,0.125",
+                "async,2,,4,4,2,0.5,4,1,0,4,8388608,3,0.125",
             ]
         );
         assert_eq!(
@@ -246,22 +255,33 @@ mod tests {
 
     #[test]
     fn markdown_has_a_header_and_one_row_per_summary() {
-        let configs = super::super::args::plan(&[Mode::Sequential, Mode::Async], &[4]);
+        let configs = super::super::args::plan(
+            &[Mode::Sequential, Mode::Async],
+            &[Http::H1, Http::H2],
+            &[4],
+        );
+        let mut h2 = record(Mode::Async, 4, 1, 0.125);
+        (h2.http_offered, h2.http_version) = (Http::H2, Some("2".into()));
         let records = [
             record(Mode::Sequential, 1, 1, 1.0),
             record(Mode::Async, 4, 1, 0.25),
+            h2,
         ];
         let text = markdown(&summarize(&configs, &records, 5));
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 4);
-        assert!(lines[0].starts_with("| mode | -m |"));
+        assert_eq!(lines.len(), 5);
+        assert!(lines[0].starts_with("| mode | HTTP | -m |"));
         assert_eq!(
             lines[2],
-            "| sequential | 1 | 1 | 1.000 | 1.000 | 1.000 | 5.0 | 0 | baseline | 8.0 | 3 |"
+            "| sequential | HTTP/1.1 | 1 | 1 | 1.000 | 1.000 | 1.000 | 5.0 | 0 | baseline | 8.0 | 3 |"
         );
         assert_eq!(
             lines[3],
-            "| async | 4 | 4 | 0.250 | 0.250 | 0.250 | 20.0 | 0 | 4.0× | 8.0 | 3 |"
+            "| async | HTTP/1.1 | 4 | 4 | 0.250 | 0.250 | 0.250 | 20.0 | 0 | 4.0× | 8.0 | 3 |"
+        );
+        assert_eq!(
+            lines[4],
+            "| async | HTTP/2 | 4 | 4 | 0.125 | 0.125 | 0.125 | 40.0 | 0 | 8.0× | 8.0 | 3 |"
         );
     }
 

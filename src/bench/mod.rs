@@ -4,10 +4,11 @@
 //!
 //! The modules, in the order a bench meets them:
 //!
-//! - [`args`]: the command line and the plan of (mode, max-req) pairs it asks for.
+//! - [`args`]: the command line and the plan of (mode, HTTP version, max-req) it asks for.
 //! - [`run`]: the runner, which times each run and records its raw figures.
 //! - [`child`]: each run in a child process, and what it cost (memory, threads, CPU).
-//! - [`summary`]: median, min, max, throughput and speed-up per (mode, max-req).
+//! - [`summary`]: median, min, max, throughput and speed-up per (mode, HTTP version,
+//!   max-req).
 //! - [`table`]: the table on stdout.
 //! - [`export`]: the JSON, CSV and Markdown files, rewritten as runs finish.
 //! - [`plot`]: the SVG chart.
@@ -31,6 +32,7 @@ use crate::download::Mode;
 use crate::error::{Error, Exit};
 use crate::serve::inject::DelayRange;
 use crate::site::Site;
+use args::Http;
 use export::Exports;
 use run::{BenchProgress, Runner};
 use std::io::{self, Write};
@@ -57,7 +59,14 @@ pub struct Settings {
     pub delay_max_s: Option<f64>,
     /// The embedded server's share of 418 answers; `None` for another server.
     pub error_rate: Option<f64>,
+    /// The runs speak HTTPS.
+    pub tls: bool,
+    /// The embedded server's round trip (`--latency`), in milliseconds; `None` for none,
+    /// or for another server, whose network is its own.
+    pub latency_ms: Option<u64>,
     pub modes: Vec<Mode>,
+    /// The HTTP versions async runs offered; threads and sequential speak HTTP/1.1 only.
+    pub http: Vec<Http>,
     pub max_req: Vec<usize>,
     pub runs: usize,
     pub warmup: usize,
@@ -113,17 +122,56 @@ impl Settings {
         }
     }
 
+    /// What lies between client and server: "over HTTPS, a 20 ms round trip"; empty for
+    /// plain HTTP with no added latency.
+    pub fn network(&self) -> String {
+        let mut parts = vec![];
+        if self.tls {
+            parts.push("over HTTPS".to_string());
+        }
+        if let Some(ms) = self.latency_ms {
+            parts.push(format!("a {ms} ms round trip"));
+        }
+        parts.join(", ")
+    }
+
+    /// "async over HTTP/1.1 and over HTTP/2 (...)" when async runs compare versions or
+    /// speak HTTP/2; `None` when every run speaks HTTP/1.1, the book's case.
+    pub fn protocols(&self) -> Option<String> {
+        let async_over = match self.http[..] {
+            [Http::H1, Http::H2] => "async over HTTP/1.1 and over HTTP/2 (offered by ALPN)",
+            [Http::H2] => "async over HTTP/2 (offered by ALPN)",
+            _ => return None,
+        };
+        let others: Vec<String> = self
+            .modes
+            .iter()
+            .filter(|&&m| m != Mode::Async)
+            .map(Mode::to_string)
+            .collect();
+        Some(if others.is_empty() {
+            async_over.to_string()
+        } else {
+            format!("{async_over}; {} over HTTP/1.1", others.join(" and "))
+        })
+    }
+
     /// "2 CPUs, linux".
     pub fn machine(&self) -> String {
         format!("{}, {}", plural(self.cpus, "CPU"), self.os)
     }
 
-    /// "3 runs after 1 warm-up per mode".
+    /// "3 runs after 1 warm-up per mode" (and per HTTP version, when async runs over two).
     pub fn repetitions(&self) -> String {
         let runs = plural(self.runs, "timed run");
+        let per = if self.http.len() > 1 {
+            "per mode and HTTP version"
+        } else {
+            "per mode"
+        };
         match self.warmup {
             0 => format!("{runs} each, no warm-up"),
-            n => format!("{runs} each, after {} per mode", plural(n, "warm-up")),
+            n => format!("{runs} each, after {} {per}", plural(n, "warm-up")),
         }
     }
 }
@@ -206,7 +254,15 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
             Site::Embedded => Some(args.server.error_rate.unwrap_or(0.0)),
             Site::Remote { .. } => None,
         },
+        tls: base_url.starts_with("https:"),
+        latency_ms: args.server.latency,
         modes: dedup(configs.iter().map(|c| c.mode)),
+        http: dedup(
+            configs
+                .iter()
+                .filter(|c| c.mode == Mode::Async)
+                .map(|c| c.http),
+        ),
         max_req: dedup(
             configs
                 .iter()

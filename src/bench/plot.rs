@@ -1,38 +1,99 @@
 //! The chart of `--plot`: elapsed time (median, with min–max bars) against max-req, one line
-//! per mode, both axes logarithmic, as SVG.
+//! per series (a mode, and for async each HTTP version it was timed over), both axes
+//! logarithmic, as SVG.
 //!
 //! Drawn for someone who has not read the book: the title says what was downloaded, from
-//! what, and on which machine; a line under it says how to read the chart; the legend says
-//! what each mode does. Sequential has one request in flight whatever -m says, so it is a
-//! horizontal line: the baseline the others are compared with. This module draws; writing
-//! the file is [`export::write_atomic`](super::export::write_atomic)'s.
+//! what, over what network and on which machine; a line under it says how to read the
+//! chart; the legend says what each series does and which HTTP version answered it.
+//! Sequential has one request in flight whatever -m says, so it is a horizontal line: the
+//! baseline the others are compared with. This module draws; writing the file is
+//! [`export::write_atomic`](super::export::write_atomic)'s.
 
-use super::summary::Summary;
+use super::args::Http;
+use super::summary::{protocol, versions, Summary};
 use super::Settings;
 use crate::download::Mode;
+use plotters::coord::CoordTranslate;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 const WIDTH: u32 = 960;
-const HEIGHT: u32 = 620;
+const HEIGHT: u32 = 640;
+
+/// The height of the title and the three lines under it.
+const TOP: u32 = 120;
 const FONT: &str = "sans-serif";
 
-/// The colour, marker and legend text of each mode.
-fn look(mode: Mode) -> (RGBColor, &'static str) {
-    match mode {
-        Mode::Sequential => (
-            RGBColor(90, 90, 90),
-            "sequential: one request at a time, the baseline",
-        ),
-        Mode::Threads => (
+/// A line of the chart: a mode, over one HTTP version.
+type Series = (Mode, Http);
+
+/// The colour of each series, and what it does, for the legend. Async over HTTP/2 differs
+/// from async over HTTP/1.1 by its colour and by triangles for points (see [`point`]), so
+/// that the two stay apart for a reader who cannot tell red from green.
+fn look((mode, http): Series) -> (RGBColor, &'static str) {
+    match (mode, http) {
+        (Mode::Sequential, _) => (RGBColor(90, 90, 90), "one request at a time, the baseline"),
+        (Mode::Threads, _) => (
             RGBColor(31, 119, 180),
-            "threads: a pool of -m OS threads, each with one request at a time",
+            "a pool of -m OS threads, each with one request at a time",
         ),
-        Mode::Async => (
+        (Mode::Async, Http::H1) => (
             RGBColor(214, 39, 40),
-            "async: one tokio task per flag, at most -m requests in flight",
+            "one tokio task per flag, at most -m requests in flight",
+        ),
+        (Mode::Async, Http::H2) => (
+            RGBColor(44, 160, 44),
+            "one tokio task per flag, at most -m requests in flight as streams of one connection",
         ),
     }
+}
+
+/// The points of `series` on `chart`: circles, or triangles over HTTP/2.
+fn draw_points<CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, CT>,
+    series: Series,
+    points: &[(f64, f64)],
+    size: i32,
+) -> anyhow::Result<()> {
+    let (color, _) = look(series);
+    match series.1 {
+        Http::H1 => {
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, size, color.filled())))?
+        }
+        Http::H2 => chart.draw_series(
+            points
+                .iter()
+                .map(|&p| TriangleMarker::new(p, size + 2, color.filled())),
+        )?,
+    };
+    Ok(())
+}
+
+/// The legend's words for `series`: "async over HTTP/2: ...", naming the version that
+/// answered its runs (see [`protocol`]) when the chart has HTTP/2 in it; "async: ..." when
+/// every series spoke HTTP/1.1, the book's case.
+fn legend(series: Series, rows: &[Summary]) -> String {
+    let (_, what) = look(series);
+    let (mode, http) = series;
+    if !shows_protocol(rows) {
+        return format!("{mode}: {what}");
+    }
+    let answered = versions(
+        rows.iter()
+            .filter(|r| (r.mode, r.http_offered) == series)
+            .filter_map(|r| r.http_version.as_deref()),
+    );
+    format!(
+        "{mode} over {}: {what}",
+        protocol(http, answered.as_deref())
+    )
+}
+
+/// Whether the chart has something other than HTTP/1.1 in it, offered or answered.
+fn shows_protocol(rows: &[Summary]) -> bool {
+    rows.iter().any(|r| {
+        r.http_offered != Http::H1 || r.http_version.as_deref().is_some_and(|v| v != "1.1")
+    })
 }
 
 /// The chart as an SVG document.
@@ -54,14 +115,14 @@ fn draw(
     rows: &[Summary],
 ) -> anyhow::Result<()> {
     root.fill(&WHITE)?;
-    let modes = dedup_modes(rows);
-    let legend_height = 16 + 24 * modes.len() as u32;
-    let (top, rest) = root.split_vertically(100);
-    let (body, bottom) = rest.split_vertically(HEIGHT - 100 - legend_height);
+    let all_series = dedup_series(rows);
+    let legend_height = 16 + 24 * all_series.len() as u32;
+    let (top, rest) = root.split_vertically(TOP);
+    let (body, bottom) = rest.split_vertically(HEIGHT - TOP - legend_height);
     // The cost panels go under the legend, which serves both.
     let (bottom, cost) = bottom.split_vertically(legend_height);
     if has_cost(rows) {
-        draw_cost(&cost, rows, &modes)?;
+        draw_cost(&cost, rows, &all_series)?;
     }
     let grey = RGBColor(70, 70, 70);
     top.draw(&Text::new(
@@ -72,10 +133,12 @@ fn draw(
         (24, 14),
         (FONT, 24).into_font().style(FontStyle::Bold).color(&BLACK),
     ))?;
-    top.draw(&Text::new(
+    // The server and its network on a line of their own: over TLS with a latency, they
+    // fill it.
+    let lines = [
+        format!("Server: {}.", server(settings)),
         format!(
-            "Server: {}. Machine: {}. {}",
-            server(settings),
+            "Machine: {}. {}",
             settings.machine(),
             if settings.runs == 1 {
                 "One run per point.".to_string()
@@ -83,14 +146,15 @@ fn draw(
                 format!("Median of {} runs, bars from min to max.", settings.runs)
             },
         ),
-        (24, 48),
-        (FONT, 15).into_font().color(&grey),
-    ))?;
-    top.draw(&Text::new(
-        "Lower is faster. The server delays every answer; with more requests in flight, their delays overlap.",
-        (24, 72),
-        (FONT, 15).into_font().color(&grey),
-    ))?;
+        how_to_read(settings),
+    ];
+    for (i, line) in lines.into_iter().enumerate() {
+        top.draw(&Text::new(
+            line,
+            (24, 48 + 22 * i as i32),
+            (FONT, 15).into_font().color(&grey),
+        ))?;
+    }
 
     let levels: Vec<f64> = rows
         .iter()
@@ -151,21 +215,25 @@ fn draw(
         )))?;
     }
 
-    for &mode in &modes {
-        let (color, _) = look(mode);
+    for &series in &all_series {
+        let (mode, _) = series;
+        let (color, _) = look(series);
         let style = color.stroke_width(2);
-        let mode_rows: Vec<&Summary> = rows.iter().filter(|r| r.mode == mode).collect();
+        let mode_rows: Vec<&Summary> = rows
+            .iter()
+            .filter(|r| (r.mode, r.http_offered) == series)
+            .collect();
         if mode == Mode::Sequential {
             let y = mode_rows[0].median_s;
             chart.draw_series(DashedLineSeries::new([(x_lo, y), (x_hi, y)], 10, 6, style))?;
-            chart.draw_series(std::iter::once(Circle::new((1.0, y), 5, color.filled())))?;
+            draw_points(&mut chart, series, &[(1.0, y)], 5)?;
         } else {
             let points: Vec<(f64, f64)> = mode_rows
                 .iter()
                 .map(|r| (r.max_req as f64, r.median_s))
                 .collect();
             chart.draw_series(LineSeries::new(points.clone(), style))?;
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+            draw_points(&mut chart, series, &points, 4)?;
         }
         // Min-to-max bars, capped so they show beside the point: how much the runs of one
         // point disagreed.
@@ -189,8 +257,10 @@ fn draw(
 
     // The legend goes under the chart rather than in it: inside, it would hide whatever
     // point happened to fall under it.
-    for (i, &mode) in modes.iter().enumerate() {
-        let (color, label) = look(mode);
+    for (i, &series) in all_series.iter().enumerate() {
+        let (mode, _) = series;
+        let (color, _) = look(series);
+        let label = legend(series, rows);
         let y = 12 + 24 * i as i32;
         let style = color.stroke_width(2);
         if mode == Mode::Sequential {
@@ -200,13 +270,16 @@ fn draw(
             }
         } else {
             bottom.draw(&PathElement::new([(98, y), (129, y)], style))?;
-            bottom.draw(&Circle::new((113, y), 4, color.filled()))?;
+            match series.1 {
+                Http::H1 => bottom.draw(&Circle::new((113, y), 4, color.filled()))?,
+                Http::H2 => bottom.draw(&TriangleMarker::new((113, y), 6, color.filled()))?,
+            }
         }
         let text = match rows.iter().find(|r| r.mode == Mode::Sequential) {
             Some(row) if mode == Mode::Sequential => {
                 format!("{label}: {}", seconds(row.median_s))
             }
-            _ => label.to_string(),
+            _ => label,
         };
         bottom.draw(&Text::new(
             text,
@@ -234,11 +307,11 @@ type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 type Measure = fn(&Summary) -> f64;
 
 /// What concurrency costs: each run's peak memory and most threads against -m, one line
-/// per mode, side by side. Threads climb with -m in threads mode; async stays flat.
+/// per series, side by side. Threads climb with -m in threads mode; async stays flat.
 fn draw_cost(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     rows: &[Summary],
-    modes: &[Mode],
+    all_series: &[Series],
 ) -> anyhow::Result<()> {
     // A heading, so that a reader who scrolls down to the panels knows what they measure
     // and that the same legend holds.
@@ -294,29 +367,47 @@ fn draw_cost(
             .light_line_style(WHITE)
             .bold_line_style(RGBColor(225, 225, 225))
             .draw()?;
-        for &mode in modes {
-            let (color, _) = look(mode);
+        for &series in all_series {
+            let (color, _) = look(series);
             let points: Vec<(f64, f64)> = rows
                 .iter()
-                .filter(|r| r.mode == mode)
+                .filter(|r| (r.mode, r.http_offered) == series)
                 .map(|r| (x_of(r), value(r)))
                 .collect();
             chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+            draw_points(&mut chart, series, &points, 4)?;
         }
     }
     Ok(())
 }
 
-/// The modes of `rows`, in their order.
-fn dedup_modes(rows: &[Summary]) -> Vec<Mode> {
-    let mut modes: Vec<Mode> = vec![];
+/// The series of `rows`, in their order.
+fn dedup_series(rows: &[Summary]) -> Vec<Series> {
+    let mut all: Vec<Series> = vec![];
     for row in rows {
-        if !modes.contains(&row.mode) {
-            modes.push(row.mode);
+        if !all.contains(&(row.mode, row.http_offered)) {
+            all.push((row.mode, row.http_offered));
         }
     }
-    modes
+    all
+}
+
+/// The line under the title: what waits, so that a reader sees why more requests in
+/// flight go faster.
+fn how_to_read(settings: &Settings) -> String {
+    let delayed = settings.delay_max_s != Some(0.0);
+    let waits = match (delayed, settings.latency_ms) {
+        (true, None) => "The server delays every answer".to_string(),
+        (false, Some(ms)) => format!("Every round trip takes {ms} ms"),
+        (true, Some(ms)) => {
+            format!("The server delays every answer and every round trip takes {ms} ms")
+        }
+        (false, None) => {
+            return "Lower is faster. The server answers at once: what remains is the work of client and server."
+                .into()
+        }
+    };
+    format!("Lower is faster. {waits}; with more requests in flight, the waits overlap.")
 }
 
 /// The server, for someone who does not know flags-dl.
@@ -326,10 +417,17 @@ fn server(settings: &Settings) -> String {
         (Some(_), Some(_)) => format!("delaying each request {}", settings.delay_range()),
         _ => "with its own delay".to_string(),
     };
+    let network = match settings.network() {
+        n if n.is_empty() => n,
+        n => format!("{n}, "),
+    };
     if settings.site == "EMBEDDED" {
-        format!("flags-dl's own, on this machine, {delay}")
+        format!("flags-dl's own, on this machine, {network}{delay}")
     } else {
-        format!("{} ({}), {delay}", settings.base_url, settings.site)
+        format!(
+            "{} ({}), {network}{delay}",
+            settings.base_url, settings.site
+        )
     }
 }
 
@@ -406,10 +504,11 @@ mod tests {
         assert_eq!(keys(0.0055, 0.016), ["0.007", "0.01", "0.015"]);
     }
 
-    #[test]
-    fn the_y_range_spans_at_least_a_factor_of_four() {
-        let row = Summary {
+    fn summary_row() -> Summary {
+        Summary {
             mode: Mode::Async,
+            http_offered: Http::H1,
+            http_version: Some("1.1".into()),
             max_req: 4,
             max_req_used: 4,
             runs: 1,
@@ -422,12 +521,44 @@ mod tests {
             peak_rss_bytes: 8 << 20,
             peak_threads: 3,
             speedup: None,
-        };
-        let (lo, hi) = y_range(&[row]);
+        }
+    }
+
+    #[test]
+    fn the_y_range_spans_at_least_a_factor_of_four() {
+        let (lo, hi) = y_range(&[summary_row()]);
         assert!(
             lo < 0.01 && hi > 0.011 && hi / lo >= 4.0 - 1e-9,
             "{lo} {hi}"
         );
+    }
+
+    #[test]
+    fn the_line_under_the_title_says_what_waits() {
+        let mut settings = crate::bench::table::tests::settings();
+        assert!(how_to_read(&settings).contains("The server delays every answer;"));
+        settings.latency_ms = Some(20);
+        (settings.delay_min_s, settings.delay_max_s) = (Some(0.0), Some(0.0));
+        assert!(how_to_read(&settings).contains("Every round trip takes 20 ms;"));
+    }
+
+    #[test]
+    fn over_http_2_the_legend_names_the_version_that_answered() {
+        let row = |http, answered: &str| Summary {
+            http_offered: http,
+            http_version: Some(answered.into()),
+            ..summary_row()
+        };
+        let compared = [row(Http::H1, "1.1"), row(Http::H2, "2")];
+        assert_eq!(
+            legend((Mode::Async, Http::H2), &compared),
+            "async over HTTP/2: one tokio task per flag, at most -m requests in flight as streams of one connection"
+        );
+        let refused = [row(Http::H1, "1.1"), row(Http::H2, "1.1")];
+        assert!(legend((Mode::Async, Http::H2), &refused)
+            .starts_with("async over HTTP/1.1 (2 offered):"));
+        let book = [row(Http::H1, "1.1")];
+        assert!(legend((Mode::Async, Http::H1), &book).starts_with("async: one tokio task"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The runner: times each (mode, max-req) pair `--runs` times, after `--warmup` untimed runs
-//! of each mode, and records every run's raw figures.
+//! The runner: times each (mode, HTTP version, max-req) `--runs` times, after `--warmup`
+//! untimed runs of each mode over each HTTP version, and records every run's raw figures.
 //!
 //! A run is one ordinary `download_many` into a fresh temporary folder, with a fresh
 //! [`Job`] (so its in-flight gauge starts at zero), timed from the first request to the
@@ -7,8 +7,9 @@
 //! and threads are its own. Nothing here summarizes, prints a table or writes a file: the
 //! caller gets each [`RunRecord`] as it is made and decides what to do with it.
 
-use super::args::Config;
+use super::args::{Config, Http};
 use super::child::{run_in_child, RunSpec};
+use super::summary::versions;
 use crate::download::{self, DownloadStatus, Job, Mode};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -19,6 +20,11 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunRecord {
     pub mode: Mode,
+    /// The HTTP version the run offered: "2" (by ALPN) or "1.1" (only).
+    pub http_offered: Http,
+    /// The HTTP versions that answered its requests: "1.1", "2", "1.1+2" when some came
+    /// over each; none when nothing answered.
+    pub http_version: Option<String>,
     /// As asked for with `--max-req` (1 for sequential).
     pub max_req: usize,
     /// What the run allowed: `max_req` capped by the number of codes, the mode's own limit
@@ -63,7 +69,7 @@ pub struct Runner<'a> {
     pub trace: Option<std::path::PathBuf>,
 }
 
-/// `t.svg` for async at -m 100: `t-async-m100.svg`.
+/// `t.svg` for async at -m 100: `t-async-m100.svg`, or `t-async-h2-m100.svg` over HTTP/2.
 fn picture_path(path: &std::path::Path, config: Config) -> std::path::PathBuf {
     let stem = path
         .file_stem()
@@ -71,7 +77,14 @@ fn picture_path(path: &std::path::Path, config: Config) -> std::path::PathBuf {
     let ext = path
         .extension()
         .map_or_else(String::new, |e| format!(".{}", e.to_string_lossy()));
-    path.with_file_name(format!("{stem}-{}-m{}{ext}", config.mode, config.max_req))
+    let http = match config.http {
+        Http::H1 => "",
+        Http::H2 => "-h2",
+    };
+    path.with_file_name(format!(
+        "{stem}-{}{http}-m{}{ext}",
+        config.mode, config.max_req
+    ))
 }
 
 /// What [`Runner::run_all`] got through.
@@ -99,9 +112,9 @@ impl Runner<'_> {
 
     /// Downloads, as [`run_once`] counts them, that [`Runner::run_all`] will make.
     pub fn total_downloads(&self, configs: &[Config]) -> u64 {
-        let mut modes: Vec<Mode> = configs.iter().map(|c| c.mode).collect();
-        modes.dedup();
-        let runs = configs.len() * self.runs + modes.len() * self.warmup;
+        let mut series: Vec<(Mode, Http)> = configs.iter().map(|c| (c.mode, c.http)).collect();
+        series.dedup();
+        let runs = configs.len() * self.runs + series.len() * self.warmup;
         (runs * self.codes.len()) as u64
     }
 
@@ -121,42 +134,54 @@ impl Runner<'_> {
                 interrupted: true,
             })
         };
-        let mut warmed: Vec<Mode> = vec![];
+        let mut warmed: Vec<(Mode, Http)> = vec![];
         for &config in configs {
-            if !warmed.contains(&config.mode) {
-                warmed.push(config.mode);
-                // One warm-up per mode, not per max-req: what a warm-up warms (the process,
-                // the server, the mode's code paths) is the same at every level, and at the
-                // mode's highest level it costs the least time.
-                let fastest = configs
-                    .iter()
-                    .filter(|c| c.mode == config.mode)
-                    .map(|&c| self.max_req_used(c))
-                    .max()
-                    .unwrap_or(1);
+            let series = (config.mode, config.http);
+            if !warmed.contains(&series) {
+                warmed.push(series);
+                // One warm-up per mode and HTTP version, not per max-req: what a warm-up
+                // warms (the process, the server, the code paths of the mode and of the
+                // protocol) is the same at every level, and at the highest level it costs
+                // the least time.
+                let fastest = Config {
+                    max_req: configs
+                        .iter()
+                        .filter(|c| (c.mode, c.http) == series)
+                        .map(|&c| self.max_req_used(c))
+                        .max()
+                        .unwrap_or(1),
+                    ..config
+                };
                 for i in 1..=self.warmup {
-                    progress.begin(format!("{} warm-up {i}/{}", config.mode, self.warmup));
-                    let measured = self.run_once(config.mode, fastest, None, progress)?;
+                    progress.begin(format!("{} warm-up {i}/{}", name(config), self.warmup));
+                    let measured = self.run_once(fastest, None, progress)?;
                     if measured.interrupted {
                         return interrupted(records);
                     }
                 }
             }
-            let used = self.max_req_used(config);
+            let used = Config {
+                max_req: self.max_req_used(config),
+                ..config
+            };
             for run in 1..=self.runs {
                 progress.begin(format!(
                     "{} -m {} run {run}/{}",
-                    config.mode, config.max_req, self.runs
+                    name(config),
+                    config.max_req,
+                    self.runs
                 ));
                 let draw = (run == 1).then_some(config);
-                let measured = self.run_once(config.mode, used, draw, progress)?;
+                let measured = self.run_once(used, draw, progress)?;
                 if measured.interrupted {
                     return interrupted(records);
                 }
                 records.push(RunRecord {
                     mode: config.mode,
+                    http_offered: config.http,
+                    http_version: measured.http_version,
                     max_req: config.max_req,
-                    max_req_used: used,
+                    max_req_used: used.max_req,
                     run,
                     elapsed_s: measured.elapsed.as_secs_f64(),
                     ok: measured.ok,
@@ -176,10 +201,11 @@ impl Runner<'_> {
         })
     }
 
+    /// One run of `config`, whose `max_req` is what the run allows; `draw` names its
+    /// pictures, if any.
     fn run_once(
         &self,
-        mode: Mode,
-        max_req: usize,
+        config: Config,
         draw: Option<Config>,
         progress: &BenchProgress,
     ) -> anyhow::Result<Measured> {
@@ -190,10 +216,11 @@ impl Runner<'_> {
             });
         }
         let spec = RunSpec {
-            mode,
+            mode: config.mode,
+            http1_only: config.http == Http::H1,
             base_url: self.base_url.to_string(),
             codes: self.codes.to_vec(),
-            max_req,
+            max_req: config.max_req,
             timeline: draw.and_then(|c| Some(picture_path(self.timeline.as_ref()?, c))),
             trace: draw.and_then(|c| Some(picture_path(self.trace.as_ref()?, c))),
             ticks: progress.shown(),
@@ -207,6 +234,14 @@ impl Runner<'_> {
     }
 }
 
+/// "async h2" for progress: a series of the table.
+fn name(config: Config) -> String {
+    match config.http {
+        Http::H1 => config.mode.to_string(),
+        Http::H2 => format!("{} h2", config.mode),
+    }
+}
+
 /// What one run measured: the child process that ran it tells the first part, the bench
 /// measures the rest from outside.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -216,6 +251,9 @@ pub struct Measured {
     pub not_found: usize,
     pub errors: usize,
     pub peak_in_flight: usize,
+    /// The HTTP versions that answered, as [`RunRecord::http_version`].
+    #[serde(default)]
+    pub http_version: Option<String>,
     /// Ctrl-C cut the run short: its figures measure nothing.
     pub interrupted: bool,
     /// Filled in by the bench, from the child's process: see [`RunRecord`].
@@ -262,7 +300,10 @@ pub fn run_once(
         spec.codes.clone(),
         dir.path().to_path_buf(),
         max_req,
-        &crate::cli::ReliabilityArgs::default(),
+        &crate::cli::ReliabilityArgs {
+            http1_only: spec.http1_only,
+            ..Default::default()
+        },
     );
     job.cancel = cancel.clone();
     job.trust = trust.clone();
@@ -273,6 +314,13 @@ pub fn run_once(
     let started = Instant::now();
     download::download_many(mode, &job, &mut |outcome| {
         measured.count(&outcome.status);
+        measured.http_version = versions(
+            measured
+                .http_version
+                .as_deref()
+                .into_iter()
+                .chain(outcome.http_version),
+        );
         tick();
     })?;
     measured.elapsed = started.elapsed();
@@ -372,7 +420,13 @@ mod tests {
         let codes: Vec<String> = (0..20).map(|i| format!("C{i}")).collect();
         let roomy = start(None);
         let r = runner(&codes, &roomy);
-        let used = |mode, max_req| r.max_req_used(Config { mode, max_req });
+        let used = |mode, max_req| {
+            r.max_req_used(Config {
+                mode,
+                http: Http::H1,
+                max_req,
+            })
+        };
         assert_eq!(used(Mode::Async, 4), 4);
         assert_eq!(used(Mode::Async, 256), 20);
         assert_eq!(used(Mode::Threads, 1000), 20);
@@ -381,17 +435,44 @@ mod tests {
         let tight = start(Some(74));
         let config = Config {
             mode: Mode::Async,
+            http: Http::H2,
             max_req: 16,
         };
         assert_eq!(runner(&codes, &tight).max_req_used(config), 10);
     }
 
     #[test]
+    fn pictures_over_http_2_are_named_apart() {
+        let config = |http| Config {
+            mode: Mode::Async,
+            http,
+            max_req: 100,
+        };
+        let path = std::path::Path::new("out/t.svg");
+        assert_eq!(
+            picture_path(path, config(Http::H1)),
+            std::path::Path::new("out/t-async-m100.svg")
+        );
+        assert_eq!(
+            picture_path(path, config(Http::H2)),
+            std::path::Path::new("out/t-async-h2-m100.svg")
+        );
+    }
+
+    #[test]
     fn total_counts_one_warmup_per_mode() {
         let codes: Vec<String> = (0..5).map(|i| format!("C{i}")).collect();
-        let configs = super::super::args::plan(&[Mode::Sequential, Mode::Async], &[1, 4]);
+        let configs =
+            super::super::args::plan(&[Mode::Sequential, Mode::Async], &[Http::H1], &[1, 4]);
         // 3 configs x 3 runs + 2 modes x 1 warm-up = 11 runs of 5 codes.
         assert_eq!(runner(&codes, &start(None)).total_downloads(&configs), 55);
+        // Async over two versions: 5 configs x 3 runs + 3 warm-ups = 18 runs.
+        let both = super::super::args::plan(
+            &[Mode::Sequential, Mode::Async],
+            &[Http::H1, Http::H2],
+            &[1, 4],
+        );
+        assert_eq!(runner(&codes, &start(None)).total_downloads(&both), 90);
     }
 
     #[test]

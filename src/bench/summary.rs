@@ -1,18 +1,23 @@
-//! The summary of a bench: one row per (mode, max-req) with the median, min and max of its
-//! timed runs, the throughput, and the speed-up over the sequential baseline.
+//! The summary of a bench: one row per (mode, HTTP version, max-req) with the median, min
+//! and max of its timed runs, the throughput, and the speed-up over the sequential baseline.
 //!
 //! Pure arithmetic on [`RunRecord`]s, shared by the table, the exports and the chart so
 //! that all three show the same numbers. Formatting for people is left to each of them,
-//! except the choice of decimals, which they share for the same reason.
+//! except the choice of decimals and the words for the HTTP version, which they share for
+//! the same reason.
 
-use super::args::Config;
+use super::args::{Config, Http};
 use super::run::RunRecord;
 use crate::download::Mode;
 
-/// One (mode, max-req) over its timed runs.
+/// One (mode, HTTP version, max-req) over its timed runs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub mode: Mode,
+    /// What the runs offered the server.
+    pub http_offered: Http,
+    /// What answered them, over all the runs: see [`versions`].
+    pub http_version: Option<String>,
     pub max_req: usize,
     pub max_req_used: usize,
     /// Timed runs summarized (fewer than `--runs` while the bench is still going).
@@ -42,12 +47,18 @@ pub fn summarize(configs: &[Config], records: &[RunRecord], code_count: usize) -
         .filter_map(|config| {
             let runs: Vec<&RunRecord> = records
                 .iter()
-                .filter(|r| r.mode == config.mode && r.max_req == config.max_req)
+                .filter(|r| {
+                    r.mode == config.mode
+                        && r.http_offered == config.http
+                        && r.max_req == config.max_req
+                })
                 .collect();
             let times: Vec<f64> = runs.iter().map(|r| r.elapsed_s).collect();
             let median_s = median(&times)?;
             Some(Summary {
                 mode: config.mode,
+                http_offered: config.http,
+                http_version: versions(runs.iter().filter_map(|r| r.http_version.as_deref())),
                 max_req: config.max_req,
                 max_req_used: runs[0].max_req_used,
                 runs: runs.len(),
@@ -73,6 +84,34 @@ pub fn summarize(configs: &[Config], records: &[RunRecord], code_count: usize) -
         }
     }
     rows
+}
+
+/// The HTTP versions that answered, as one value: "1.1", "2", or "1.1+2" when some answers
+/// came over each; `None` when nothing answered. Each item may itself be such a value, so
+/// that the runs' versions combine into their row's.
+pub fn versions<'a>(items: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut seen: Vec<&str> = items.into_iter().flat_map(|v| v.split('+')).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    (!seen.is_empty()).then(|| seen.join("+"))
+}
+
+/// The HTTP version of a row for people: "HTTP/2" when the server answered as offered;
+/// "HTTP/1.1 (2 offered)" when it chose otherwise, so that no line claims a version that
+/// was only asked for.
+pub fn protocol(offered: Http, answered: Option<&str>) -> String {
+    match answered {
+        Some(v) if v == offered.as_str() => format!("HTTP/{v}"),
+        Some(v) => format!("HTTP/{v} ({offered} offered)"),
+        None => format!("HTTP/{offered} offered, no answer"),
+    }
+}
+
+impl Summary {
+    /// [`protocol`] for this row.
+    pub fn protocol(&self) -> String {
+        protocol(self.http_offered, self.http_version.as_deref())
+    }
 }
 
 /// The middle value; the mean of the two middle values for an even count.
@@ -119,6 +158,8 @@ mod tests {
     fn record(mode: Mode, max_req: usize, run: usize, elapsed_s: f64, errors: usize) -> RunRecord {
         RunRecord {
             mode,
+            http_offered: Http::H1,
+            http_version: Some("1.1".into()),
             max_req,
             max_req_used: max_req.min(20),
             run,
@@ -143,7 +184,8 @@ mod tests {
 
     #[test]
     fn rows_have_median_min_max_errors_peak_and_speedup() {
-        let configs = super::super::args::plan(&[Mode::Sequential, Mode::Async], &[4, 64]);
+        let configs =
+            super::super::args::plan(&[Mode::Sequential, Mode::Async], &[Http::H1], &[4, 64]);
         let records = [
             record(Mode::Sequential, 1, 1, 4.0, 0),
             record(Mode::Sequential, 1, 2, 4.4, 0),
@@ -169,9 +211,38 @@ mod tests {
 
     #[test]
     fn no_sequential_no_speedup() {
-        let configs = super::super::args::plan(&[Mode::Threads], &[4]);
+        let configs = super::super::args::plan(&[Mode::Threads], &[Http::H1], &[4]);
         let rows = summarize(&configs, &[record(Mode::Threads, 4, 1, 1.0, 0)], 20);
         assert_eq!(rows[0].speedup, None);
+    }
+
+    #[test]
+    fn each_http_version_is_a_row_of_its_own_that_says_what_answered() {
+        let configs = super::super::args::plan(&[Mode::Async], &[Http::H1, Http::H2], &[4]);
+        let mut h2 = record(Mode::Async, 4, 1, 0.2, 0);
+        h2.http_offered = Http::H2;
+        h2.http_version = Some("2".into());
+        let mut refused = h2.clone();
+        refused.run = 2;
+        refused.http_version = Some("1.1".into());
+        let records = [record(Mode::Async, 4, 1, 0.5, 0), h2, refused];
+        let rows = summarize(&configs, &records, 20);
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].runs, rows[0].protocol().as_str()), (1, "HTTP/1.1"));
+        assert_eq!(
+            (rows[1].runs, rows[1].http_version.as_deref()),
+            (2, Some("1.1+2"))
+        );
+        assert_eq!(rows[1].protocol(), "HTTP/1.1+2 (2 offered)");
+    }
+
+    #[test]
+    fn versions_combine_once_each_in_order() {
+        assert_eq!(versions(["2", "1.1", "2"]).as_deref(), Some("1.1+2"));
+        assert_eq!(versions(["1.1+2", "2"]).as_deref(), Some("1.1+2"));
+        assert_eq!(versions([]), None);
+        assert_eq!(protocol(Http::H2, Some("2")), "HTTP/2");
+        assert_eq!(protocol(Http::H2, Some("1.1")), "HTTP/1.1 (2 offered)");
     }
 
     #[test]

@@ -1,25 +1,43 @@
 //! The table `flags-dl bench` prints on stdout, in the spirit of hyperfine: a header that
-//! says what was measured, then one aligned line per (mode, max-req), then notes that
-//! explain what might surprise (a capped max-req, errors).
+//! says what was measured, then one aligned line per (mode, HTTP version, max-req), then
+//! notes that explain what might surprise (a capped max-req, errors, a version refused).
 //!
 //! Only text: the numbers come from [`summary`](super::summary), and nothing here writes
 //! to a terminal or a file.
 
+use super::args::Http;
 use super::summary::{decimals, Summary};
 use super::Settings;
 use crate::download::Mode;
 
-/// The lines printed before the runs start: the data set, the server, the repetitions.
+/// The lines printed before the runs start: the data set, the server and the network, the
+/// repetitions, and the HTTP versions when HTTP/2 is in play.
 pub fn header(settings: &Settings) -> String {
-    format!(
-        "Benchmark: {} ({}) from {}, {}\n{}; {}\n",
+    let network = match settings.network() {
+        n if n.is_empty() => n,
+        n => format!(" {n}"),
+    };
+    let mut text = format!(
+        "Benchmark: {} ({}) from {}{network}, {}\n{}; {}\n",
         settings.what(),
         settings.data_set,
         settings.server(),
         settings.delay(),
         capitalize(&settings.repetitions()),
         settings.machine(),
-    )
+    );
+    if let Some(protocols) = settings.protocols() {
+        text.push_str(&format!("{}.\n", capitalize(&protocols)));
+    }
+    text
+}
+
+/// Whether the lines need an HTTP column: some line offered HTTP/2, or was answered in
+/// another version than HTTP/1.1 (the book's servers answer HTTP/1.0).
+fn shows_protocol(rows: &[Summary]) -> bool {
+    rows.iter().any(|r| {
+        r.http_offered != Http::H1 || r.http_version.as_deref().is_some_and(|v| v != "1.1")
+    })
 }
 
 /// The table itself, and its notes.
@@ -59,6 +77,12 @@ pub fn rows(settings: &Settings, rows: &[Summary]) -> String {
         .max()
         .unwrap_or(0);
     let speedups: Vec<String> = rows.iter().map(|r| speedup(r, w_speedup)).collect();
+    let protocols: Vec<String> = if shows_protocol(rows) {
+        rows.iter().map(Summary::protocol).collect()
+    } else {
+        vec![String::new(); rows.len()]
+    };
+    let w_protocol = protocols.iter().map(|p| p.chars().count()).max();
 
     let mut out = format!(
         "\nTime from the first request to the last file saved: median [min … max] of {}.\n",
@@ -68,10 +92,17 @@ pub fn rows(settings: &Settings, rows: &[Summary]) -> String {
             format!("{} runs", settings.runs)
         }
     );
-    for (c, (row, speedup)) in cells.iter().zip(rows.iter().zip(&speedups)) {
+    for (c, (row, (speedup, protocol))) in cells
+        .iter()
+        .zip(rows.iter().zip(speedups.iter().zip(&protocols)))
+    {
         let errors = if row.errors == 1 { "error " } else { "errors" };
+        let protocol = match w_protocol {
+            Some(w) if w > 0 => format!("  {protocol:<w$}"),
+            _ => String::new(),
+        };
         let mut line = format!(
-            "  {:<w0$}  -m {:<w1$}  {:>w2$} s  [{:>w3$} … {:>w4$}]  {:>w5$} in flight  {:>w6$} req/s  {:>w7$} {errors}  {:>w8$} MiB  {:>w9$} threads",
+            "  {:<w0$}{protocol}  -m {:<w1$}  {:>w2$} s  [{:>w3$} … {:>w4$}]  {:>w5$} in flight  {:>w6$} req/s  {:>w7$} {errors}  {:>w8$} MiB  {:>w9$} threads",
             c[0],
             c[1],
             c[2],
@@ -137,6 +168,22 @@ fn notes(settings: &Settings, rows: &[Summary]) -> String {
                 .to_string(),
         );
     }
+    if shows_protocol(rows) {
+        notes.push(
+            "HTTP: the version the server answered the line's requests in; threads and sequential speak HTTP/1.1 only."
+                .to_string(),
+        );
+    }
+    if rows.iter().any(|r| {
+        r.http_version
+            .as_deref()
+            .is_some_and(|v| v != r.http_offered.as_str())
+    }) {
+        notes.push(
+            "\"(... offered)\": the runs offered that version; the server answered in the one before it."
+                .to_string(),
+        );
+    }
     if !rows.iter().any(|r| r.mode == Mode::Sequential) {
         notes.push("No sequential line, so no speed-up: add sequential to --modes.".to_string());
     }
@@ -151,7 +198,7 @@ fn capitalize(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn settings() -> Settings {
@@ -165,7 +212,10 @@ mod tests {
             delay_min_s: Some(0.1),
             delay_max_s: Some(0.3),
             error_rate: Some(0.0),
+            tls: false,
+            latency_ms: None,
             modes: vec![Mode::Sequential, Mode::Async],
+            http: vec![Http::H1],
             max_req: vec![4, 64],
             runs: 3,
             warmup: 1,
@@ -179,6 +229,8 @@ mod tests {
     fn row(mode: Mode, max_req: usize, median_s: f64, errors: usize) -> Summary {
         Summary {
             mode,
+            http_offered: Http::H1,
+            http_version: Some("1.1".into()),
             max_req,
             max_req_used: max_req.min(20),
             runs: 3,
@@ -228,5 +280,53 @@ mod tests {
         assert!(text.contains("-m above 20 puts no more than 20"));
         assert!(text.contains("Errors are codes that failed"));
         assert!(text.contains("MiB and threads: the peak memory"));
+        assert!(
+            !text.contains("HTTP/"),
+            "no HTTP column in the book's case: {text}"
+        );
+    }
+
+    #[test]
+    fn over_tls_the_header_and_an_http_column_say_what_answered() {
+        let mut settings = settings();
+        (settings.tls, settings.latency_ms) = (true, Some(20));
+        settings.http = vec![Http::H1, Http::H2];
+        let header = header(&settings);
+        assert!(
+            header.contains(
+                "from the embedded flag server over HTTPS, a 20 ms round trip, 0.1–0.3 s delay"
+            ),
+            "{header}"
+        );
+        assert!(header.ends_with(
+            "Async over HTTP/1.1 and over HTTP/2 (offered by ALPN); sequential over HTTP/1.1.\n"
+        ));
+        let over = |http, answered: &str| Summary {
+            http_offered: http,
+            http_version: Some(answered.into()),
+            ..row(Mode::Async, 4, 1.1, 0)
+        };
+        let rows = [
+            row(Mode::Sequential, 1, 4.0, 0),
+            over(Http::H1, "1.1"),
+            over(Http::H2, "2"),
+            over(Http::H2, "1.1"),
+        ];
+        let text = super::rows(&settings, &rows);
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("  ")).collect();
+        let starts = [
+            "  sequential  HTTP/1.1              -m 1",
+            "  async       HTTP/1.1              -m 4",
+            "  async       HTTP/2                -m 4",
+            "  async       HTTP/1.1 (2 offered)  -m 4",
+        ];
+        for (line, start) in lines.iter().zip(starts) {
+            assert!(line.starts_with(start), "{text}");
+        }
+        assert!(
+            text.contains("HTTP: the version the server answered"),
+            "{text}"
+        );
+        assert!(text.contains("\"(... offered)\""), "{text}");
     }
 }

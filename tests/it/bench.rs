@@ -91,8 +91,11 @@ fn a_tiny_bench_prints_its_table_and_writes_every_export() {
     let csv = std::fs::read_to_string(file("bench.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 1 + LINES.len(), "{csv}");
-    assert!(rows[0].starts_with("mode,max_req,"), "{csv}");
-    assert!(rows[1].starts_with("sequential,1,1,1,"), "{csv}");
+    assert!(
+        rows[0].starts_with("mode,http_offered,http_version,max_req,"),
+        "{csv}"
+    );
+    assert!(rows[1].starts_with("sequential,1.1,1.1,1,1,1,"), "{csv}");
 
     // Markdown: a header, its rule, one row per line.
     let md = std::fs::read_to_string(file("bench.md")).unwrap();
@@ -103,7 +106,10 @@ fn a_tiny_bench_prints_its_table_and_writes_every_export() {
         "{md}"
     );
     for (row, (mode, m)) in rows[2..].iter().zip(LINES) {
-        assert!(row.starts_with(&format!("| {mode} | {m} |")), "{md}");
+        assert!(
+            row.starts_with(&format!("| {mode} | HTTP/1.1 | {m} |")),
+            "{md}"
+        );
     }
 
     // SVG: well-formed, and it names every mode.
@@ -327,10 +333,12 @@ fn per_code_errors_are_reported_not_fatal() {
     assert!(stdout.contains("6 errors"), "{stdout}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
     for row in text.lines().skip(1) {
         let fields: Vec<&str> = row.split(',').collect();
-        // ok, not_found, errors
-        assert_eq!(fields[5..8], ["0", "0", "3"], "{text}");
+        let counts = [at("ok"), at("not_found"), at("errors")].map(|i| fields[i]);
+        assert_eq!(counts, ["0", "0", "3"], "{text}");
     }
 }
 
@@ -342,15 +350,141 @@ fn bad_list_items_are_usage_errors_that_name_them() {
         (&["--modes", "async,turbo"][..], "'turbo'"),
         (&["--runs", "0"][..], "'0'"),
     ] {
-        let output = flags_dl()
-            .arg("bench")
-            .args(args)
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        let stderr = String::from_utf8(output.stderr).unwrap();
+        let stderr = usage_error(args);
         assert!(stderr.contains(item), "{args:?}: {stderr}");
+    }
+}
+
+/// The stderr of `flags-dl bench ARGS`, which must be a usage error (exit 2) that ran
+/// nothing.
+fn usage_error(args: &[&str]) -> String {
+    let output = flags_dl()
+        .arg("bench")
+        .args(args)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(output.stdout.is_empty(), "{args:?}: ran anyway");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+/// `bench --tls`: async is timed over HTTP/1.1 and over HTTP/2, threads over HTTP/1.1, and
+/// every output says which version answered each line, not only which was asked for.
+#[test]
+fn a_bench_over_tls_compares_async_over_http_1_1_and_http_2_everywhere() {
+    let dir = scratch();
+    let file = |name: &str| dir.path().join(name);
+    let output = flags_dl()
+        .current_dir(dir.path())
+        .args(["bench", "--tls", "--modes", "threads,async", "-m", "4"])
+        .args(["--runs", "1", "--warmup", "0", "--delay", "0", "-l", "5"])
+        .args(["--export-json", "b.json", "--export-csv", "b.csv"])
+        .args(["--export-markdown", "b.md", "--plot", "b.svg"])
+        .args(["--timeline", "t.svg"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("over HTTPS"), "{stdout}");
+    // (mode, what answered) of each line, in the table's order.
+    let lines = [
+        ("threads", "HTTP/1.1"),
+        ("async", "HTTP/1.1"),
+        ("async", "HTTP/2"),
+    ];
+    let table: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.contains(" in flight "))
+        .map(|l| l.split_whitespace().take(4).collect())
+        .collect();
+    let want: Vec<Vec<&str>> = lines.iter().map(|&(m, h)| vec![m, h, "-m", "4"]).collect();
+    assert_eq!(table, want, "{stdout}");
+
+    // JSON: each run and each summary row say what was offered and what answered.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file("b.json")).unwrap()).unwrap();
+    assert_eq!(json["settings"]["tls"], true);
+    assert_eq!(json["settings"]["http"], serde_json::json!(["1.1", "2"]));
+    let versions = |key: &str| -> Vec<(String, String, String)> {
+        json[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let text = |field: &str| r[field].as_str().unwrap_or_default().to_string();
+                (text("mode"), text("http_offered"), text("http_version"))
+            })
+            .collect()
+    };
+    let expected: Vec<(String, String, String)> = [
+        ("threads", "1.1", "1.1"),
+        ("async", "1.1", "1.1"),
+        ("async", "2", "2"),
+    ]
+    .map(|(m, o, v)| (m.into(), o.into(), v.into()))
+    .into();
+    assert_eq!(versions("runs"), expected);
+    assert_eq!(versions("summary"), expected);
+
+    // CSV: the two columns, filled, one row per run.
+    let csv = std::fs::read_to_string(file("b.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(
+        rows[0].starts_with("mode,http_offered,http_version,max_req,"),
+        "{csv}"
+    );
+    assert_eq!(
+        rows[1..]
+            .iter()
+            .map(|r| r.split(',').take(4).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>(),
+        ["threads,1.1,1.1,4", "async,1.1,1.1,4", "async,2,2,4"],
+        "{csv}"
+    );
+
+    // Markdown: an HTTP column.
+    let md = std::fs::read_to_string(file("b.md")).unwrap();
+    for (mode, http) in lines {
+        assert!(md.contains(&format!("| {mode} | {http} | 4 |")), "{md}");
+    }
+
+    // The chart: a series per (mode, version), and the legend names the versions.
+    let svg = std::fs::read_to_string(file("b.svg")).unwrap();
+    assert_well_formed(&file("b.svg"), &svg);
+    assert!(
+        svg.contains("async over HTTP/2:"),
+        "the chart does not name HTTP/2"
+    );
+    assert!(
+        svg.contains("async over HTTP/1.1:"),
+        "the chart does not name HTTP/1.1"
+    );
+
+    // One timeline per line of the table: the HTTP/2 one named apart.
+    let mut names: Vec<String> = file_names(dir.path())
+        .into_iter()
+        .filter(|n| n.starts_with("t-"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["t-async-h2-m4.svg", "t-async-m4.svg", "t-threads-m4.svg"]
+    );
+}
+
+/// HTTP/2 is offered only in a TLS handshake: asked for without one, the bench says so in
+/// one line before it starts anything.
+#[test]
+fn http_2_without_tls_is_a_one_line_usage_error() {
+    for args in [
+        &["--http", "2"][..],
+        &["--http", "1.1,2", "-s", "http://127.0.0.1:9/flags"][..],
+    ] {
+        let stderr = usage_error(args);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("--http 2 needs"), "{args:?}: {stderr}");
     }
 }
 
