@@ -121,6 +121,11 @@ async fn answer_in_time<F: std::future::Future>(
             },
         };
         if let Ok(sent) = tokio::time::timeout(wait, send.as_mut()).await {
+            // How long after its connection came up tells the pace whether the server
+            // answers promptly (until the first answer, the only way out of the loop).
+            if let Some(up) = came_up.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                pace.answer_after_connect(up.at.elapsed());
+            }
             return Ok(sent);
         }
     }

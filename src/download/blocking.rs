@@ -130,8 +130,13 @@ pub fn get_flag_blocking(
                 .call(),
             None => request.call(),
         };
-        // The answer began, or will not.
-        ANSWER_SLOT.with(|kept| kept.borrow_mut().take());
+        // The answer began, or will not: how long after its connection came up tells the
+        // pace whether the server answers promptly.
+        if let Some((up, _slot)) = CONNECTION_UP.with(|kept| kept.borrow_mut().take()) {
+            if sent.is_ok() {
+                job.pace.answer_after_connect(up.elapsed());
+            }
+        }
         let mut response = sent.map_err(|e| {
             if let (Some(limit), ureq::Error::Timeout(ureq::Timeout::RecvResponse)) =
                 (late_after, &e)
@@ -208,9 +213,9 @@ fn describe_ureq(e: ureq::Error, job: &Job, url: &str) -> FetchError {
 }
 
 thread_local! {
-    /// The [`AnswerSlot`] of the connection [`PacedConnector`] opened on this thread for
-    /// the request it is sending.
-    static ANSWER_SLOT: std::cell::RefCell<Option<AnswerSlot>> = const { std::cell::RefCell::new(None) };
+    /// When the connection [`PacedConnector`] opened on this thread for the request it is
+    /// sending came up, and its [`AnswerSlot`] if the pace keeps one.
+    static CONNECTION_UP: std::cell::RefCell<Option<(Instant, Option<AnswerSlot>)>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Opens each new connection at the run's pace: waits for an opening slot, and abandons an
@@ -257,7 +262,7 @@ impl Connector<()> for PacedConnector {
                 Ok(connection) => {
                     // Kept, if the pace says so, until the request's answer begins.
                     let slot = slot.came_up(&self.pace);
-                    ANSWER_SLOT.with(|kept| *kept.borrow_mut() = slot);
+                    CONNECTION_UP.with(|kept| *kept.borrow_mut() = Some((Instant::now(), slot)));
                     return Ok(connection);
                 }
                 Err(ureq::Error::Timeout(_)) if left > late_after => slot.late(),

@@ -14,6 +14,7 @@
 //! - [`tls`]: HTTPS and HTTP/2 against `flags-dl serve --tls`.
 //! - [`bench`]: `flags-dl bench` and its exports.
 //! - [`client_hardening`]: the client against a local attacker and hostile input.
+//! - [`listen_queue`]: what a server that takes one connection at a time sees of the pace.
 //! - [`one_path`]: the same response gives the same result in every mode.
 //! - [`pictures`]: `--timeline` and `--trace`.
 
@@ -23,6 +24,7 @@ mod bench;
 mod client_hardening;
 mod download;
 mod fault_server;
+mod listen_queue;
 mod one_path;
 mod pictures;
 #[cfg(unix)]
