@@ -4,6 +4,7 @@
 //! [`fault_server`] in this process), with a time limit.
 //!
 //! - [`download`]: the download command as a user sees it (report, exit status, files).
+//! - [`h2_faults`]: the failure promises over HTTP/2 (reset streams, GOAWAY, timeouts).
 //! - [`pipeline`]: stdin, `--list`, `--json`, `-q`, pipes, colour, the environment,
 //!   completions, the man page, `--help` and the exit codes (Unix only).
 //! - [`reliability`]: servers that fail, stall, lie and attack; Ctrl-C; load and peers.
@@ -24,6 +25,7 @@ mod bench;
 mod client_hardening;
 mod download;
 mod fault_server;
+mod h2_faults;
 mod listen_queue;
 mod one_path;
 mod pictures;
