@@ -208,12 +208,16 @@ fn flood_leaves_room_for_a_real_request(handshake_first: bool) {
             "request {i}: {:?}",
             String::from_utf8_lossy(&answer[..answer.len().min(80)])
         );
-        assert!(took < Duration::from_secs(1), "request {i} waited {took:?}");
+        // Starved, it would wait for an eviction at the 10 s header timeout; 3 s leaves
+        // room for a loaded machine (1 s failed with the load average at 5-6).
+        assert!(took < Duration::from_secs(3), "request {i} waited {took:?}");
     }
     stop.store(true, Ordering::Relaxed);
     let opened: u64 = flooders.into_iter().map(|f| f.join().unwrap()).sum();
     println!("{opened} connections that asked nothing during the test");
-    assert!(opened > 90, "the flood ran past the cap of 40: {opened}");
+    // The flood must have gone past the cap for the test to mean anything; on a loaded
+    // machine the flooders open fewer than the 90 they open on a quiet one.
+    assert!(opened > 40, "the flood ran past the cap of 40: {opened}");
 }
 
 #[test]
