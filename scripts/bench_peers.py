@@ -503,14 +503,21 @@ def main() -> int:
                     f"curl -s --no-progress-meter -Z {' '.join(imm + [''])}--parallel-max {n} {'' if strict else '-f '}"
                     f"{' '.join(more + [''])}--remote-name-all --output-dir DIR -K URLS.curl", strict)
 
-    def wget2(n, txt, strict):
-        return Tool(f"wget2 --max-threads {n}", lambda d: ["wget2", "--max-threads", str(n), "-q", "-i", txt, "-P", d],
-                    f"wget2 --max-threads {n} -q -i URLS.txt -P DIR", strict)
+    # With `ca`, over TLS: wget2 speaks HTTP/2 by ALPN as curl does; aria2c speaks HTTP/1.1
+    # only, one connection per download (-x1), so it pays a handshake for each of its -j.
+    def wget2(n, txt, strict, ca=None):
+        trust = ["--ca-certificate", ca] if ca else []
+        return Tool(f"wget2 --max-threads {n}",
+                    lambda d: ["wget2", "--max-threads", str(n), *trust, "-q", "-i", txt, "-P", d],
+                    f"wget2 --max-threads {n} {'--ca-certificate CA.pem ' if ca else ''}-q -i URLS.txt -P DIR",
+                    strict)
 
-    def aria2(n, txt, strict):
+    def aria2(n, txt, strict, ca=None):
+        trust = ["--ca-certificate", ca] if ca else []
         return Tool(f"aria2c -j {n}",
-                    lambda d: ["aria2c", "-j", str(n), "-x1", "-i", txt, "-d", d, "-q", "--allow-overwrite"],
-                    f"aria2c -j {n} -x1 -i URLS.txt -d DIR -q --allow-overwrite", strict)
+                    lambda d: ["aria2c", "-j", str(n), "-x1", *trust, "-i", txt, "-d", d, "-q", "--allow-overwrite"],
+                    f"aria2c -j {n} -x1 {'--ca-certificate CA.pem ' if ca else ''}-i URLS.txt -d DIR -q "
+                    "--allow-overwrite", strict)
 
     def xargs(p, count, txt, strict):
         per = -(-count // p)  # enough curls to keep p of them busy
@@ -664,19 +671,6 @@ def main() -> int:
                     f"-w '%{{num_connects}} %{{http_version}}\\n' --remote-name-all --output-dir DIR -K URLS.curl",
                     parse=parse_curl)
 
-    # wget2 speaks HTTP/2 by ALPN as curl does; aria2c speaks HTTP/1.1 only, one
-    # connection per download (-x1), so it pays a handshake for each of its -j.
-    def wget2_tls(n, txt):
-        return Tool(f"wget2 --max-threads {n}",
-                    lambda d: ["wget2", "--max-threads", str(n), "--ca-certificate", CA, "-q", "-i", txt, "-P", d],
-                    f"wget2 --max-threads {n} --ca-certificate CA.pem -q -i URLS.txt -P DIR", True)
-
-    def aria2_tls(n, txt):
-        return Tool(f"aria2c -j {n}",
-                    lambda d: ["aria2c", "-j", str(n), "-x1", "--ca-certificate", CA, "-i", txt, "-d", d, "-q",
-                               "--allow-overwrite"],
-                    f"aria2c -j {n} -x1 --ca-certificate CA.pem -i URLS.txt -d DIR -q --allow-overwrite", True)
-
     if "k" in a.only:
         if a.tls_nginx:
             T = a.tls_nginx
@@ -690,7 +684,7 @@ def main() -> int:
                 curl10(50, cfg, "curl --http1.1 -Z --parallel-max 50", ["--http1.1"]),
                 fd10("flags-dl --all -m 100 (async, HTTP/2)", ["--all", "-m", "100"], T, "$TLS_NGINX"),
                 curl10(100, cfg, "curl -Z --parallel-max 100 (HTTP/2)"),
-                *peers([wget2_tls(100, txt), aria2_tls(100, txt)]),
+                *peers([wget2(100, txt, True, CA), aria2(100, txt, True, CA)]),
             ], expect_all, T, rss=False))
         else:
             log("(k) skipped: no nginx with TLS (--tls-nginx)")
@@ -710,7 +704,7 @@ def main() -> int:
                                                          "--output-dir", d, *urls],
                      "curl -s --cacert CA.pem -w '%{num_connects} %{http_version}\\n' --remote-name-all "
                      "--output-dir DIR URL1 ... URL194", parse=parse_curl),
-                *peers([wget2_tls(100, txt), aria2_tls(100, txt)]),
+                *peers([wget2(100, txt, True, CA), aria2(100, txt, True, CA)]),
             ], expect_all, L, timeout=max(a.timeout, 90), rss=False))
         else:
             log("(l) skipped: no latency proxy (--latency-proxy)")
