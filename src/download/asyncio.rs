@@ -11,7 +11,9 @@
 //! modes must run outside any runtime, and the embedded server has a runtime of its own.
 
 use super::body::Flow;
-use super::failure::{authority, is_closed_connection, tls_in_io, ErrorKind, FetchError, Resends};
+use super::failure::{
+    authority, is_closed_connection, tls_in_io, ErrorKind, FetchError, H2Close, Resends,
+};
 use super::outcome::{conclude, DownloadStatus, Outcome};
 use super::pace::{AnswerSlot, AnswerWatch, OpenSlot, Pace};
 use super::response::{Fetched, FlagFetch, Head};
@@ -311,9 +313,42 @@ fn closed_before_response(e: &reqwest::Error) -> bool {
         {
             return true;
         }
+        if cause
+            .downcast_ref::<h2::Error>()
+            .and_then(h2::Error::get_io)
+            .is_some_and(is_closed_connection)
+        {
+            return true;
+        }
         source = cause.source();
     }
     false
+}
+
+/// Describes an HTTP/2 failure: a stream the server reset, a request its GOAWAY turned
+/// away, or the connection lost under the stream. None for h2's own errors (a protocol
+/// error it detected, a reset flags-dl sent), which keep h2's wording.
+fn describe_h2(e: &h2::Error) -> Option<FetchError> {
+    // h2 keeps the I/O error out of its source chain.
+    if let Some(io) = e.get_io() {
+        // h2 gives each open stream a "broken pipe" when the connection reaches its end:
+        // for the user, the response ended early.
+        let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        return Some(FetchError::from_io(if is_closed_connection(io) {
+            &eof
+        } else {
+            io
+        }));
+    }
+    let how = if e.is_reset() {
+        H2Close::Reset
+    } else if e.is_go_away() {
+        H2Close::GoAway
+    } else {
+        return None;
+    };
+    let code = e.reason().filter(|_| e.is_remote())?;
+    Some(FetchError::closed_by_h2_server(how, code))
 }
 
 /// Describes a reqwest error by its root cause, in the user's terms.
@@ -335,6 +370,9 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
             // Abandoned by the pace: sent again at once on a new connection.
             let mut error = FetchError::transient(ErrorKind::Connect, cause.to_string());
             error.late_connect = true;
+            return error;
+        }
+        if let Some(error) = cause.downcast_ref::<h2::Error>().and_then(describe_h2) {
             return error;
         }
         if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {

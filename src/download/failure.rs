@@ -164,6 +164,31 @@ impl FetchError {
         FetchError::new(ErrorKind::Save, format!("cannot save: {e}"))
     }
 
+    /// An HTTP/2 server reset the request's stream, or its GOAWAY turned the request away:
+    /// transient. A stream refused (`REFUSED_STREAM`), or turned away by a GOAWAY without
+    /// error, was not processed (RFC 9113 §8.7), so it is sent again at once on a new
+    /// stream without counting an attempt, as a stale kept-alive connection is.
+    pub fn closed_by_h2_server(how: H2Close, code: h2::Reason) -> FetchError {
+        // h2 names the codes of RFC 9113 by their constant; an unknown one as `Reason(ff)`.
+        let name = match format!("{code:?}") {
+            name if name.starts_with("Reason(") => format!("error code {}", u32::from(code)),
+            name => name,
+        };
+        let (reason, unprocessed) = match how {
+            H2Close::Reset => (
+                format!("the server reset the stream ({name})"),
+                code == h2::Reason::REFUSED_STREAM,
+            ),
+            H2Close::GoAway => (
+                format!("the server closed the connection (GOAWAY {name})"),
+                code == h2::Reason::NO_ERROR,
+            ),
+        };
+        let mut error = FetchError::transient(ErrorKind::ConnectionClosed, reason);
+        error.stale_connection = unprocessed;
+        error
+    }
+
     /// Describes an I/O error from the network in the user's terms; all such errors are
     /// transient except those of the local system.
     pub fn from_io(e: &std::io::Error) -> FetchError {
@@ -188,6 +213,15 @@ impl FetchError {
         };
         FetchError::transient(kind, reason)
     }
+}
+
+/// How an HTTP/2 server ended a request before its response was complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum H2Close {
+    /// RST_STREAM on the request's stream.
+    Reset,
+    /// A GOAWAY whose last stream id is below the request's: the server never took it.
+    GoAway,
 }
 
 /// How often one attempt's request was sent again at once, on a new connection, without
@@ -334,6 +368,40 @@ mod tests {
         assert_eq!(
             failure.to_string(),
             "HTTP 503 Service Unavailable (after 3 attempts)"
+        );
+    }
+
+    #[test]
+    fn a_refused_http2_request_is_sent_again_without_counting_an_attempt() {
+        let refused = FetchError::closed_by_h2_server(H2Close::Reset, h2::Reason::REFUSED_STREAM);
+        assert_eq!(
+            refused.reason,
+            "the server reset the stream (REFUSED_STREAM)"
+        );
+        assert_eq!(refused.kind, ErrorKind::ConnectionClosed);
+        assert!(refused.transient && refused.stale_connection);
+        let turned_away = FetchError::closed_by_h2_server(H2Close::GoAway, h2::Reason::NO_ERROR);
+        assert_eq!(
+            turned_away.reason,
+            "the server closed the connection (GOAWAY NO_ERROR)"
+        );
+        assert!(turned_away.transient && turned_away.stale_connection);
+    }
+
+    #[test]
+    fn other_http2_resets_are_transient_and_count_an_attempt() {
+        for (how, code) in [
+            (H2Close::Reset, h2::Reason::INTERNAL_ERROR),
+            (H2Close::Reset, h2::Reason::CANCEL),
+            (H2Close::GoAway, h2::Reason::ENHANCE_YOUR_CALM),
+        ] {
+            let error = FetchError::closed_by_h2_server(how, code);
+            assert_eq!(error.kind, ErrorKind::ConnectionClosed, "{error:?}");
+            assert!(error.transient && !error.stale_connection, "{error:?}");
+        }
+        assert_eq!(
+            FetchError::closed_by_h2_server(H2Close::Reset, h2::Reason::from(0xff)).reason,
+            "the server reset the stream (error code 255)"
         );
     }
 
