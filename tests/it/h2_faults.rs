@@ -6,15 +6,25 @@
 //!
 //! The server is the `h2` crate's, over tokio-rustls, with a certificate from a CA the
 //! test makes; its base URL's first segment names what it does (see [`Fault`]). It counts
-//! connections and the requests of each path.
+//! connections and the requests of each path. Started with [`H2Server::goaway_after`], it
+//! lets each connection take a number of streams and refuses the rest with a GOAWAY (see
+//! [`Gate`]).
+//!
+//! reqwest sends a request refused with REFUSED_STREAM or a GOAWAY without error again by
+//! itself, twice at most; what it gives up on reaches flags-dl, which must not lose a flag
+//! for it (RFC 9113 §8.7: such a request was not processed).
 
 use crate::fault_server::gif_bytes;
 use crate::harness::{bin_path, command, flags_dl, parse_ndjson, scratch, show, text, Spawned};
 use bytes::Bytes;
+use futures_util::FutureExt;
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// What the server does, by the first segment of the path.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +39,15 @@ enum Fault {
     Hang,
     /// `/big/...`: a GIF of 2 MiB, past a `--max-size` of 1M.
     Big,
+    /// `/bigstream/...`: the same, without a `content-length`.
+    BigUnsized,
+    /// `/refused/...`: the first three requests of each path get
+    /// RST_STREAM(REFUSED_STREAM), one more than reqwest sends again by itself.
+    RefusedThrice,
+    /// `/resetall/...`: every request gets RST_STREAM(INTERNAL_ERROR).
+    ResetAlways,
+    /// `/stall/...`: the headers, then nothing, until the client goes away.
+    StallAfterHeaders,
 }
 
 impl Fault {
@@ -38,6 +57,10 @@ impl Fault {
             Some("goaway") => Fault::GoAwayAfterTwo,
             Some("hang") => Fault::Hang,
             Some("big") => Fault::Big,
+            Some("bigstream") => Fault::BigUnsized,
+            Some("refused") => Fault::RefusedThrice,
+            Some("resetall") => Fault::ResetAlways,
+            Some("stall") => Fault::StallAfterHeaders,
             _ => Fault::Ok,
         }
     }
@@ -48,11 +71,23 @@ struct H2Server {
     ca: tempfile::NamedTempFile,
     hits: Arc<Mutex<HashMap<String, usize>>>,
     connections: Arc<AtomicUsize>,
+    /// Streams refused by a GOAWAY, all connections together (see [`Gate`]).
+    refused: Arc<AtomicUsize>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl H2Server {
     fn start() -> H2Server {
+        H2Server::with_streams_per_connection(usize::MAX)
+    }
+
+    /// A server that takes `streams` streams on each connection, answers them, and then
+    /// sends a GOAWAY that refuses the ones the client sent after them.
+    fn goaway_after(streams: usize) -> H2Server {
+        H2Server::with_streams_per_connection(streams)
+    }
+
+    fn with_streams_per_connection(streams: usize) -> H2Server {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -89,15 +124,20 @@ impl H2Server {
         let port = listener.local_addr().unwrap().port();
         let hits = Arc::new(Mutex::new(HashMap::new()));
         let connections = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(AtomicUsize::new(0));
         {
-            let (hits, connections) = (hits.clone(), connections.clone());
+            let (hits, connections, refused) = (hits.clone(), connections.clone(), refused.clone());
             runtime.spawn(async move {
                 while let Ok((tcp, _)) = listener.accept().await {
                     connections.fetch_add(1, Ordering::Relaxed);
-                    let (acceptor, hits) = (acceptor.clone(), hits.clone());
+                    let (acceptor, hits, refused) =
+                        (acceptor.clone(), hits.clone(), refused.clone());
                     tokio::spawn(async move {
                         if let Ok(tls) = acceptor.accept(tcp).await {
-                            serve(tls, hits).await;
+                            let gate = Gate::new(tls, streams);
+                            let held = gate.held.clone();
+                            serve(gate, streams, hits).await;
+                            refused.fetch_add(held.load(Ordering::Relaxed), Ordering::Relaxed);
                         }
                     });
                 }
@@ -108,6 +148,7 @@ impl H2Server {
             ca: ca_file,
             hits,
             connections,
+            refused,
             runtime: Some(runtime),
         }
     }
@@ -137,16 +178,18 @@ impl Drop for H2Server {
     }
 }
 
-/// Serves one connection: each request as its path's [`Fault`] says.
-async fn serve(
-    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-    hits: Arc<Mutex<HashMap<String, usize>>>,
-) {
-    let Ok(mut connection) = h2::server::handshake(tls).await else {
+/// Serves one connection: each request as its path's [`Fault`] says. After `streams`
+/// requests, waits for the client to send one more (which the [`Gate`] holds back), and
+/// then closes the connection with a GOAWAY: every stream the client sent after the
+/// answered ones is refused, never seen by h2.
+async fn serve(gate: Gate, streams: usize, hits: Arc<Mutex<HashMap<String, usize>>>) {
+    let held = gate.held.clone();
+    let Ok(mut connection) = h2::server::handshake(gate).await else {
         return;
     };
     let mut answered = 0;
-    while let Some(Ok((request, mut respond))) = connection.accept().await {
+    let mut sending = tokio::task::JoinSet::new();
+    while let Some(Ok((request, respond))) = connection.accept().await {
         let path = request.uri().path().to_string();
         let hit = {
             let mut hits = hits.lock().unwrap();
@@ -155,53 +198,257 @@ async fn serve(
             *hit
         };
         let fault = Fault::of(&path);
-        let body = match fault {
-            Fault::ResetOnce if hit == 1 => {
-                respond.send_reset(h2::Reason::INTERNAL_ERROR);
-                continue;
-            }
-            Fault::Hang => {
-                // Kept open, unanswered, until the client goes away.
-                tokio::spawn(async move {
-                    let _respond = respond;
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                });
-                continue;
-            }
-            Fault::Big => {
-                let mut gif = b"GIF89a".to_vec();
-                gif.resize(2 << 20, b'x');
-                gif
-            }
-            _ => gif_bytes(&path),
-        };
-        let response = http::Response::builder()
-            .status(200)
-            .header("content-type", "image/gif")
-            .header("content-length", body.len())
-            .body(())
-            .unwrap();
-        if let Ok(mut stream) = respond.send_response(response, false) {
-            tokio::spawn(async move {
-                for chunk in body.chunks(16 * 1024) {
-                    stream.reserve_capacity(chunk.len());
-                    if stream
-                        .send_data(Bytes::copy_from_slice(chunk), false)
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                let _ = stream.send_data(Bytes::new(), true);
+        if let Some(task) = answer(fault, &path, hit, respond) {
+            sending.spawn(async move {
+                let _ = task.await;
             });
         }
         answered += 1;
         if matches!(fault, Fault::GoAwayAfterTwo) && answered == 2 {
             connection.graceful_shutdown();
         }
+        if answered == streams {
+            // Driving the connection sends the answers; the client's next stream shows
+            // that it still sends on this connection. It may also close first (no codes
+            // left), which ends the wait.
+            let mut ping_pong = connection.ping_pong().expect("taken once");
+            let ready = async {
+                held.notified().await;
+                while sending.join_next().await.is_some() {}
+                // The answers are queued; h2 writes them at its next polls, and a PING's
+                // answer comes back after those.
+                let _ = ping_pong.ping(h2::Ping::opaque()).await;
+            };
+            tokio::select! {
+                biased;
+                accepted = connection.accept() => {
+                    assert!(!matches!(accepted, Some(Ok(_))), "the gate let a stream past {streams}");
+                    return;
+                }
+                () = ready => {}
+            }
+            // The answers were written by the polls above; the GOAWAY names the last
+            // answered stream, and closes the connection at once.
+            let accepted = connection.accept().now_or_never();
+            assert!(
+                !matches!(accepted, Some(Some(Ok(_)))),
+                "the gate let a stream past {streams}"
+            );
+            connection.abrupt_shutdown(h2::Reason::NO_ERROR);
+            break;
+        }
     }
     // The answers still being sent need the connection driven until it closes.
     let _ = std::future::poll_fn(|cx| connection.poll_closed(cx)).await;
+}
+
+/// Answers one request as `fault` says (`hit`: how many requests of its path so far); the
+/// task sending its body, if it has one.
+fn answer(
+    fault: Fault,
+    path: &str,
+    hit: usize,
+    mut respond: h2::server::SendResponse<Bytes>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let mut content_length = true;
+    let body = match fault {
+        Fault::ResetOnce if hit == 1 => {
+            respond.send_reset(h2::Reason::INTERNAL_ERROR);
+            return None;
+        }
+        Fault::RefusedThrice if hit <= 3 => {
+            respond.send_reset(h2::Reason::REFUSED_STREAM);
+            return None;
+        }
+        Fault::ResetAlways => {
+            respond.send_reset(h2::Reason::INTERNAL_ERROR);
+            return None;
+        }
+        Fault::Hang => {
+            // Kept open, unanswered, until the client goes away.
+            tokio::spawn(async move {
+                let _respond = respond;
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+            return None;
+        }
+        Fault::Big | Fault::BigUnsized => {
+            content_length = matches!(fault, Fault::Big);
+            let mut gif = b"GIF89a".to_vec();
+            gif.resize(2 << 20, b'x');
+            gif
+        }
+        _ => gif_bytes(path),
+    };
+    let mut response = http::Response::builder()
+        .status(200)
+        .header("content-type", "image/gif");
+    if content_length {
+        response = response.header("content-length", body.len());
+    }
+    let Ok(stream) = respond.send_response(response.body(()).unwrap(), false) else {
+        return None;
+    };
+    match fault {
+        Fault::StallAfterHeaders => {
+            // Kept open, with no body, until the client goes away.
+            tokio::spawn(async move {
+                let _stream = stream;
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+        }
+        _ => return Some(tokio::spawn(send_body(stream, body.into()))),
+    }
+    None
+}
+
+/// Sends a body as the client's flow-control window gives room: when this ends, all of it
+/// has been handed to the connection, to be written at its next poll.
+async fn send_body(mut stream: h2::SendStream<Bytes>, mut rest: Bytes) {
+    while !rest.is_empty() {
+        stream.reserve_capacity(rest.len());
+        let Some(Ok(room)) = std::future::poll_fn(|cx| stream.poll_capacity(cx)).await else {
+            return;
+        };
+        let chunk = rest.split_to(room.min(rest.len()));
+        if stream.send_data(chunk, false).is_err() {
+            return;
+        }
+    }
+    let _ = stream.send_data(Bytes::new(), true);
+}
+
+/// The client's side of a connection as h2 reads it, with the streams past a number left
+/// out: their frames never reach h2, and the other frames (flow control, settings, the
+/// answered streams') do. So h2 has seen exactly those streams when the server sends its
+/// GOAWAY, and every one left out is refused by it (RFC 9113 §6.8): counted in `held`.
+struct Gate {
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    /// Read from the client, not yet a whole frame.
+    raw: Vec<u8>,
+    /// Whole frames for h2.
+    out: Vec<u8>,
+    preface_seen: bool,
+    streams_left: usize,
+    /// The last stream let through: a stream above it, past the limit, is left out.
+    last_passed: u32,
+    /// Streams left out; notified at each.
+    held: Arc<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    count: AtomicUsize,
+    notify: tokio::sync::Notify,
+}
+
+impl Held {
+    fn load(&self, order: Ordering) -> usize {
+        self.count.load(order)
+    }
+
+    async fn notified(&self) {
+        // `notify_one` stores a permit, so a stream held before this wait still wakes it.
+        self.notify.notified().await
+    }
+}
+
+impl Gate {
+    const PREFACE: usize = 24;
+    const HEADERS: u8 = 0x1;
+
+    fn new(tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>, streams: usize) -> Gate {
+        Gate {
+            tls,
+            raw: Vec::new(),
+            out: Vec::new(),
+            preface_seen: false,
+            streams_left: streams,
+            last_passed: 0,
+            held: Arc::default(),
+        }
+    }
+
+    /// Moves the whole frames read so far to `out`, but those of streams left out.
+    fn filter(&mut self) {
+        let mut at = 0;
+        if !self.preface_seen {
+            if self.raw.len() < Self::PREFACE {
+                return;
+            }
+            self.preface_seen = true;
+            self.out.extend_from_slice(&self.raw[..Self::PREFACE]);
+            at = Self::PREFACE;
+        }
+        while let Some(header) = self.raw.get(at..at + 9) {
+            let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+            let end = at + 9 + length;
+            if end > self.raw.len() {
+                break;
+            }
+            let id = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & !(1 << 31);
+            // GET has no trailers: a HEADERS frame above the last stream opens one.
+            let opens = header[3] == Self::HEADERS && id > self.last_passed;
+            if opens && self.streams_left > 0 {
+                self.streams_left -= 1;
+                self.last_passed = id;
+            } else if opens {
+                self.held.count.fetch_add(1, Ordering::Relaxed);
+                self.held.notify.notify_one();
+            }
+            if id <= self.last_passed {
+                self.out.extend_from_slice(&self.raw[at..end]);
+            }
+            at = end;
+        }
+        self.raw.drain(..at);
+    }
+}
+
+impl AsyncRead for Gate {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let gate = self.get_mut();
+        loop {
+            if !gate.out.is_empty() {
+                let n = gate.out.len().min(buf.remaining());
+                buf.put_slice(&gate.out[..n]);
+                gate.out.drain(..n);
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0; 16 * 1024];
+            let mut read = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut gate.tls).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if read.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    gate.raw.extend_from_slice(read.filled());
+                    gate.filter();
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Gate {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tls).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tls).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tls).poll_shutdown(cx)
+    }
 }
 
 fn run(
@@ -319,6 +566,160 @@ fn a_body_past_max_size_is_refused_and_nothing_is_left() {
         0,
         "no file, no temporary"
     );
+}
+
+#[test]
+fn a_body_past_max_size_without_content_length_is_refused_and_nothing_is_left() {
+    let server = H2Server::start();
+    let (output, sandbox) = run(&server, "bigstream", &["BR", "--max-size", "1M"]);
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let json = parse_ndjson(&text(&output.stdout));
+    let line = &json.codes["br"];
+    assert_eq!(
+        line.error_kind.as_deref(),
+        Some("too_large"),
+        "{}",
+        show(&output)
+    );
+    assert_eq!(line.http_version.as_deref(), Some("2"));
+    assert_eq!(
+        std::fs::read_dir(sandbox.out()).map_or(0, |d| d.count()),
+        0,
+        "no file, no temporary"
+    );
+}
+
+#[test]
+fn streams_refused_by_an_abrupt_goaway_are_sent_again_and_no_flag_is_lost() {
+    // Each connection takes 20 streams: a request sent again lands among the first 20 of
+    // a new connection, so nothing is refused more often than it is sent again.
+    let server = H2Server::goaway_after(20);
+    let (output, sandbox) = run(
+        &server,
+        "ok",
+        &["--all", "-m", "20", "--retries", "0", "--timeout", "60"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let refused = server.refused.load(Ordering::Relaxed);
+    assert!(
+        refused > 0,
+        "no stream was refused: the test proves nothing"
+    );
+    let json = parse_ndjson(&text(&output.stdout));
+    assert_eq!(
+        (json.summary.ok, json.summary.error),
+        (194, 0),
+        "{}",
+        show(&output)
+    );
+    assert_eq!(std::fs::read_dir(sandbox.out()).unwrap().count(), 194);
+    for (cc, line) in &json.codes {
+        assert_eq!(line.attempts, 1, "{cc}: a refused stream is not an attempt");
+    }
+    // A refused stream never reached the server: each path was answered once, so each
+    // refused request was sent again.
+    assert_eq!(server.requests(), 194, "{refused} refused");
+    assert!(server.connections.load(Ordering::Relaxed) >= 194 / 20);
+    // Sent again at once, not after a timeout.
+    assert!(json.summary.elapsed_s < 30.0, "{}", show(&output));
+}
+
+#[test]
+fn a_stream_refused_more_often_than_reqwest_resends_costs_no_attempt() {
+    let server = H2Server::start();
+    let (output, sandbox) = run(&server, "refused", &["BR", "CN", "IN", "--retries", "0"]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let json = parse_ndjson(&text(&output.stdout));
+    assert_eq!(json.summary.ok, 3, "{}", show(&output));
+    for cc in ["br", "cn", "in"] {
+        let path = format!("/refused/{cc}/{cc}.gif");
+        assert_eq!(
+            server.hits(&path),
+            4,
+            "{path}: refused three times, then served"
+        );
+        let saved = std::fs::read(sandbox.out().join(format!("{cc}.gif"))).unwrap();
+        assert_eq!(saved, gif_bytes(&path));
+        assert_eq!(
+            json.codes[cc].attempts, 1,
+            "{cc}: refusals are not attempts"
+        );
+    }
+}
+
+#[test]
+fn a_stream_reset_on_every_attempt_fails_as_connection_closed_in_our_words() {
+    let server = H2Server::start();
+    let (output, sandbox) = run(&server, "resetall", &["BR", "CN"]);
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let json = parse_ndjson(&text(&output.stdout));
+    assert_eq!(json.summary.error, 2, "{}", show(&output));
+    for cc in ["br", "cn"] {
+        let line = &json.codes[cc];
+        assert_eq!(
+            line.attempts,
+            3,
+            "the default two retries: {}",
+            show(&output)
+        );
+        assert_eq!(line.error_kind.as_deref(), Some("connection_closed"));
+        assert_eq!(
+            line.error.as_deref(),
+            Some("the server reset the stream (INTERNAL_ERROR) (after 3 attempts)")
+        );
+        assert_eq!(server.hits(&format!("/resetall/{cc}/{cc}.gif")), 3);
+    }
+    assert_eq!(std::fs::read_dir(sandbox.out()).map_or(0, |d| d.count()), 0);
+
+    // `-v` says the same, without --json.
+    let sandbox = scratch();
+    let output = flags_dl()
+        .current_dir(sandbox.path())
+        .args([
+            "BR",
+            "-v",
+            "--retries",
+            "0",
+            "-s",
+            &server.base_url("resetall"),
+        ])
+        .args(["--cacert", &server.cacert(), "-o", &sandbox.out_arg()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(
+        all.contains("the server reset the stream (INTERNAL_ERROR)"),
+        "{}",
+        show(&output)
+    );
+}
+
+#[test]
+fn a_body_that_stalls_after_the_headers_times_out() {
+    let server = H2Server::start();
+    let started = Instant::now();
+    let (output, sandbox) = run(
+        &server,
+        "stall",
+        &["BR", "--timeout", "1", "--retries", "0"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{}",
+        show(&output)
+    );
+    let json = parse_ndjson(&text(&output.stdout));
+    let line = &json.codes["br"];
+    assert_eq!(
+        line.error_kind.as_deref(),
+        Some("timeout"),
+        "{}",
+        show(&output)
+    );
+    assert_eq!(line.http_version.as_deref(), Some("2"));
+    assert_eq!(std::fs::read_dir(sandbox.out()).map_or(0, |d| d.count()), 0);
 }
 
 #[test]
