@@ -62,12 +62,20 @@ const PROMPT_ANSWER: Duration = Duration::from_millis(300);
 
 /// How many connections may wait in the server behind the one it is answering, as TCP
 /// Vegas estimates them from round trips (see [`Pace::answered`]): past this, the window
-/// of connections counted until answered shrinks. `python3 -m http.server` answers one
-/// request at a time (its GIL), and every connection past a few only waits in its listen
-/// queue of 5. Measured against it at `-m 100` (`scripts/bench-peers.sh --only h`, 11
-/// runs, 3 times): 2 lost no handshake in any run, where the rule this replaced (an
-/// answer twice the quickest, plus 1 ms) lost up to 6 a run; 1 was as fast as 2.
-const QUEUED_LIMIT: f64 = 2.0;
+/// of connections counted until answered shrinks, down to [`MIN_COUNTED_WINDOW`]. One:
+/// the server has its next request ready when it finishes one, and no more.
+///
+/// `python3 -m http.server` answers one request at a time (its GIL), and burns more CPU
+/// the more threads it runs at once: 101-117 ms for 194 flags one at a time, 141 at
+/// two, 155-179 at `-m 100` with a limit of 2 and a floor of 2. Measured at `-m 100`
+/// (`scripts/ab.py 31`, twice, medians): limit 2 and floor 2 170 ms, limit 1 and floor 1
+/// 159.5, limit 0.5 and floor 1 155, flags-dl's sequential mode 152, curl -Z 167.5. A
+/// limit below 1 was left: a little faster here, it would shrink the window on the
+/// jitter of a real network.
+const QUEUED_LIMIT: f64 = 1.0;
+
+/// The window of connections counted until answered shrinks no lower than this.
+const MIN_COUNTED_WINDOW: f64 = 1.0;
 
 /// The wait after a 429 or 503 that gave no `Retry-After`: the retry policy's first wait.
 const DEFAULT_PAUSE: Duration = Duration::from_millis(100);
@@ -649,7 +657,7 @@ impl Pace {
         let window = state.open_window;
         let queued = window * (1.0 - quickest.as_secs_f64() / took.as_secs_f64().max(1e-9));
         state.open_window = if queued > QUEUED_LIMIT {
-            (window - 1.0 / window).max(MIN_OPEN_WINDOW)
+            (window - 1.0 / window).max(MIN_COUNTED_WINDOW)
         } else {
             (window + 1.0 / window).min((self.ceiling as f64).max(FIRST_OPEN_WINDOW))
         };
@@ -1051,23 +1059,32 @@ mod tests {
         let pace = Pace::new(100);
         pace.lock().first_answer_prompt = Some(true);
         pace.lock().open_window = 8.0;
-        pace.lock().unanswered = 3;
+        pace.lock().unanswered = 5; // one for each answer below
         pace.answered(Duration::from_millis(2));
         assert_eq!(
             pace.lock().open_window,
             8.125,
             "the quickest so far: one more"
         );
-        // 8 at a time, each 20% over the quickest: about 1.4 of them waited.
-        pace.answered(Duration::from_micros(2400));
+        // 8 at a time, each 10% over the quickest: under one of them waited.
+        pace.answered(Duration::from_micros(2200));
         let window = pace.lock().open_window;
-        assert_eq!(window, 8.125 + 1.0 / 8.125, "a few waiting: one more");
+        assert_eq!(window, 8.125 + 1.0 / 8.125, "under one waiting: one more");
         // 10 times the quickest: most of them waited behind the others.
         pace.answered(Duration::from_millis(20));
         assert_eq!(
             pace.lock().open_window,
             window - 1.0 / window,
             "waited behind others: one fewer"
+        );
+        pace.lock().open_window = 1.5;
+        pace.answered(Duration::from_millis(20));
+        assert_eq!(pace.lock().open_window, MIN_COUNTED_WINDOW, "one at a time");
+        pace.answered(Duration::from_millis(20));
+        assert_eq!(
+            pace.lock().open_window,
+            2.0,
+            "none can wait behind a lone one"
         );
     }
 
