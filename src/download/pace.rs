@@ -136,9 +136,9 @@ struct State {
     probe_up: bool,
     /// An answer came on a connection the server keeps open.
     keeps_alive: bool,
-    /// Whether the first answer (not a refusal) came promptly: the server works rather
-    /// than waits before it answers.
-    first_answer_prompt: Option<bool>,
+    /// Whether an answer came promptly after its connection came up: the server works
+    /// rather than waits before it answers (see [`Pace::answer_after_connect`]).
+    answers_promptly: Option<bool>,
     /// Requests admitted before the last decrease and not yet done: against a server
     /// that closes each connection, most of them are still waiting for a connection, and
     /// go out after the pause, in the next period.
@@ -180,7 +180,7 @@ impl State {
     /// Whether connections count as opening until their answer begins (see
     /// [`Pace::connected`]): the server closes each one and answers promptly.
     fn counts_until_answered(&self) -> bool {
-        !self.keeps_alive && self.first_answer_prompt == Some(true)
+        !self.keeps_alive && self.answers_promptly == Some(true)
     }
 }
 
@@ -200,7 +200,7 @@ impl Pace {
                 probing: false,
                 probe_up: false,
                 keeps_alive: false,
-                first_answer_prompt: None,
+                answers_promptly: None,
                 stale_in_flight: 0,
                 answered_in_period: 0,
                 budget: None,
@@ -286,16 +286,19 @@ impl Pace {
         }
     }
 
-    /// An answer began `took` after its connection came up: the first one says whether
-    /// the server answers promptly. Timed from the connection, and decided once, since
-    /// the time from admission, and later answers, include waits of our own pace
-    /// (connections counted until answered, requests held for them): under load, a run
-    /// that took those for the server's turned the counting off and opened every
-    /// connection at once.
+    /// An answer began `took` after its connection came up: whether the server answers
+    /// promptly. Prompt once one answer is: `slow_server.py` never is (0.5 s at least),
+    /// and a first answer that a loaded machine delayed past [`PROMPT_ANSWER`] (seen with
+    /// eight runs at once on two cores) would otherwise turn the counting off for the
+    /// whole run, and open every connection at once. Never prompt again after that:
+    /// later answers may have waited for our own pace's slots.
     pub fn answer_after_connect(&self, took: Duration) {
-        self.lock()
-            .first_answer_prompt
-            .get_or_insert(took < PROMPT_ANSWER);
+        let mut state = self.lock();
+        if took < PROMPT_ANSWER {
+            state.answers_promptly = Some(true);
+        } else {
+            state.answers_promptly.get_or_insert(false);
+        }
     }
 
     /// Whether the first request still goes alone.
@@ -591,12 +594,12 @@ impl Pace {
         // shows it has. Counted as opening until then, the window caps them, and the
         // requests in flight grow as the server takes them, not all at once.
         let until_answered = state.counts_until_answered();
-        // Before the first answer says what kind of server it is, counted too, in case it
-        // is one: the connections it has not yet taken when that answer comes count from
-        // then on. Not counting them opened a window's worth of new connections on top of
-        // those still in its queue, and overflowed it (a handshake lost in most runs
-        // against `http.server`, about 6 ms into the run).
-        let tracked = until_answered || (!state.keeps_alive && state.first_answer_prompt.is_none());
+        // Until an answer shows the server is one, counted too, in case: the connections
+        // it has not yet taken when that answer comes count from then on. Not counting
+        // them opened a window's worth of new connections on top of those still in its
+        // queue, and overflowed it (a handshake lost in most runs against `http.server`,
+        // about 6 ms into the run).
+        let tracked = !state.keeps_alive;
         if tracked {
             state.unanswered += 1;
         }
@@ -674,7 +677,7 @@ impl Pace {
     /// late compared with the others (see [`AnswerWatch`]).
     pub fn answer_watch(&self) -> AnswerWatch {
         let state = self.lock();
-        match (state.first_answer_prompt, state.answer_time) {
+        match (state.answers_promptly, state.answer_time) {
             _ if state.keeps_alive => AnswerWatch::Never,
             (Some(true), Some(typical)) => {
                 AnswerWatch::After((typical * LATE_FACTOR).max(LATE_FLOOR))
@@ -976,7 +979,7 @@ mod tests {
         );
 
         let thinking = Pace::new(8);
-        thinking.lock().first_answer_prompt = Some(false);
+        thinking.lock().answers_promptly = Some(false);
         assert_eq!(
             thinking.answer_watch(),
             AnswerWatch::Never,
@@ -1055,9 +1058,35 @@ mod tests {
     }
 
     #[test]
+    fn one_prompt_answer_shows_a_prompt_server_even_after_a_slow_first_one() {
+        let pace = Arc::new(Pace::new(100));
+        let up: Vec<_> = (0..3)
+            .map(|_| pace.try_open().unwrap().came_up(&pace))
+            .collect();
+        pace.lock().held.clear();
+        // A loaded machine delayed the first answer.
+        pace.answer_after_connect(PROMPT_ANSWER * 2);
+        assert!(!pace.lock().counts_until_answered());
+        pace.answer_after_connect(Duration::from_millis(1));
+        assert!(pace.lock().counts_until_answered(), "prompt after all");
+        pace.answer_after_connect(PROMPT_ANSWER * 2);
+        assert!(
+            pace.lock().counts_until_answered(),
+            "a later slow answer may have waited for our own slots"
+        );
+        let window = pace.lock().open_window as usize;
+        let mut more = Vec::new();
+        while let Ok(slot) = pace.try_open() {
+            more.push(slot.came_up(&pace));
+        }
+        assert_eq!(more.len(), window - 3, "the 3 up before count");
+        drop(up);
+    }
+
+    #[test]
     fn answers_that_queued_in_the_server_open_fewer_connections() {
         let pace = Pace::new(100);
-        pace.lock().first_answer_prompt = Some(true);
+        pace.lock().answers_promptly = Some(true);
         pace.lock().open_window = 8.0;
         pace.lock().unanswered = 5; // one for each answer below
         pace.answered(Duration::from_millis(2));
