@@ -83,8 +83,8 @@ type ConnectionUp = Arc<std::sync::Mutex<Option<Up>>>;
 #[derive(Debug)]
 struct Up {
     at: Instant,
-    /// Dropped with the request's wait for its answer.
-    _slot: Option<AnswerSlot>,
+    /// Given back with the request's wait for its answer.
+    slot: Option<AnswerSlot>,
 }
 
 tokio::task_local! {
@@ -95,7 +95,7 @@ tokio::task_local! {
 /// the others (see [`AnswerWatch`]): the caller then sends it again on a new connection.
 /// Only a request whose connection this task opened is watched: against a server that
 /// closes each connection, that is every request.
-async fn answer_in_time<F: std::future::Future>(
+async fn answer_in_time<F: std::future::Future<Output = reqwest::Result<reqwest::Response>>>(
     pace: &Pace,
     send: F,
 ) -> Result<F::Output, FetchError> {
@@ -123,10 +123,15 @@ async fn answer_in_time<F: std::future::Future>(
             },
         };
         if let Ok(sent) = tokio::time::timeout(wait, send.as_mut()).await {
-            // How long after its connection came up tells the pace whether the server
-            // answers promptly (until the first answer, the only way out of the loop).
-            if let Some(up) = came_up.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                pace.answer_after_connect(up.at.elapsed());
+            if let Some(up) = came_up.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                if sent.is_ok() {
+                    // How long after its connection came up tells the pace whether the
+                    // server answers promptly (until the first answer, the only way out
+                    // of the loop).
+                    pace.answer_after_connect(up.at.elapsed());
+                } else if let Some(slot) = up.slot.take() {
+                    slot.unanswered();
+                }
             }
             return Ok(sent);
         }
@@ -482,15 +487,18 @@ where
 /// The connection came up: the pace learns it, and the request's [`answer_in_time`]
 /// times its wait for an answer from now.
 fn came_up(slot: OpenSlot<'_>, pace: &Arc<Pace>) {
-    let slot = slot.came_up(pace);
-    // Outside `answer_in_time` (hyper finishing a connection in the background), no one
-    // waits for this one's answer, and the slot is given back at once.
+    let mut slot = slot.came_up(pace);
     let _ = CONNECTION_UP.try_with(|up| {
         *up.lock().unwrap_or_else(|e| e.into_inner()) = Some(Up {
             at: Instant::now(),
-            _slot: slot,
+            slot: slot.take(),
         })
     });
+    // Outside `answer_in_time` (hyper finishing a connection in the background), no one
+    // waits for this one's answer, and the slot is given back at once.
+    if let Some(slot) = slot {
+        slot.unanswered();
+    }
 }
 
 /// A connection attempt abandoned as late.

@@ -132,9 +132,19 @@ pub fn get_flag_blocking(
         };
         // The answer began, or will not: how long after its connection came up tells the
         // pace whether the server answers promptly.
-        if let Some((up, _slot)) = CONNECTION_UP.with(|kept| kept.borrow_mut().take()) {
+        if let Some((up, slot)) = CONNECTION_UP.with(|kept| kept.borrow_mut().take()) {
             if sent.is_ok() {
                 job.pace.answer_after_connect(up.elapsed());
+            } else if let Some(slot) = slot {
+                // A late answer counts as one that queued (dropped, the slot says so), as
+                // in async mode; a failure says nothing of the server's queue.
+                let late = matches!(
+                    &sent,
+                    Err(ureq::Error::Timeout(ureq::Timeout::RecvResponse))
+                );
+                if !late {
+                    slot.unanswered();
+                }
             }
         }
         let mut response = sent.map_err(|e| {

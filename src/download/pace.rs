@@ -639,8 +639,20 @@ impl Pace {
         tracked
     }
 
+    /// A connection counted as opening until its answer (see [`Pace::connected`]) will
+    /// not be answered.
+    fn not_answered(&self) {
+        let mut state = self.lock();
+        state.unanswered -= 1;
+        let counted = state.counts_until_answered();
+        drop(state);
+        if counted {
+            self.wake_open(Some(1));
+        }
+    }
+
     /// A connection counted as opening until its answer (see [`Pace::connected`]) was
-    /// answered, or given up.
+    /// answered, `took` after it came up.
     fn answered(&self, took: Duration) {
         let mut state = self.lock();
         state.unanswered -= 1;
@@ -838,11 +850,29 @@ impl Drop for Ticket<'_> {
 /// A connection that came up and counts as opening until its request's answer begins
 /// (see [`OpenSlot::came_up`]); dropping it says so.
 #[derive(Debug)]
-pub struct AnswerSlot(Arc<Pace>, Instant);
+pub struct AnswerSlot {
+    pace: Arc<Pace>,
+    up: Instant,
+    answered: bool,
+}
+
+impl AnswerSlot {
+    /// No answer will begin on this connection (its request failed, or no request was
+    /// waiting for it): it no longer counts, but how long it took says nothing of the
+    /// server's queue. Timed as answers, an error in a millisecond would be the quickest
+    /// answer, and every real one would look queued behind others.
+    pub fn unanswered(mut self) {
+        self.answered = false;
+    }
+}
 
 impl Drop for AnswerSlot {
     fn drop(&mut self) {
-        self.0.answered(self.1.elapsed());
+        if self.answered {
+            self.pace.answered(self.up.elapsed());
+        } else {
+            self.pace.not_answered();
+        }
     }
 }
 
@@ -877,7 +907,11 @@ impl<'a> OpenSlot<'a> {
         self.done = true;
         self.pace
             .connected(self.started.elapsed())
-            .then(|| AnswerSlot(pace.clone(), Instant::now()))
+            .then(|| AnswerSlot {
+                pace: pace.clone(),
+                up: Instant::now(),
+                answered: true,
+            })
     }
 
     /// The attempt was late and is abandoned: the window halves.
@@ -1081,6 +1115,23 @@ mod tests {
         }
         assert_eq!(more.len(), window - 3, "the 3 up before count");
         drop(up);
+    }
+
+    #[test]
+    fn a_connection_that_will_not_be_answered_frees_its_place_and_times_nothing() {
+        let pace = Arc::new(Pace::new(100));
+        pace.answer_after_connect(Duration::from_millis(1));
+        let window = pace.lock().open_window;
+        let mut up: Vec<_> = std::iter::from_fn(|| pace.try_open().ok())
+            .map(|slot| slot.came_up(&pace).expect("counted until answered"))
+            .collect();
+        assert!(pace.try_open().is_err(), "the window is full");
+        up.pop().unwrap().unanswered();
+        assert!(pace.try_open().is_ok(), "its place is free");
+        assert_eq!(pace.lock().open_window, window, "nothing learnt");
+        assert_eq!(pace.lock().quickest_answer, None, "an error is no answer");
+        drop(up);
+        assert!(pace.lock().quickest_answer.is_some(), "answers are");
     }
 
     #[test]
