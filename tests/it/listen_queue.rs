@@ -152,10 +152,11 @@ fn a_server_taking_one_connection_at_a_time_sees_a_handful_waiting(mode: &str) {
     );
     // Opening all 100 at once left about 95 waiting, and pacing connections only as they
     // came up 45 to 91 (and 92 to 98 when a loaded machine made the first answer look
-    // slow); the book's servers keep 5, and drop the rest. Paced as now: 2 to 4, and up
-    // to 20 in threads mode with four runs at once and two busy loops on two cores (49
-    // there, before a slow first answer could no longer turn the counting off).
-    assert!(most <= 40, "{most} connections waited in the queue at once");
+    // slow); the book's servers keep 5, and drop the rest. Paced as now: 2 to 4, in the
+    // full suite too, and up to 22 in threads mode with four runs at once and two busy
+    // loops on two cores (49 there, before a slow first answer could no longer turn the
+    // counting off; 37 under the Vegas rule before 48ecea7).
+    assert!(most <= 30, "{most} connections waited in the queue at once");
 }
 
 #[test]
