@@ -112,7 +112,11 @@ async fn answer_in_time<F: std::future::Future<Output = reqwest::Result<reqwest:
             .as_ref()
             .map(|up| up.at);
         let wait = match (pace.answer_watch(), up) {
-            (AnswerWatch::Never, _) => return Ok(send.await),
+            (AnswerWatch::Never, _) => {
+                let sent = send.await;
+                answer_began(pace, &came_up, &sent);
+                return Ok(sent);
+            }
             (AnswerWatch::NotYet, _) | (_, None) => LOOK_AGAIN,
             (AnswerWatch::After(limit), Some(up)) => match limit.checked_sub(up.elapsed()) {
                 Some(left) if !left.is_zero() => left,
@@ -123,17 +127,22 @@ async fn answer_in_time<F: std::future::Future<Output = reqwest::Result<reqwest:
             },
         };
         if let Ok(sent) = tokio::time::timeout(wait, send.as_mut()).await {
-            if let Some(up) = came_up.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                if sent.is_ok() {
-                    // How long after its connection came up tells the pace whether the
-                    // server answers promptly (until the first answer, the only way out
-                    // of the loop).
-                    pace.answer_after_connect(up.at.elapsed());
-                } else if let Some(slot) = up.slot.take() {
-                    slot.unanswered();
-                }
-            }
+            answer_began(pace, &came_up, &sent);
             return Ok(sent);
+        }
+    }
+}
+
+/// The request's answer began, or it failed: tells the pace, if the request opened a
+/// connection of its own.
+fn answer_began(pace: &Pace, came_up: &ConnectionUp, sent: &reqwest::Result<reqwest::Response>) {
+    if let Some(up) = came_up.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if sent.is_ok() {
+            // How long after its connection came up tells the pace whether the server
+            // answers promptly.
+            pace.answer_after_connect(up.at.elapsed());
+        } else if let Some(slot) = up.slot.take() {
+            slot.unanswered();
         }
     }
 }
