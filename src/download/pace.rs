@@ -1042,15 +1042,22 @@ mod tests {
         );
     }
 
+    /// Three connections that came up before any answer, not held: what a run has when
+    /// its first answer tells it what kind of server this is.
+    fn three_up_before_any_answer(pace: &Arc<Pace>) -> Vec<Option<AnswerSlot>> {
+        let up = (0..3)
+            .map(|_| pace.try_open().unwrap().came_up(pace))
+            .collect();
+        pace.lock().held.clear();
+        up
+    }
+
     #[test]
     fn connections_up_before_the_first_answer_count_once_it_says_the_server_closes_them() {
         let pace = Arc::new(Pace::new(100));
         // Before the first answer: held for a moment only, but counted in case.
-        let early: Vec<_> = (0..3)
-            .map(|_| pace.try_open().unwrap().came_up(&pace))
-            .collect();
+        let early = three_up_before_any_answer(&pace);
         assert!(early.iter().all(Option::is_some), "counted in case");
-        pace.lock().held.clear();
         let ticket = pace.try_admit().unwrap();
         pace.on_answer(&ticket, 200, None);
         pace.answer_after_connect(Duration::from_millis(1));
@@ -1068,10 +1075,7 @@ mod tests {
     #[test]
     fn a_server_that_takes_its_time_does_not_count_connections_until_answered() {
         let pace = Arc::new(Pace::new(100));
-        let early: Vec<_> = (0..3)
-            .map(|_| pace.try_open().unwrap().came_up(&pace))
-            .collect();
-        pace.lock().held.clear();
+        let early = three_up_before_any_answer(&pace);
         pace.answer_after_connect(PROMPT_ANSWER * 2);
         // Only attempts under way count, as before the first answer's time was known.
         let window = pace.lock().open_window as usize;
@@ -1094,10 +1098,7 @@ mod tests {
     #[test]
     fn one_prompt_answer_shows_a_prompt_server_even_after_a_slow_first_one() {
         let pace = Arc::new(Pace::new(100));
-        let up: Vec<_> = (0..3)
-            .map(|_| pace.try_open().unwrap().came_up(&pace))
-            .collect();
-        pace.lock().held.clear();
+        let up = three_up_before_any_answer(&pace);
         // A loaded machine delayed the first answer.
         pace.answer_after_connect(PROMPT_ANSWER * 2);
         assert!(!pace.lock().counts_until_answered());

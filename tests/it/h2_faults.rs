@@ -474,6 +474,25 @@ fn run(
     (output, sandbox)
 }
 
+/// Checks that the run failed for BR alone with `kind`, over HTTP/2, and left nothing in
+/// the output folder: no file, no temporary.
+fn expect_br_failed_leaving_nothing(
+    output: &std::process::Output,
+    sandbox: &crate::harness::Scratch,
+    kind: &str,
+) {
+    assert_eq!(output.status.code(), Some(1), "{}", show(output));
+    let json = parse_ndjson(&text(&output.stdout));
+    let line = &json.codes["br"];
+    assert_eq!(line.error_kind.as_deref(), Some(kind), "{}", show(output));
+    assert_eq!(line.http_version.as_deref(), Some("2"), "{}", show(output));
+    assert_eq!(
+        std::fs::read_dir(sandbox.out()).map_or(0, |d| d.count()),
+        0,
+        "no file, no temporary"
+    );
+}
+
 #[test]
 fn a_reset_stream_is_sent_again_and_only_that_request() {
     let server = H2Server::start();
@@ -554,39 +573,14 @@ fn a_stream_never_answered_times_out_as_over_http11() {
 fn a_body_past_max_size_is_refused_and_nothing_is_left() {
     let server = H2Server::start();
     let (output, sandbox) = run(&server, "big", &["BR", "--max-size", "1M"]);
-    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
-    let stdout = text(&output.stdout);
-    assert!(
-        stdout.contains(r#""error_kind":"too_large""#),
-        "{}",
-        show(&output)
-    );
-    assert_eq!(
-        std::fs::read_dir(sandbox.out()).map_or(0, |d| d.count()),
-        0,
-        "no file, no temporary"
-    );
+    expect_br_failed_leaving_nothing(&output, &sandbox, "too_large");
 }
 
 #[test]
 fn a_body_past_max_size_without_content_length_is_refused_and_nothing_is_left() {
     let server = H2Server::start();
     let (output, sandbox) = run(&server, "bigstream", &["BR", "--max-size", "1M"]);
-    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
-    let json = parse_ndjson(&text(&output.stdout));
-    let line = &json.codes["br"];
-    assert_eq!(
-        line.error_kind.as_deref(),
-        Some("too_large"),
-        "{}",
-        show(&output)
-    );
-    assert_eq!(line.http_version.as_deref(), Some("2"));
-    assert_eq!(
-        std::fs::read_dir(sandbox.out()).map_or(0, |d| d.count()),
-        0,
-        "no file, no temporary"
-    );
+    expect_br_failed_leaving_nothing(&output, &sandbox, "too_large");
 }
 
 #[test]
@@ -704,22 +698,12 @@ fn a_body_that_stalls_after_the_headers_times_out() {
         "stall",
         &["BR", "--timeout", "1", "--retries", "0"],
     );
-    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{}",
         show(&output)
     );
-    let json = parse_ndjson(&text(&output.stdout));
-    let line = &json.codes["br"];
-    assert_eq!(
-        line.error_kind.as_deref(),
-        Some("timeout"),
-        "{}",
-        show(&output)
-    );
-    assert_eq!(line.http_version.as_deref(), Some("2"));
-    assert_eq!(std::fs::read_dir(sandbox.out()).map_or(0, |d| d.count()), 0);
+    expect_br_failed_leaving_nothing(&output, &sandbox, "timeout");
 }
 
 #[test]
