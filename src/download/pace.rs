@@ -1042,6 +1042,14 @@ mod tests {
         );
     }
 
+    /// Opens connections until the window is full; they come up, and are not answered
+    /// until the slots are dropped.
+    fn fill_the_window(pace: &Arc<Pace>) -> Vec<Option<AnswerSlot>> {
+        std::iter::from_fn(|| pace.try_open().ok())
+            .map(|slot| slot.came_up(pace))
+            .collect()
+    }
+
     /// Three connections that came up before any answer, not held: what a run has when
     /// its first answer tells it what kind of server this is.
     fn three_up_before_any_answer(pace: &Arc<Pace>) -> Vec<Option<AnswerSlot>> {
@@ -1063,10 +1071,7 @@ mod tests {
         pace.answer_after_connect(Duration::from_millis(1));
         // Prompt, and closing: the 3 it has not yet answered may still be in its queue.
         let window = pace.lock().open_window as usize;
-        let mut more = Vec::new();
-        while let Ok(slot) = pace.try_open() {
-            more.push(slot.came_up(&pace));
-        }
+        let more = fill_the_window(&pace);
         assert_eq!(more.len(), window - 3, "the window counts the early ones");
         drop(early);
         assert!(pace.try_open().is_ok(), "answered: their slots are free");
@@ -1110,10 +1115,7 @@ mod tests {
             "a later slow answer may have waited for our own slots"
         );
         let window = pace.lock().open_window as usize;
-        let mut more = Vec::new();
-        while let Ok(slot) = pace.try_open() {
-            more.push(slot.came_up(&pace));
-        }
+        let more = fill_the_window(&pace);
         assert_eq!(more.len(), window - 3, "the 3 up before count");
         drop(up);
     }
@@ -1123,8 +1125,9 @@ mod tests {
         let pace = Arc::new(Pace::new(100));
         pace.answer_after_connect(Duration::from_millis(1));
         let window = pace.lock().open_window;
-        let mut up: Vec<_> = std::iter::from_fn(|| pace.try_open().ok())
-            .map(|slot| slot.came_up(&pace).expect("counted until answered"))
+        let mut up: Vec<_> = fill_the_window(&pace)
+            .into_iter()
+            .map(|slot| slot.expect("counted until answered"))
             .collect();
         assert!(pace.try_open().is_err(), "the window is full");
         up.pop().unwrap().unanswered();

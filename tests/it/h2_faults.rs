@@ -493,27 +493,56 @@ fn expect_br_failed_leaving_nothing(
     );
 }
 
-#[test]
-fn a_reset_stream_is_sent_again_and_only_that_request() {
-    let server = H2Server::start();
-    let (output, sandbox) = run(&server, "reset", &["BR", "CN", "IN", "--retries", "2"]);
+/// Runs BR, CN and IN through `fault` with `--retries <retries>`, and checks that all
+/// three were saved whole, each from `hits` requests to its path. Gives the NDJSON.
+fn three_saved_after(
+    server: &H2Server,
+    fault: &str,
+    retries: &str,
+    hits: usize,
+    why: &str,
+) -> crate::harness::ndjson::JsonRun {
+    let (output, sandbox) = run(server, fault, &["BR", "CN", "IN", "--retries", retries]);
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
     let json = parse_ndjson(&text(&output.stdout));
     assert_eq!(json.summary.ok, 3, "{}", show(&output));
     for cc in ["br", "cn", "in"] {
-        let path = format!("/reset/{cc}/{cc}.gif");
-        assert_eq!(server.hits(&path), 2, "{path}: reset once, then served");
+        let path = format!("/{fault}/{cc}/{cc}.gif");
+        assert_eq!(server.hits(&path), hits, "{path}: {why}");
         let saved = std::fs::read(sandbox.out().join(format!("{cc}.gif"))).unwrap();
         assert_eq!(saved, gif_bytes(&path));
     }
+    json
+}
+
+/// Checks that the run saved all 194 flags and nothing else; gives its NDJSON.
+fn all_194_saved(
+    output: &std::process::Output,
+    sandbox: &crate::harness::Scratch,
+) -> crate::harness::ndjson::JsonRun {
+    let json = parse_ndjson(&text(&output.stdout));
+    assert_eq!(
+        (json.summary.ok, json.summary.error),
+        (194, 0),
+        "{}",
+        show(output)
+    );
+    assert_eq!(std::fs::read_dir(sandbox.out()).unwrap().count(), 194);
+    json
+}
+
+#[test]
+fn a_reset_stream_is_sent_again_and_only_that_request() {
+    let server = H2Server::start();
+    let json = three_saved_after(&server, "reset", "2", 2, "reset once, then served");
     assert_eq!(server.requests(), 6, "no other request was sent again");
     for (cc, line) in &json.codes {
         assert_eq!(
             line.attempts, 2,
             "{cc}: the reset counted as one failed attempt"
         );
+        assert_eq!(line.http_version.as_deref(), Some("2"), "{cc}");
     }
-    assert!(text(&output.stdout).contains(r#""http_version":"2""#));
 }
 
 #[test]
@@ -521,14 +550,7 @@ fn a_goaway_moves_the_other_requests_to_a_new_connection_and_loses_none() {
     let server = H2Server::start();
     let (output, sandbox) = run(&server, "goaway", &["--all", "-m", "20"]);
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
-    let json = parse_ndjson(&text(&output.stdout));
-    assert_eq!(
-        (json.summary.ok, json.summary.error),
-        (194, 0),
-        "{}",
-        show(&output)
-    );
-    assert_eq!(std::fs::read_dir(sandbox.out()).unwrap().count(), 194);
+    let json = all_194_saved(&output, &sandbox);
     let retried = json.codes.values().filter(|line| line.attempts > 1).count();
     // hyper sends the streams past the GOAWAY again on a new connection by itself.
     println!("{retried} codes took more than one attempt");
@@ -599,14 +621,7 @@ fn streams_refused_by_an_abrupt_goaway_are_sent_again_and_no_flag_is_lost() {
         refused > 0,
         "no stream was refused: the test proves nothing"
     );
-    let json = parse_ndjson(&text(&output.stdout));
-    assert_eq!(
-        (json.summary.ok, json.summary.error),
-        (194, 0),
-        "{}",
-        show(&output)
-    );
-    assert_eq!(std::fs::read_dir(sandbox.out()).unwrap().count(), 194);
+    let json = all_194_saved(&output, &sandbox);
     for (cc, line) in &json.codes {
         assert_eq!(line.attempts, 1, "{cc}: a refused stream is not an attempt");
     }
@@ -621,19 +636,14 @@ fn streams_refused_by_an_abrupt_goaway_are_sent_again_and_no_flag_is_lost() {
 #[test]
 fn a_stream_refused_more_often_than_reqwest_resends_costs_no_attempt() {
     let server = H2Server::start();
-    let (output, sandbox) = run(&server, "refused", &["BR", "CN", "IN", "--retries", "0"]);
-    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
-    let json = parse_ndjson(&text(&output.stdout));
-    assert_eq!(json.summary.ok, 3, "{}", show(&output));
+    let json = three_saved_after(
+        &server,
+        "refused",
+        "0",
+        4,
+        "refused three times, then served",
+    );
     for cc in ["br", "cn", "in"] {
-        let path = format!("/refused/{cc}/{cc}.gif");
-        assert_eq!(
-            server.hits(&path),
-            4,
-            "{path}: refused three times, then served"
-        );
-        let saved = std::fs::read(sandbox.out().join(format!("{cc}.gif"))).unwrap();
-        assert_eq!(saved, gif_bytes(&path));
         assert_eq!(
             json.codes[cc].attempts, 1,
             "{cc}: refusals are not attempts"
