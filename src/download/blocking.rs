@@ -130,27 +130,26 @@ pub fn get_flag_blocking(
                 .call(),
             None => request.call(),
         };
+        // Abandoned by the shorter wait for the head.
+        let late = late_after.filter(|_| {
+            matches!(
+                &sent,
+                Err(ureq::Error::Timeout(ureq::Timeout::RecvResponse))
+            )
+        });
         // The answer began, or will not: how long after its connection came up tells the
         // pace whether the server answers promptly.
         if let Some((up, slot)) = CONNECTION_UP.with(|kept| kept.borrow_mut().take()) {
             if sent.is_ok() {
                 job.pace.answer_after_connect(up.elapsed());
-            } else if let Some(slot) = slot {
-                // A late answer counts as one that queued (dropped, the slot says so), as
-                // in async mode; a failure says nothing of the server's queue.
-                let late = matches!(
-                    &sent,
-                    Err(ureq::Error::Timeout(ureq::Timeout::RecvResponse))
-                );
-                if !late {
-                    slot.unanswered();
-                }
+            } else if let (Some(slot), None) = (slot, late) {
+                // A failure says nothing of the server's queue; a late answer counts as
+                // one that queued (the slot, dropped, says so), as in async mode.
+                slot.unanswered();
             }
         }
         let mut response = sent.map_err(|e| {
-            if let (Some(limit), ureq::Error::Timeout(ureq::Timeout::RecvResponse)) =
-                (late_after, &e)
-            {
+            if let Some(limit) = late {
                 job.pace.answer_was_late(started.elapsed(), epoch);
                 return FetchError::late_answer(limit);
             }

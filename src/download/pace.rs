@@ -154,7 +154,9 @@ struct State {
     open_threshold: f64,
     /// Attempts under way.
     opening: usize,
-    /// Connections that came up and still count as opening until their answer begins.
+    /// Connections that came up and whose answer has not begun, to a server not known
+    /// to keep its connections: they count as opening only while
+    /// [`State::counts_until_answered`] holds (see [`Pace::connected`]).
     unanswered: usize,
     /// The quickest of their answers, from the connection up to the answer's head.
     quickest_answer: Option<Duration>,
@@ -895,10 +897,11 @@ impl<'a> OpenSlot<'a> {
         }
     }
 
-    /// The connection came up: the window grows, and the slot frees a moment later (see
-    /// [`HOLD_AFTER_CONNECT`]), or, against a server that overflowed its queue and closes
-    /// each connection, once its answer begins: then `pace` gives an [`AnswerSlot`] to
-    /// keep until that.
+    /// The connection came up: the window grows, and the slot frees at once, a moment
+    /// later (see [`HOLD_AFTER_CONNECT`]), or, against a server that closes each
+    /// connection and answers promptly, once its answer begins. Unless the server is
+    /// known to keep its connections, `pace` gives an [`AnswerSlot`] to keep until the
+    /// answer begins, or to give back with [`AnswerSlot::unanswered`].
     pub fn came_up(mut self, pace: &Arc<Pace>) -> Option<AnswerSlot> {
         debug_assert!(
             std::ptr::eq(Arc::as_ptr(pace), self.pace),
