@@ -56,7 +56,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the flags over HTTP, as the book's `http.server` and `slow_server.py` do.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Time the three modes across levels of concurrency: the book's experiment.
     Bench(Box<crate::bench::BenchArgs>),
     /// Print a shell completion script: `flags-dl completions bash > ~/.local/share/bash-completion/completions/flags-dl`.
@@ -440,10 +440,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires_all = ["tls", "cert"])]
     pub key: Option<PathBuf>,
 
-    /// Connections served at once. Past it, the connection that has sent nothing the
-    /// longest is closed to make room; if every one has sent a request, new ones wait.
+    /// Connections served at once. Past it, new ones wait in the listen queue until one
+    /// ends, or until the one that has sent and received nothing for the longest (silent,
+    /// idle, or not taking its answer) is closed to make room; one whose answer is being
+    /// prepared is never closed for room.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+
+    /// End an answer whose client has taken none of it for SECS: its HTTP/2 stream is
+    /// reset, an HTTP/1.1 connection closed.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub send_timeout: Duration,
 }
 
 impl ServeArgs {
@@ -461,6 +468,7 @@ impl ServeArgs {
             quiet: self.quiet,
             limits: crate::serve::Limits {
                 max_connections: self.max_connections as usize,
+                send_timeout: self.send_timeout,
                 latency: Duration::from_millis(self.latency.unwrap_or(0)),
                 ..crate::serve::Limits::default()
             },

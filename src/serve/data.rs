@@ -2,16 +2,22 @@
 //!
 //! The generated set comes from the compiled-in country table: each flag's GIF (5–15 KB)
 //! and metadata are made on its first request and kept, so a one-flag run does not pay for
-//! 194 images and later requests are a map lookup. A folder is read per request, like
+//! 194 images and later requests are a map lookup. A folder is opened per request, like
 //! `python3 -m http.server`, but only at paths built from a checked code and file name, and
-//! never through a link that leaves the folder.
+//! never through a link that leaves the folder. A small file's bytes are kept once opened
+//! ([`SmallFiles`]) and shared by every answer that sends them, for as long as the file
+//! opened is the same: thousands of answers of one flag cost one copy, not thousands.
+//!
+//! A file that is not there is `Ok(None)` (404); a failure of the server's own (out of
+//! file descriptors, an I/O error) is [`Unavailable`] (503), which a client retries.
 
 use crate::countries;
+use crate::serve::budget::{Budget, Reserved};
 use crate::serve::gif::flag_gif;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The two files the book's layout has per country.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +56,97 @@ pub enum FlagData {
     /// Made from `flags/countries.tsv`, by lower-case code.
     Generated(HashMap<String, GeneratedFlag>),
     /// A folder laid out as `<cc>/<cc>.gif` and `<cc>/metadata.json`, canonicalised.
-    Dir(PathBuf),
+    Dir(PathBuf, Arc<SmallFiles>),
+}
+
+/// The server could not read a file that may well be there: out of file descriptors or
+/// memory, or an I/O error. Answered 503 with `Retry-After`, never 404.
+#[derive(Debug)]
+pub struct Unavailable;
+
+/// Whether an error opening a file of the folder means that no such file is served
+/// (404): missing, not a regular file, not readable, or a path that leaves the folder.
+/// Anything else is the server's own failure.
+fn is_not_there(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::NotFound | ErrorKind::PermissionDenied | ErrorKind::InvalidInput
+    ) {
+        return true;
+    }
+    // A link out of the folder (openat2's EXDEV, O_NOFOLLOW's ELOOP), a file where a
+    // folder should be, a name too long.
+    Errno::from_io_error(e).is_some_and(|errno| {
+        [Errno::XDEV, Errno::LOOP, Errno::NOTDIR, Errno::NAMETOOLONG].contains(&errno)
+    })
+}
+
+/// Small files of the folder, read once and shared while the file opened stays the same.
+#[derive(Debug, Default)]
+pub struct SmallFiles {
+    kept: Mutex<Kept>,
+}
+
+/// The files kept, by path beneath the folder, and their bytes in all.
+#[derive(Debug, Default)]
+struct Kept {
+    files: HashMap<String, (FileId, Bytes)>,
+    bytes: usize,
+}
+
+/// What tells a file from its replacement: the same device, inode, size and times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// The most bytes [`SmallFiles`] keeps: the book's 194 flags and their metadata are
+/// 2.35 MB. Past it, files are read per answer, within the server's byte budget.
+const SMALL_FILES_BYTES: usize = 32 << 20;
+
+impl SmallFiles {
+    fn get(&self, relative: &str, id: &FileId) -> Option<Bytes> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        match kept.files.get(relative) {
+            Some((kept, bytes)) if kept == id => Some(bytes.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps a file just read, if there is room: its bytes are then the cache's, shared
+    /// and outside the budget; if not, they count against the budget (`room`) until sent.
+    fn keep(&self, relative: &str, id: FileId, data: Vec<u8>, room: Reserved) -> Bytes {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, old)) = kept.files.remove(relative) {
+            kept.bytes -= old.len();
+        }
+        if kept.bytes + data.len() > SMALL_FILES_BYTES {
+            return room.hold(data);
+        }
+        let bytes = Bytes::from(data);
+        kept.bytes += bytes.len();
+        kept.files.insert(relative.to_string(), (id, bytes.clone()));
+        bytes
+    }
 }
 
 impl FlagData {
@@ -93,56 +189,100 @@ impl FlagData {
                 path.display()
             ))
         })?;
-        Ok(FlagData::Dir(folder))
+        Ok(FlagData::Dir(folder, Arc::default()))
     }
 
     /// The folder served, for the banner.
     pub fn folder(&self) -> Option<&Path> {
         match self {
             FlagData::Generated(_) => None,
-            FlagData::Dir(root) => Some(root),
+            FlagData::Dir(root, _) => Some(root),
         }
     }
 
-    /// One file, or `None` when there is no such file in the data.
+    /// One file, `Ok(None)` when there is no such file in the data.
     ///
     /// `cc` must already be two lower-case ASCII letters (see [`parse_flag_path`]). A
     /// folder's file is opened once, beneath the folder, a regular file only (see
     /// [`super::beneath`]), off the async workers: a slow disk or a hostile file never
-    /// holds up other requests.
-    pub async fn get(&self, cc: &str, kind: FileKind) -> Option<Served> {
-        match self {
+    /// holds up other requests. Opening counts against `budget`'s files, and a small
+    /// file not in the cache is read within its bytes.
+    pub async fn get(
+        &self,
+        cc: &str,
+        kind: FileKind,
+        budget: &Budget,
+    ) -> Result<Option<Served>, Unavailable> {
+        let (root, small) = match self {
             FlagData::Generated(files) => {
-                let (gif, metadata) = files.get(cc)?.files();
-                Some(Served::Bytes(match kind {
+                let Some(flag) = files.get(cc) else {
+                    return Ok(None);
+                };
+                let (gif, metadata) = flag.files();
+                return Ok(Some(Served::Bytes(match kind {
                     FileKind::Gif => gif.clone(),
                     FileKind::Metadata => metadata.clone(),
-                }))
+                })));
             }
-            FlagData::Dir(root) => {
-                let relative = match kind {
-                    FileKind::Gif => format!("{cc}/{cc}.gif"),
-                    FileKind::Metadata => format!("{cc}/metadata.json"),
-                };
-                let root = root.clone();
-                tokio::task::spawn_blocking(move || {
-                    let file = super::beneath::open_regular_beneath(&root, &relative).ok()?;
-                    let len = file.metadata().ok()?.len();
-                    if len <= WHOLE {
-                        // A flag is ~12 KB: one read, one buffer.
-                        let mut bytes = Vec::with_capacity(len as usize);
-                        std::io::Read::read_to_end(&mut &file, &mut bytes).ok()?;
-                        Some(Served::Bytes(Bytes::from(bytes)))
-                    } else {
-                        Some(Served::File { file, len })
-                    }
+            FlagData::Dir(root, small) => (root.clone(), small.clone()),
+        };
+        let relative = match kind {
+            FileKind::Gif => format!("{cc}/{cc}.gif"),
+            FileKind::Metadata => format!("{cc}/metadata.json"),
+        };
+        let open_permit = budget.open_file().await.ok_or(Unavailable)?;
+        let opened = tokio::task::spawn_blocking(move || {
+            let file = match super::beneath::open_regular_beneath(&root, &relative) {
+                Ok(file) => file,
+                Err(e) if is_not_there(&e) => return Ok(None),
+                Err(_) => return Err(Unavailable),
+            };
+            let meta = file.metadata().map_err(|_| Unavailable)?;
+            let id = FileId::of(&meta);
+            if id.len > WHOLE {
+                return Ok(Some(Opened::Large(file, id.len)));
+            }
+            if let Some(bytes) = small.get(&relative, &id) {
+                return Ok(Some(Opened::Small(bytes)));
+            }
+            Ok(Some(Opened::Read(file, id, relative, small)))
+        })
+        .await
+        .map_err(|_| Unavailable)??;
+        match opened {
+            None => Ok(None),
+            Some(Opened::Small(bytes)) => Ok(Some(Served::Bytes(bytes))),
+            Some(Opened::Large(file, len)) => Ok(Some(Served::File {
+                file,
+                len,
+                open: open_permit,
+            })),
+            Some(Opened::Read(file, id, relative, small)) => {
+                // A flag is ~12 KB: one read, one buffer, kept for the next answers.
+                let room = budget.reserve(id.len as usize).await;
+                let bytes = tokio::task::spawn_blocking(move || {
+                    let mut bytes = Vec::with_capacity(id.len as usize);
+                    std::io::Read::read_to_end(&mut std::io::Read::take(&file, WHOLE), &mut bytes)
+                        .map_err(|_| Unavailable)?;
+                    Ok(small.keep(&relative, id, bytes, room))
                 })
                 .await
-                .ok()
-                .flatten()
+                .map_err(|_| Unavailable)??;
+                drop(open_permit);
+                Ok(Some(Served::Bytes(bytes)))
             }
         }
     }
+}
+
+/// A file of the folder, opened.
+enum Opened {
+    /// Already in the cache.
+    Small(Bytes),
+    /// Small, to read.
+    Read(std::fs::File, FileId, String, Arc<SmallFiles>),
+    /// Larger than [`WHOLE`], to stream.
+    Large(std::fs::File, u64),
 }
 
 /// The folder of flags in `root`: `root` itself when it holds `<cc>/<cc>.gif`, or its
@@ -174,10 +314,11 @@ pub const WHOLE: u64 = 64 * 1024;
 #[derive(Debug)]
 pub enum Served {
     Bytes(Bytes),
-    /// A file larger than [`WHOLE`], open, to stream.
+    /// A file larger than [`WHOLE`], open, to stream; `open` counts it as open.
     File {
         file: std::fs::File,
         len: u64,
+        open: tokio::sync::OwnedSemaphorePermit,
     },
 }
 
@@ -239,6 +380,42 @@ mod tests {
         ] {
             assert_eq!(parse_flag_path(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_missing_file_is_not_there_and_running_out_of_descriptors_is_the_servers_failure() {
+        use std::io::Error;
+        for errno in [
+            libc_errno::ENOENT,
+            libc_errno::EACCES,
+            libc_errno::ELOOP,
+            libc_errno::EXDEV,
+            libc_errno::ENOTDIR,
+        ] {
+            assert!(is_not_there(&Error::from_raw_os_error(errno)), "{errno}");
+        }
+        for errno in [
+            libc_errno::EMFILE,
+            libc_errno::ENFILE,
+            libc_errno::ENOMEM,
+            libc_errno::EIO,
+        ] {
+            assert!(!is_not_there(&Error::from_raw_os_error(errno)), "{errno}");
+        }
+    }
+
+    /// The errno values, through rustix (the one system-call crate).
+    mod libc_errno {
+        use rustix::io::Errno;
+        pub const ENOENT: i32 = Errno::NOENT.raw_os_error();
+        pub const EACCES: i32 = Errno::ACCESS.raw_os_error();
+        pub const ELOOP: i32 = Errno::LOOP.raw_os_error();
+        pub const EXDEV: i32 = Errno::XDEV.raw_os_error();
+        pub const ENOTDIR: i32 = Errno::NOTDIR.raw_os_error();
+        pub const EMFILE: i32 = Errno::MFILE.raw_os_error();
+        pub const ENFILE: i32 = Errno::NFILE.raw_os_error();
+        pub const ENOMEM: i32 = Errno::NOMEM.raw_os_error();
+        pub const EIO: i32 = Errno::IO.raw_os_error();
     }
 
     #[test]

@@ -7,17 +7,19 @@
 //! things a flag server must survive are at the connection level: idle or dribbling
 //! connections (a header-read timeout) and too many of them (a cap on connections).
 
-pub mod activity;
 pub mod beneath;
 pub mod body;
+pub mod budget;
+pub mod conns;
 pub mod data;
 pub mod gif;
-pub mod idle;
 pub mod inject;
 pub mod latency;
 pub mod tls;
 
-use body::{not_found, plain, streamed, whole, ServeBody};
+use body::{not_found, plain, streamed, unavailable, whole, ServeBody};
+use budget::{Budget, ConnectionFiles};
+use conns::{Conn, Registry, StreamExecutor};
 use data::{parse_flag_path, FileKind, FlagData};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -29,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +81,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// How long a client may take to send a request's headers.
     pub header_timeout: Duration,
+    /// How long an answer may go without its client taking any of it (see [`conns`]).
+    pub send_timeout: Duration,
     /// `--latency`: the round trip every byte pays (half each way); zero for none.
     pub latency: Duration,
 }
@@ -90,10 +94,21 @@ impl Default for Limits {
         Limits {
             max_connections: 4096,
             header_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(10),
             latency: Duration::ZERO,
         }
     }
 }
+
+/// HTTP/2 streams one connection may have open at once (hyper's default too, but not
+/// promised by it): with [`conns::CHUNK`] slices and shared bytes, 100 connections of 200
+/// streams asked stay within a few hundred kilobytes each (BENCHMARKS.md).
+const MAX_STREAMS: u32 = 200;
+
+/// What h2 may buffer per stream beyond what the client's window lets go: four slices.
+/// hyper's default is 400 KB, which a client that opens its windows and never reads
+/// turned into 80 MB per connection of 200 streams.
+const MAX_SEND_BUF: usize = 4 * conns::CHUNK;
 
 /// A flag server's data, faults and logging: what every request needs.
 pub struct FlagServer {
@@ -103,6 +118,8 @@ pub struct FlagServer {
     pub quiet: bool,
     /// `--tls`: HTTPS, HTTP/2 or HTTP/1.1 by ALPN.
     pub tls: Option<tls::Tls>,
+    /// What the answers may hold at once: bytes read, files open.
+    pub budget: Budget,
 }
 
 impl FlagServer {
@@ -126,22 +143,13 @@ impl FlagServer {
             )
         } else {
             match parse_flag_path(path) {
-                Some((cc, kind)) => match self.data.get(cc, kind).await {
-                    Some(served) => {
-                        let (body, len) = match served {
-                            data::Served::Bytes(bytes) => {
-                                let len = bytes.len() as u64;
-                                (whole(bytes), len)
-                            }
-                            data::Served::File { file, len } => (streamed(file), len),
-                        };
-                        Response::builder()
-                            .header("content-type", kind.content_type())
-                            .header("content-length", len)
-                            .body(body)
-                            .expect("static headers are valid")
+                Some((cc, kind)) => match self.data.get(cc, kind, &self.budget).await {
+                    Ok(Some(served)) => {
+                        let files = req.extensions().get::<ConnectionFiles>();
+                        self.answer(served, kind, files)
                     }
-                    None => not_found(),
+                    Ok(None) => not_found(),
+                    Err(data::Unavailable) => unavailable(),
                 },
                 None => not_found(),
             }
@@ -168,6 +176,37 @@ impl FlagServer {
         response
     }
 
+    /// The answer for a file found: its bytes, or the file streamed if its connection
+    /// (`files`, absent for a request made without one) may hold one more open.
+    fn answer(
+        &self,
+        served: data::Served,
+        kind: FileKind,
+        files: Option<&ConnectionFiles>,
+    ) -> Response<ServeBody> {
+        let (body, len) = match served {
+            data::Served::Bytes(bytes) => {
+                let len = bytes.len() as u64;
+                (whole(bytes), len)
+            }
+            data::Served::File { file, len, open } => {
+                let mut held = vec![open];
+                if let Some(files) = files {
+                    match files.try_take() {
+                        Some(permit) => held.push(permit),
+                        None => return unavailable(),
+                    }
+                }
+                (streamed(file, self.budget.clone(), held), len)
+            }
+        };
+        Response::builder()
+            .header("content-type", kind.content_type())
+            .header("content-length", len)
+            .body(body)
+            .expect("static headers are valid")
+    }
+
     fn injected_error(&self) -> Response<ServeBody> {
         let status =
             StatusCode::from_u16(self.inject.error_status).unwrap_or(StatusCode::IM_A_TEAPOT);
@@ -179,28 +218,29 @@ impl FlagServer {
     }
 }
 
-/// Drives one connection until it ends, is closed for room (it never sent a request), has
-/// had nothing to do for the header timeout (see [`activity`]), or the server stops. On
-/// stop, one that never sent a request is dropped at once, and any other is asked to
-/// finish the answer it is sending and close, at once if it is between requests (a
-/// client's kept-alive connection); the caller's grace bounds the wait.
+/// Drives one connection until it ends, is closed for room, has had nothing to do for the
+/// header timeout, has an answer its client stopped taking for the send timeout (see
+/// [`conns`]), or the server stops. On stop, one that never sent a request is dropped at
+/// once, and any other is asked to finish the answer it is sending and close, at once if
+/// it is between requests (a client's kept-alive connection); the caller's grace bounds
+/// the wait.
 ///
 /// A macro, not a generic `async fn`: through one, rustc cannot prove the connection's
 /// future `Send` (its requests borrow the server across an await; rust-lang/rust#110338).
 macro_rules! drive {
-    ($connection:expr, $watch:expr, $stopping:expr, $activity:expr, $limits:expr) => {{
+    ($connection:expr, $conn:expr, $stopping:expr, $limits:expr) => {{
         let connection = $connection;
         tokio::pin!(connection);
         tokio::select! {
             _ = connection.as_mut() => {}
-            () = $watch.closed() => {}
+            () = $conn.closed() => {}
             () = $stopping.cancelled() => {
-                if $watch.has_asked() {
+                if $conn.has_asked() {
                     connection.as_mut().graceful_shutdown();
                     let _ = connection.await;
                 }
             }
-            () = $activity.idle_past($limits.header_timeout) => {
+            () = $conn.idle_past($limits.header_timeout) => {
                 // Nothing in flight, so it ends at once; but HTTP/2 first waits for the
                 // client to answer a PING, which a silent client never does: a round
                 // trip's grace, then it is dropped.
@@ -208,42 +248,52 @@ macro_rules! drive {
                 let grace = $limits.latency + Duration::from_secs(1);
                 let _ = tokio::time::timeout(grace, connection).await;
             }
+            // Its client takes nothing of what it asked for: dropped, its answers with it.
+            () = $conn.stalled_past($limits.send_timeout) => {}
         }
     }};
 }
 
 /// Completes when the server stops while the connection has sent no request.
-async fn unasked_when_stopping(watch: &idle::Watch, stopping: &CancellationToken) {
+async fn unasked_when_stopping(conn: &Conn, stopping: &CancellationToken) {
     stopping.cancelled().await;
-    if watch.has_asked() {
+    if conn.has_asked() {
         std::future::pending::<()>().await;
     }
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then asks the connections
 /// still open to close (see `drive!`) and gives them up to `grace` before dropping them.
+///
+/// At most `limits.max_connections` are served at once: a newcomer past them waits in the
+/// kernel's listen queue, not accepted, until a connection ends or one that has done
+/// nothing for the longest is closed to make room for it (see [`conns`]).
 pub async fn serve(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     server: Arc<FlagServer>,
     limits: Limits,
     grace: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            log(format_args!("cannot listen: {e}"));
+            return;
+        }
+    };
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let unasked = Arc::new(idle::Unasked::default());
+    let registry = Arc::new(Registry::default());
     let stopping = CancellationToken::new();
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        // Take a slot before accepting, so that past the cap new clients wait in the
-        // kernel's listen queue instead of taking a file descriptor each.
-        // At the cap, make room by closing the connection that has waited the longest
-        // without sending a request (see `idle`); with none such, wait for a slot.
-        if slots.available_permits() == 0 {
-            unasked.evict_oldest();
-        }
+        // Reap finished connection tasks so the set does not grow over a long run.
+        while connections.try_join_next().is_some() {}
+        // A slot before accepting: past the cap, new clients wait in the listen queue
+        // instead of taking a file descriptor each.
         let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            permit = room(&slots, &listener, &registry) => permit,
             () = &mut shutdown => break,
         };
         let stream = tokio::select! {
@@ -261,83 +311,131 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        // Reap finished connection tasks so the set does not grow over a long run.
-        while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
-        let server = server.clone();
-        let tls = server.tls.clone();
-        let watch = unasked.watch();
-        let stopping = stopping.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            let asked = watch.clone();
-            let activity = activity::Activity::new();
-            let in_flight = activity.clone();
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                // A whole request: from now on, never closed for room.
-                asked.asked();
-                let (server, in_flight) = (server.clone(), in_flight.clone());
-                async move {
-                    let response = server.handle(req).await;
-                    Ok::<_, std::convert::Infallible>(response.map(|body| in_flight.track(body)))
-                }
-            });
-            // With --latency, the server speaks to the delaying wrapper, not the socket.
-            let (stream, closed): (Box<dyn Transport>, _) = if limits.latency.is_zero() {
-                (Box::new(stream), None)
-            } else {
-                let (stream, closed) = latency::delayed(stream, limits.latency / 2);
-                (Box::new(stream), Some(closed))
-            };
-            let (waiting, stop_waiting) = (watch.clone(), stopping.clone());
-            let served = async move {
-                if let Some(tls) = &tls {
-                    // The handshake within the header timeout, then HTTP/2 or HTTP/1.1, as ALPN
-                    // agreed.
-                    let handshake =
-                        tokio::time::timeout(limits.header_timeout, tls.acceptor.accept(stream));
-                    let Ok(Ok(stream)) = handshake.await else {
-                        return;
-                    };
-                    let mut builder = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    );
-                    // The header timeout, as plain HTTP/1.1 has it below; HTTP/2 has none
-                    // (`drive!` closes it when idle).
-                    builder
-                        .http1()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(limits.header_timeout);
-                    builder.http2().timer(TokioTimer::new());
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    drive!(connection, watch, stopping, activity, limits);
-                    return;
-                }
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
-                drive!(connection, watch, stopping, activity, limits);
-            };
-            tokio::select! {
-                () = served => {}
-                // Closed for room, or the server stops, before any request: in the TLS
-                // handshake, which `drive!` does not see yet.
-                () = waiting.closed() => {}
-                () = unasked_when_stopping(&waiting, &stop_waiting) => {}
-            }
-            // The slot is held until the socket is closed, so that the cap bounds the
-            // sockets open, with the wrapper as without it.
-            if let Some(closed) = closed {
-                closed.await;
-            }
-        });
+        let conn = registry.add();
+        connections.spawn(serve_connection(
+            stream,
+            conn,
+            permit,
+            server.clone(),
+            limits,
+            stopping.clone(),
+        ));
     }
     stopping.cancel();
     let _ = tokio::time::timeout(grace, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
+}
+
+/// A slot for the next connection: at once below the cap; at it, once a connection ends,
+/// or, while a newcomer waits in the listen queue, once one has been closed for room.
+async fn room(
+    slots: &Arc<Semaphore>,
+    listener: &TcpListener,
+    registry: &Registry,
+) -> OwnedSemaphorePermit {
+    loop {
+        tokio::select! {
+            permit = slots.clone().acquire_owned() => {
+                return permit.expect("the semaphore is never closed");
+            }
+            // Looked at every few milliseconds, only while at the cap.
+            () = tokio::time::sleep(conns::UNASKED_GRACE / 4) => {
+                if newcomer_waits(listener) {
+                    // Its slot frees as the closed connection's task ends.
+                    registry.evict_stalest();
+                }
+            }
+        }
+    }
+}
+
+/// Whether a connection waits in the listen queue, without accepting it.
+fn newcomer_waits(listener: &TcpListener) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(listener, PollFlags::IN)];
+    poll(&mut fds, Some(&rustix::event::Timespec::default())).is_ok_and(|n| n > 0)
+}
+
+/// Serves one connection, holding its slot until its socket is closed.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    conn: Arc<Conn>,
+    permit: OwnedSemaphorePermit,
+    server: Arc<FlagServer>,
+    limits: Limits,
+    stopping: CancellationToken,
+) {
+    let _permit = permit;
+    let tls = server.tls.clone();
+    let files = ConnectionFiles::default();
+    let asked = conn.clone();
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        // A whole request: its answer is prepared, then watched as it is sent.
+        let preparing = asked.request();
+        req.extensions_mut().insert(files.clone());
+        let server = server.clone();
+        async move {
+            let response = server.handle(req).await;
+            Ok::<_, std::convert::Infallible>(response.map(|body| preparing.answer(body)))
+        }
+    });
+    // With --latency, the server speaks to the delaying wrapper, not the socket.
+    let (stream, closed): (Box<dyn Transport>, _) = if limits.latency.is_zero() {
+        (Box::new(stream), None)
+    } else {
+        let (stream, closed) = latency::delayed(stream, limits.latency / 2);
+        (Box::new(stream), Some(closed))
+    };
+    let served = async {
+        if let Some(tls) = &tls {
+            // The handshake within the header timeout, then HTTP/2 or HTTP/1.1, as ALPN
+            // agreed.
+            let handshake =
+                tokio::time::timeout(limits.header_timeout, tls.acceptor.accept(stream));
+            let Ok(Ok(stream)) = handshake.await else {
+                return;
+            };
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                conn.set_http2();
+            }
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(StreamExecutor(conn.clone()));
+            // The header timeout, as plain HTTP/1.1 has it below; HTTP/2 has none
+            // (`drive!` closes it when idle).
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(MAX_STREAMS)
+                .max_send_buf_size(MAX_SEND_BUF);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            drive!(connection, conn, stopping, limits);
+            return;
+        }
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        drive!(connection, conn, stopping, limits);
+    };
+    tokio::select! {
+        () = served => {}
+        // Closed for room, or the server stops, before any request: in the TLS
+        // handshake, which `drive!` does not see yet.
+        () = conn.closed() => {}
+        () = unasked_when_stopping(&conn, &stopping) => {}
+    }
+    // The slot is held until the socket is closed, so that the cap bounds the sockets
+    // open, with the wrapper as without it.
+    if let Some(closed) = closed {
+        closed.await;
+    }
 }
 
 /// What a connection is served over: the socket, or the `--latency` wrapper around it.
@@ -403,6 +501,7 @@ impl ServeConfig {
             inject,
             quiet: self.quiet,
             tls,
+            budget: Budget::default(),
         })
     }
 
@@ -443,15 +542,29 @@ impl ServeConfig {
 
 /// Runs `flags-dl serve` in the foreground until Ctrl-C or SIGTERM.
 pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
-    let server = Arc::new(config.flag_server()?);
-    crate::limits::raise_open_files();
+    let mut server = config.flag_server()?;
+    let fit = Fit::open_files(
+        config.limits.max_connections,
+        crate::limits::raise_open_files(),
+    );
+    if let Some(fds) = fit.lowered_by {
+        log(format_args!(
+            "flags-dl: warning: the open-file limit ({fds}) allows {} connections at once, not {}; serving {} (raise it with `ulimit -n`)",
+            fit.connections, config.limits.max_connections, fit.connections
+        ));
+    }
+    server.budget = Budget::new(budget::BYTES, fit.files);
+    let limits = Limits {
+        max_connections: fit.connections,
+        ..config.limits
+    };
+    let server = Arc::new(server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let served = runtime.block_on(async {
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = listen(addr).map_err(|e| bind_error(addr, e))?;
-        let listener = TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         // Before the address is announced: a script that reads it and at once sends
         // SIGTERM must find the handler in place.
@@ -472,7 +585,7 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         // plus the runtime's 200 ms below: stopped within the second the README promises,
         // whatever the connections are doing.
         let grace = Duration::from_millis(500);
-        serve(listener, server, config.limits, grace, stop).await;
+        serve(listener, server, limits, grace, stop).await;
         log(format_args!("Server stopped."));
         if let Some(ca_file) = ca_file {
             // The CA was this run's own.
@@ -484,6 +597,40 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     // past the second Ctrl-C promises.
     runtime.shutdown_timeout(Duration::from_millis(200));
     served
+}
+
+/// How many connections and open files fit under the open-file limit.
+#[derive(Debug, PartialEq, Eq)]
+struct Fit {
+    connections: usize,
+    /// Files the answers may hold open at once.
+    files: usize,
+    /// The limit, when it lowered the connections asked for.
+    lowered_by: Option<u64>,
+}
+
+impl Fit {
+    /// A socket per connection, two descriptors per file being opened (its folder's and
+    /// its own), and a few for the server itself: so that running out of descriptors is a
+    /// connection waiting in the listen queue, never a file that cannot be opened.
+    fn open_files(asked: usize, limit: Option<u64>) -> Fit {
+        const OWN: usize = 32;
+        let Some(fds) = limit else {
+            return Fit {
+                connections: asked,
+                files: 1024,
+                lowered_by: None,
+            };
+        };
+        let fds_usize = usize::try_from(fds).unwrap_or(usize::MAX);
+        let files = (fds_usize / 8).clamp(4, 1024);
+        let room = fds_usize.saturating_sub(2 * files + OWN).max(1);
+        Fit {
+            connections: asked.min(room),
+            files,
+            lowered_by: (room < asked).then_some(fds),
+        }
+    }
 }
 
 fn bind_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
@@ -585,13 +732,13 @@ pub fn start_embedded(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
                 inject: Inject::new(delay, error_rate, None),
                 quiet: true,
                 tls,
+                budget: Budget::default(),
             });
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a current-thread runtime builds unless the OS is out of resources");
             runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener).expect("a fresh loopback listener");
                 let stopped = async {
                     let _ = stopped.await;
                 };
@@ -644,6 +791,7 @@ mod tests {
             inject: Inject::none(),
             quiet: true,
             tls: None,
+            budget: Budget::default(),
         };
         let (status, body) = get(&server, "/flags/br/br.gif").await;
         assert_eq!((status, &body[..6]), (StatusCode::OK, &b"GIF89a"[..]));
@@ -662,6 +810,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn connections_and_files_fit_under_the_open_file_limit() {
+        assert_eq!(
+            Fit::open_files(4096, Some(1_048_576)),
+            Fit {
+                connections: 4096,
+                files: 1024,
+                lowered_by: None
+            }
+        );
+        let fit = Fit::open_files(4096, Some(1024));
+        assert_eq!((fit.files, fit.lowered_by), (128, Some(1024)));
+        assert_eq!(fit.connections, 1024 - 2 * 128 - 32);
+        assert_eq!(Fit::open_files(4096, Some(20)).connections, 1, "always one");
+    }
+
     #[tokio::test]
     async fn error_rate_one_fails_every_request_with_the_chosen_status() {
         let mut inject = Inject::new(None, 1.0, Some(1));
@@ -672,6 +836,7 @@ mod tests {
             inject,
             quiet: true,
             tls: None,
+            budget: Budget::default(),
         };
         let response = server
             .handle(Request::get("/flags/br/br.gif").body(()).unwrap())

@@ -10,6 +10,8 @@
 //! - [`reliability`]: servers that fail, stall, lie and attack; Ctrl-C; load and peers.
 //! - [`serve`]: `flags-dl serve` asked with raw HTTP requests.
 //! - [`serve_hardening`]: `flags-dl serve` against a local attacker in its folder.
+//! - [`serve_bounds`]: `flags-dl serve` under floods: window-starved HTTP/2, thousands of
+//!   streams, no file descriptors left, the connection cap.
 //! - [`serve_latency`]: `serve --latency` keeps what it holds bounded and nothing open.
 //! - [`serve_tls_hardening`]: `serve --tls` against slow, idle and flooding connections.
 //! - [`tls`]: HTTPS and HTTP/2 against `flags-dl serve --tls`.
@@ -33,6 +35,7 @@ mod pictures;
 mod pipeline;
 mod reliability;
 mod serve;
+mod serve_bounds;
 mod serve_hardening;
 mod serve_latency;
 mod serve_tls_hardening;
