@@ -189,6 +189,12 @@ impl FetchError {
         error
     }
 
+    /// The proxy would not, or could not, connect to the server: a SOCKS failure, or a
+    /// CONNECT answered with other than 200. Retried as a refused connection is.
+    pub fn proxy_refused(detail: &str) -> FetchError {
+        FetchError::transient(ErrorKind::Connect, format!("the proxy refused: {detail}"))
+    }
+
     /// Describes an I/O error from the network in the user's terms; all such errors are
     /// transient except those of the local system.
     pub fn from_io(e: &std::io::Error) -> FetchError {
