@@ -75,6 +75,11 @@ impl ProxyScheme {
         }
     }
 
+    /// Whether this is one of the SOCKS schemes.
+    pub fn is_socks(self) -> bool {
+        !matches!(self, ProxyScheme::Http | ProxyScheme::Https)
+    }
+
     /// Whether the proxy is given the server's name and resolves it; if not, the name is
     /// resolved here and the proxy is given an address (`socks4`, `socks5`).
     pub fn proxy_resolves(self) -> bool {
