@@ -12,7 +12,7 @@
 
 use super::body::Flow;
 use super::failure::{
-    authority, is_closed_connection, tls_in_io, ErrorKind, FetchError, H2Close, Resends,
+    is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError, H2Close, Resends,
 };
 use super::outcome::{conclude, DownloadStatus, Outcome};
 use super::pace::{AnswerSlot, AnswerWatch, OpenSlot, Pace};
@@ -377,7 +377,10 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
     if e.is_timeout() {
         return FetchError::timed_out(job.timeout);
     }
-    let host = || e.url().map_or_else(String::new, |u| authority(u.as_str()));
+    let host = || {
+        e.url()
+            .map_or_else(String::new, |u| tls_peer(u.as_str(), &job.proxies))
+    };
 
     let mut source = e.source();
     while let Some(cause) = source {

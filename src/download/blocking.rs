@@ -4,7 +4,7 @@
 //! mode; this only sends requests and reads chunks.
 
 use super::body::Flow;
-use super::failure::{authority, is_closed_connection, tls_in_io, ErrorKind, FetchError};
+use super::failure::{is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError};
 use super::pace::{AnswerSlot, AnswerWatch, Pace};
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
@@ -517,10 +517,11 @@ pub fn get_flag_blocking(
 /// Describes a ureq error in the user's terms.
 fn describe_ureq(e: ureq::Error, job: &Job, url: &str) -> FetchError {
     match e {
-        ureq::Error::Rustls(tls) => FetchError::tls(&authority(url), &tls),
-        ureq::Error::Io(io) if tls_in_io(&io).is_some() => {
-            FetchError::tls(&authority(url), tls_in_io(&io).expect("checked"))
-        }
+        ureq::Error::Rustls(tls) => FetchError::tls(&tls_peer(url, &job.proxies), &tls),
+        ureq::Error::Io(io) if tls_in_io(&io).is_some() => FetchError::tls(
+            &tls_peer(url, &job.proxies),
+            tls_in_io(&io).expect("checked"),
+        ),
         ureq::Error::Timeout(_) => FetchError::timed_out(job.timeout),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
             FetchError::timed_out(job.timeout)

@@ -259,6 +259,18 @@ impl Resends {
     }
 }
 
+/// Who a TLS handshake for `url` was with, to name in a message: the server, or for an
+/// `http` URL sent through an `https://` proxy, the proxy (the only TLS there is). For an
+/// `https` URL through one, either could have failed; the server is named.
+pub fn tls_peer(url: &str, proxies: &crate::proxy::ProxyRules) -> String {
+    let through = url::Url::parse(url).ok().and_then(|u| {
+        let proxy = proxies.for_url(&u)?;
+        (u.scheme() == "http" && proxy.scheme == crate::proxy::ProxyScheme::Https)
+            .then(|| format!("the proxy {}:{}", proxy.host, proxy.port))
+    });
+    through.unwrap_or_else(|| authority(url))
+}
+
 /// `host:port` of a URL, to name a server in a message.
 pub fn authority(url: &str) -> String {
     url::Url::parse(url).map_or_else(

@@ -68,6 +68,8 @@ enum How {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Http,
+    /// An HTTP proxy spoken to over TLS (`https://`), for absolute-form requests only.
+    Https,
     Socks5,
     Socks4,
     /// An HTTP proxy that answers every CONNECT 403 Forbidden.
@@ -82,6 +84,8 @@ struct TestProxy {
     addr: SocketAddr,
     asked: Arc<Mutex<Vec<Asked>>>,
     stop: Arc<AtomicBool>,
+    /// The CA of an `https://` proxy's certificate, as PEM, for `--cacert`.
+    ca_file: Option<tempfile::NamedTempFile>,
 }
 
 impl TestProxy {
@@ -91,19 +95,33 @@ impl TestProxy {
         let asked = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (log, stopped) = (asked.clone(), stop.clone());
+        let (tls, ca_file) = match kind {
+            Kind::Https => {
+                let (config, ca_file) = tls_identity();
+                (Some(config), Some(ca_file))
+            }
+            _ => (None, None),
+        };
         thread::spawn(move || {
             for client in listener.incoming() {
                 if stopped.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(client) = client else { continue };
-                let log = log.clone();
+                let (log, tls) = (log.clone(), tls.clone());
                 thread::spawn(move || {
                     let _ = client.set_read_timeout(Some(IDLE));
                     let _ = client.set_write_timeout(Some(IDLE));
                     let _ = match kind {
-                        Kind::Http => http_proxy(client, server, &log, false),
-                        Kind::HttpRefusing => http_proxy(client, server, &log, true),
+                        Kind::Http => http_proxy(Conn::Plain(client), server, &log, false),
+                        Kind::Https => match rustls::ServerConnection::new(tls.unwrap()) {
+                            Ok(tls) => {
+                                let stream = rustls::StreamOwned::new(tls, client);
+                                http_proxy(Conn::Tls(Box::new(stream)), server, &log, false)
+                            }
+                            Err(e) => Err(io::Error::other(e)),
+                        },
+                        Kind::HttpRefusing => http_proxy(Conn::Plain(client), server, &log, true),
                         Kind::Socks5 => socks5_proxy(client, server, &log, false),
                         Kind::Socks5Refusing => socks5_proxy(client, server, &log, true),
                         Kind::Socks4 => socks4_proxy(client, server, &log),
@@ -111,7 +129,18 @@ impl TestProxy {
                 });
             }
         });
-        TestProxy { addr, asked, stop }
+        TestProxy {
+            addr,
+            asked,
+            stop,
+            ca_file,
+        }
+    }
+
+    /// The CA file of an `https://` proxy.
+    fn ca(&self) -> String {
+        let file = self.ca_file.as_ref().expect("an https proxy");
+        file.path().to_str().unwrap().to_string()
     }
 
     /// `<scheme>://127.0.0.1:<port>`.
@@ -184,8 +213,63 @@ fn splice(mut a: TcpStream, mut b: TcpStream) {
     let _ = back.join();
 }
 
+/// A TLS identity for an `https://` proxy: a certificate for 127.0.0.1 and localhost,
+/// signed by a CA of its own, whose PEM is in the file returned.
+fn tls_identity() -> (Arc<rustls::ServerConfig>, tempfile::NamedTempFile) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let mut ca_file = tempfile::NamedTempFile::new().unwrap();
+    ca_file.write_all(ca.pem().as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+    (Arc::new(config), ca_file)
+}
+
+/// An HTTP proxy's connection from its client: plain, or over TLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(tcp) => tcp.read(buf),
+            Conn::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(tcp) => tcp.write(buf),
+            Conn::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(tcp) => tcp.flush(),
+            Conn::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
 /// Reads a request head byte by byte (nothing past it), `None` at a clean end.
-fn read_head(stream: &mut TcpStream) -> io::Result<Option<String>> {
+fn read_head(stream: &mut impl Read) -> io::Result<Option<String>> {
     let mut head = Vec::new();
     let mut byte = [0u8];
     while !head.ends_with(b"\r\n\r\n") {
@@ -204,7 +288,7 @@ fn read_head(stream: &mut TcpStream) -> io::Result<Option<String>> {
 /// absolute-form requests forwarded one per connection (the answer says
 /// `Connection: close`).
 fn http_proxy(
-    mut client: TcpStream,
+    mut client: Conn,
     server: SocketAddr,
     log: &Mutex<Vec<Asked>>,
     refusing: bool,
@@ -235,6 +319,11 @@ fn http_proxy(
             client.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")?;
             return Ok(());
         }
+        let Conn::Plain(mut client) = client else {
+            // Not needed by the tests: a tunnel inside TLS would need a relay of its own.
+            client.write_all(b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n\r\n")?;
+            return Ok(());
+        };
         let upstream = upstream(target, server)?;
         client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
         splice(client, upstream);
@@ -268,6 +357,12 @@ fn http_proxy(
     let mut answer = Vec::new();
     upstream.read_to_end(&mut answer)?;
     client.write_all(&answer)?;
+    client.flush()?;
+    if let Conn::Tls(tls) = &mut client {
+        // A TLS close, so the answer's end is not taken for a cut.
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    }
     Ok(())
 }
 
@@ -586,6 +681,37 @@ fn an_https_url_goes_through_http_proxy_by_connect() {
             How::Connect,
             &format!("localhost:{}", server.addr.port()),
             &format!("{mode}\n{}", show(&out)),
+        );
+    }
+}
+
+#[test]
+fn an_https_proxy_is_spoken_to_over_tls_its_certificate_checked() {
+    let server = Server::start(&[]);
+    for mode in MODES {
+        let proxy = TestProxy::start(Kind::Https, server.addr);
+        let url = format!("https://localhost:{}", proxy.addr.port());
+        let out = run_mode(
+            mode,
+            &[("HTTP_PROXY", &url)],
+            &["-s", &by_name(&server), "--cacert", &proxy.ca()],
+        );
+        assert_both_downloaded(&out);
+        proxy.assert_only(
+            How::AbsoluteGet,
+            &format!("{NAME}:{}", server.addr.port()),
+            &format!("{mode}\n{}", show(&out)),
+        );
+        // Without its CA: the proxy's certificate is refused, and named as the proxy's.
+        let out = run_mode(mode, &[("HTTP_PROXY", &url)], &["-s", &by_name(&server)]);
+        assert_exit(&out, 1);
+        let line = one_stderr_line(&out);
+        assert!(
+            line.contains(&format!(
+                "the certificate of the proxy localhost:{} is not trusted",
+                proxy.addr.port()
+            )),
+            "{mode}: {line}"
         );
     }
 }
