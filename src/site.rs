@@ -119,6 +119,11 @@ impl Site {
         match self {
             Site::Embedded => {
                 let server = crate::serve::start_embedded(embedded)?;
+                // Only `--proxy` can send the embedded server's requests through a proxy.
+                let url = reqwest::Url::parse(&server.base_url)?;
+                if let Some(proxy) = proxies.for_url(&url) {
+                    self.check_proxy(proxy, &server.base_url, &url, connect_timeout)?;
+                }
                 Ok(OpenSite {
                     base_url: server.base_url.clone(),
                     embedded: Some(server),

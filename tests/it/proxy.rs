@@ -880,6 +880,37 @@ fn what_a_proxy_refuses_is_a_connect_error_saying_so_in_every_mode() {
 }
 
 #[test]
+fn the_proxy_option_is_used_for_the_embedded_server_too() {
+    let dead = format!("socks5h://127.0.0.1:{}", free_port());
+    for mode in MODES {
+        // Any server will do as the proxy's way on: the embedded one is this process's.
+        let anywhere = "127.0.0.1:9".parse().unwrap();
+        let proxy = TestProxy::start(Kind::Socks5, anywhere);
+        let out = run_mode(mode, &[], &["--proxy", &proxy.url("socks5h")]);
+        // The proxy was asked for the embedded server's address, and connected to it.
+        assert_both_downloaded(&out);
+        let asked = proxy.asked();
+        assert!(!asked.is_empty(), "{mode}\n{}", show(&out));
+        assert!(
+            asked
+                .iter()
+                .all(|a| a.how == How::SocksAddress && a.target.starts_with("127.0.0.1:")),
+            "{mode}: {asked:?}"
+        );
+        // A proxy that cannot be reached is one line there too.
+        let out = run_mode(mode, &[], &["--proxy", &dead]);
+        assert_exit(&out, 1);
+        let line = one_stderr_line(&out);
+        assert!(
+            line.starts_with(&format!(
+                "flags-dl: cannot reach the proxy {dead} (from --proxy) for the EMBEDDED server"
+            )),
+            "{mode}: {line}"
+        );
+    }
+}
+
+#[test]
 fn a_proxy_password_is_sent_to_the_proxy_and_never_shown() {
     let server = Server::start(&[]);
     for mode in MODES {
