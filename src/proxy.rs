@@ -14,7 +14,9 @@
 //! 4. Otherwise an `http` URL goes through `http_proxy` (or `HTTP_PROXY`), an `https` URL
 //!    through `https_proxy` (or `HTTPS_PROXY`), each falling back on `all_proxy` (or
 //!    `ALL_PROXY`). The lower-case name is read first, as curl does; an empty value counts
-//!    as unset.
+//!    as unset. A variable that cannot be used is an error for the URLs it applies to only
+//!    (see [`ProxyRules::unusable_for`]): such a URL is requested neither through it nor
+//!    around it.
 //!
 //! A proxy is `http://`, `https://`, `socks4://`, `socks4a://`, `socks5://` or `socks5h://`
 //! (a URL without a scheme is `http://`). With `socks4` and `socks5` the server's name is
@@ -600,7 +602,7 @@ mod tests {
     }
 
     #[test]
-    fn proxy_urls_parse_as_curl_reads_them() {
+    fn proxy_urls_parse_into_their_parts_decoded() {
         let p = ProxyChoice::parse("proxy.lan:3128", Source::Option).unwrap();
         assert_eq!(
             (p.scheme, p.host.as_str(), p.port),
