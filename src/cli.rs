@@ -7,6 +7,7 @@
 use crate::codes::{parse_cc_arg, CcArg};
 use crate::download::mode::parse_max_req;
 use crate::download::Mode;
+use crate::proxy::{parse_noproxy_option, parse_proxy_option, NoProxy, ProxyOption, ProxyRules};
 use crate::report::color::ColorChoice;
 use crate::serve::inject::{parse_delay, parse_error_rate, DelayRange};
 use crate::serve::Preset;
@@ -175,6 +176,35 @@ pub struct DownloadArgs {
 
     #[command(flatten)]
     pub reliability: ReliabilityArgs,
+
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+/// Which proxy requests go through; the rules are `proxy`'s.
+#[derive(Debug, Clone, Args)]
+pub struct ProxyArgs {
+    /// Send every request through this proxy, this machine's servers included, instead of
+    /// the environment's (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY): http://, https://,
+    /// socks4:// or socks5:// (the server's name resolved here), socks4a:// or socks5h://
+    /// (resolved by the proxy), as http://user:pass@proxy:3128. `--proxy ""`: no proxy.
+    #[arg(long, value_name = "URL", value_parser = parse_proxy_option)]
+    pub proxy: Option<ProxyOption>,
+
+    /// Hosts reached directly, never through a proxy, instead of NO_PROXY's: names
+    /// (each covers the names below it), IP addresses or ranges (10.0.0.0/8), separated
+    /// by commas; `*` for every host.
+    #[arg(long, value_name = "LIST", value_parser = parse_noproxy_option)]
+    pub noproxy: Option<NoProxy>,
+}
+
+impl ProxyArgs {
+    /// The run's proxy rules: these options over the environment's variables.
+    pub fn rules(&self) -> ProxyRules {
+        ProxyRules::new(self.proxy.as_ref(), self.noproxy.as_ref(), &|name| {
+            std::env::var(name).ok()
+        })
+    }
 }
 
 /// What is printed, and where.

@@ -39,6 +39,16 @@ pub enum Error {
         reason: String,
         hint: String,
     },
+    /// The proxy that the server's requests go through could not be reached at all.
+    #[error("cannot reach {proxy} for the {label} server at {url}: {reason}; {hint}")]
+    ProxyUnreachable {
+        /// As [`crate::proxy::ProxyChoice::describe`] says it, password masked.
+        proxy: String,
+        label: String,
+        url: String,
+        reason: String,
+        hint: String,
+    },
     /// The server's certificate was refused: every code would fail the same way, so the
     /// run stops at the first, with one line.
     #[error("{0}")]
@@ -50,7 +60,9 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Usage(_) => Exit::Usage,
-            Error::Unreachable { .. } | Error::Tls(_) => Exit::Failure,
+            Error::Unreachable { .. } | Error::ProxyUnreachable { .. } | Error::Tls(_) => {
+                Exit::Failure
+            }
         }
     }
 }

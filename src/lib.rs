@@ -7,6 +7,7 @@
 //! - [`codes`]: which country codes to fetch (the book's `expand_cc_args`).
 //! - [`countries`]: the compiled-in data set, 194 codes with names and TLDs.
 //! - [`site`]: where flags come from: server labels, base URLs, the reachability check.
+//! - [`proxy`]: which proxy each request goes through, for every mode and the check.
 //! - [`serve`]: the flag server, `flags-dl serve` and the embedded one.
 //! - [`download`]: `get_flag`, `download_one` and `download_many` in three modes.
 //! - [`save`]: atomic writes into the output folder.
@@ -27,6 +28,7 @@ mod download;
 pub mod error;
 mod interrupt;
 mod limits;
+mod proxy;
 mod report;
 mod save;
 mod serve;
@@ -166,13 +168,14 @@ pub(crate) fn start_run(
     delay: Option<serve::inject::DelayRange>,
     connect_timeout: std::time::Duration,
     cacert: Option<&std::path::Path>,
+    proxies: &proxy::ProxyRules,
 ) -> anyhow::Result<RunStart> {
     let site = server
         .server
-        .open(server.embedded(delay), connect_timeout)?;
+        .open(server.embedded(delay), connect_timeout, proxies)?;
     let trust = match site.embedded_ca() {
         Some(ca) => download::trust::Trust::for_embedded(ca.clone(), cacert),
-        None => download::trust::Trust::for_server(&site.base_url, cacert),
+        None => download::trust::Trust::for_server(&site.base_url, proxies, cacert),
     }
     .map_err(|e| Error::Usage(e.0))?;
     Ok(RunStart {
@@ -197,11 +200,13 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     }
 
     let mode = args.mode;
+    let proxies = args.proxy.rules();
     let start = start_run(
         &args.server,
         args.server.delay,
         args.reliability.connect_timeout,
         args.reliability.cacert.as_deref(),
+        &proxies,
     )?;
     let base_url = start.site.base_url.clone();
     // Only once there is a server to download from, so a failed start leaves no folder.
@@ -224,6 +229,7 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         &args.reliability,
     );
     job.trust = start.trust.clone();
+    job.proxies = std::sync::Arc::new(proxies);
     if args.output.timeline.is_some() || args.output.trace.is_some() {
         job.recorder = Some(Default::default());
     }

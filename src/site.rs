@@ -7,6 +7,7 @@
 //! A URL is printed only through [`shown_url`], which masks a password in it, as curl and
 //! git do: the report, NDJSON, errors and the bench all show `http://alice:***@host/…`.
 
+use crate::proxy::{ProxyChoice, ProxyRules, ProxyScheme, Source};
 use std::fmt;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -105,34 +106,92 @@ impl Site {
     /// Makes the site ready: starts the embedded server as `embedded` asks, or
     /// checks, within `connect_timeout`, that a remote server can be reached at all, so
     /// that a server that is down is one line rather than one error per code.
+    ///
+    /// Where `proxies` send the server's requests through a proxy, the server is never
+    /// contacted from here, and its name is not even resolved unless the proxy is given
+    /// addresses (`socks4`, `socks5`): the check is that the proxy can be reached.
     pub fn open(
         &self,
         embedded: crate::serve::EmbeddedOptions,
         connect_timeout: Duration,
+        proxies: &ProxyRules,
     ) -> anyhow::Result<OpenSite> {
         match self {
             Site::Embedded => {
                 let server = crate::serve::start_embedded(embedded)?;
+                // Only `--proxy` can send the embedded server's requests through a proxy.
+                let url = reqwest::Url::parse(&server.base_url)?;
+                if let Some(proxy) = proxies.for_url(&url) {
+                    self.check_proxy(proxy, &server.base_url, &url, connect_timeout)?;
+                }
                 Ok(OpenSite {
                     base_url: server.base_url.clone(),
                     embedded: Some(server),
                 })
             }
             Site::Remote { base, .. } => {
-                check_reachable(base, connect_timeout).map_err(|reason| {
-                    crate::error::Error::Unreachable {
-                        label: self.label().to_string(),
-                        url: shown_url(base),
-                        reason,
-                        hint: self.unreachable_hint(),
-                    }
-                })?;
+                let unreachable = |reason| crate::error::Error::Unreachable {
+                    label: self.label().to_string(),
+                    url: shown_url(base),
+                    reason,
+                    hint: self.unreachable_hint(),
+                };
+                let url = reqwest::Url::parse(base).map_err(|e| unreachable(e.to_string()))?;
+                if let Some(why) = proxies.unusable_for(&url) {
+                    return Err(crate::error::Error::Usage(why.to_string()).into());
+                }
+                match proxies.for_url(&url) {
+                    None => check_reachable(base, connect_timeout).map_err(unreachable)?,
+                    Some(proxy) => self.check_proxy(proxy, base, &url, connect_timeout)?,
+                }
                 Ok(OpenSite {
                     base_url: base.clone(),
                     embedded: None,
                 })
             }
         }
+    }
+
+    /// The check of [`Site::open`] through `proxy`: the server's name resolved here only if
+    /// the proxy is to be given an address, and a connection opened to the proxy alone.
+    fn check_proxy(
+        &self,
+        proxy: &ProxyChoice,
+        base: &str,
+        url: &reqwest::Url,
+        timeout: Duration,
+    ) -> Result<(), crate::error::Error> {
+        let host = url.host_str().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if !proxy.scheme.proxy_resolves() {
+            let port = url.port_or_known_default().unwrap_or(80);
+            resolve(host, port, timeout).map_err(|reason| crate::error::Error::Unreachable {
+                label: self.label().to_string(),
+                url: shown_url(base),
+                reason,
+                hint: format!(
+                    "{} asks for {}://, with which flags-dl resolves the server's name itself; {}:// lets the proxy resolve it",
+                    proxy.source,
+                    proxy.scheme.as_str(),
+                    if proxy.scheme == ProxyScheme::Socks4 { "socks4a" } else { "socks5h" }
+                ),
+            })?;
+        }
+        connect(&proxy.host, proxy.port, timeout).map_err(|reason| {
+            let bypass = match proxy.source {
+                Source::Option => "leave out --proxy".to_string(),
+                Source::Env(name) => format!("unset {name}"),
+            };
+            crate::error::Error::ProxyUnreachable {
+                proxy: proxy.describe(),
+                label: self.label().to_string(),
+                url: shown_url(base),
+                reason,
+                hint: format!(
+                    "check that the proxy is running, or reach the server directly: --noproxy {host} or {bypass}"
+                ),
+            }
+        })
     }
 
     /// The label the report shows (`LOCAL site: …`).
@@ -224,11 +283,14 @@ pub fn is_loopback(base: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(base) else {
         return false;
     };
-    let Some(host) = url.host_str() else {
-        return false;
-    };
+    url.host_str().is_some_and(is_loopback_host)
+}
+
+/// Whether `host` (a name, or an address with or without IPv6 brackets) is this machine's
+/// loopback: `localhost` or an address of 127.0.0.0/8 or `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
+    host.trim_end_matches('.').eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
@@ -255,6 +317,12 @@ pub fn check_reachable(base: &str, timeout: Duration) -> Result<(), String> {
     let host = url.host_str().ok_or("the URL has no host")?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = url.port_or_known_default().ok_or("the URL has no port")?;
+    connect(host, port, timeout)
+}
+
+/// Resolves `host` and opens, and at once closes, one TCP connection to it, trying each
+/// address. Returns the reason in lower case on failure.
+fn connect(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
     let addrs = resolve(host, port, timeout)?;
     let mut last = format!("{host} has no address");
     for addr in addrs {

@@ -254,8 +254,12 @@ pub fn child_main() -> anyhow::Result<Exit> {
     let trust = match &spec.ca {
         Some(der) => crate::download::trust::Trust::for_embedded(der.clone().into(), None)
             .map_err(|e| Error::Usage(e.0))?,
-        None => crate::download::trust::Trust::for_server(&spec.base_url, None)
-            .map_err(|e| Error::Usage(e.0))?,
+        None => crate::download::trust::Trust::for_server(
+            &spec.base_url,
+            &crate::proxy::ProxyRules::from_env(),
+            None,
+        )
+        .map_err(|e| Error::Usage(e.0))?,
     };
     let cancel = CancellationToken::new();
     // The terminal's Ctrl-C reaches the bench and this run alike: the bench says so.

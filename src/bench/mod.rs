@@ -212,7 +212,9 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
 
     // One server for the whole bench, kept alive until the end: dropping it stops it.
     let delay = args.delay();
-    let start = crate::start_run(&args.server, delay, CONNECT_TIMEOUT, None)?;
+    // The bench has no proxy options: its runs follow the environment, as a download does.
+    let proxies = crate::proxy::ProxyRules::from_env();
+    let start = crate::start_run(&args.server, delay, CONNECT_TIMEOUT, None, &proxies)?;
     let base_url = start.site.base_url.clone();
 
     let runner = Runner {

@@ -307,6 +307,8 @@ pub fn run_once(
     );
     job.cancel = cancel.clone();
     job.trust = trust.clone();
+    // The bench has no proxy options: its runs follow the environment, as a download does.
+    job.proxies = std::sync::Arc::new(crate::proxy::ProxyRules::from_env());
     if spec.timeline.is_some() || spec.trace.is_some() {
         job.recorder = Some(Default::default());
     }

@@ -12,12 +12,13 @@
 
 use super::body::Flow;
 use super::failure::{
-    authority, is_closed_connection, tls_in_io, ErrorKind, FetchError, H2Close, Resends,
+    is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError, H2Close, Resends,
 };
 use super::outcome::{conclude, DownloadStatus, Outcome};
 use super::pace::{AnswerSlot, AnswerWatch, OpenSlot, Pace};
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
+use crate::proxy::ProxyChoice;
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -304,9 +305,15 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
     for root in job.trust.roots.iter() {
         builder = builder.add_root_certificate(reqwest::Certificate::from_der(root)?);
     }
-    if crate::site::is_loopback(&job.base_url) {
-        // HTTP_PROXY and friends are for reaching the outside, never this machine.
-        builder = builder.no_proxy();
+    // Each request's proxy is `proxy`'s decision, the environment's included: reqwest's
+    // own reading of the variables (which takes ALL_PROXY before HTTP_PROXY, and proxies
+    // this machine) is switched off.
+    builder = builder.no_proxy();
+    if !job.proxies.never() {
+        let proxies = job.proxies.clone();
+        builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+            proxies.for_url(url).map(ProxyChoice::url)
+        }));
     }
     Ok(builder.build()?)
 }
@@ -370,7 +377,10 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
     if e.is_timeout() {
         return FetchError::timed_out(job.timeout);
     }
-    let host = || e.url().map_or_else(String::new, |u| authority(u.as_str()));
+    let host = || {
+        e.url()
+            .map_or_else(String::new, |u| tls_peer(u.as_str(), &job.proxies))
+    };
 
     let mut source = e.source();
     while let Some(cause) = source {
@@ -379,6 +389,18 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
         }
         if let Some(tls) = cause.downcast_ref::<std::io::Error>().and_then(tls_in_io) {
             return FetchError::tls(&host(), tls);
+        }
+        // hyper-util's SOCKS and CONNECT errors are private types: known by their words.
+        let words = cause.to_string();
+        if let Some(detail) = ["SOCKS error: ", "tunnel error: "]
+            .iter()
+            .find_map(|prefix| words.strip_prefix(prefix))
+        {
+            return FetchError::proxy_refused(match detail {
+                // A CONNECT answered with another status: which one, hyper-util does not say.
+                "unsuccessful" => "CONNECT not answered with 200",
+                detail => detail,
+            });
         }
         if cause.downcast_ref::<LateConnect>().is_some() {
             // Abandoned by the pace: sent again at once on a new connection.

@@ -189,6 +189,12 @@ impl FetchError {
         error
     }
 
+    /// The proxy would not, or could not, connect to the server: a SOCKS failure, or a
+    /// CONNECT answered with other than 200. Retried as a refused connection is.
+    pub fn proxy_refused(detail: &str) -> FetchError {
+        FetchError::transient(ErrorKind::Connect, format!("the proxy refused: {detail}"))
+    }
+
     /// Describes an I/O error from the network in the user's terms; all such errors are
     /// transient except those of the local system.
     pub fn from_io(e: &std::io::Error) -> FetchError {
@@ -251,6 +257,18 @@ impl Resends {
             false
         }
     }
+}
+
+/// Who a TLS handshake for `url` was with, to name in a message: the server, or for an
+/// `http` URL sent through an `https://` proxy, the proxy (the only TLS there is). For an
+/// `https` URL through one, either could have failed; the server is named.
+pub fn tls_peer(url: &str, proxies: &crate::proxy::ProxyRules) -> String {
+    let through = url::Url::parse(url).ok().and_then(|u| {
+        let proxy = proxies.for_url(&u)?;
+        (u.scheme() == "http" && proxy.scheme == crate::proxy::ProxyScheme::Https)
+            .then(|| format!("the proxy {}:{}", proxy.host, proxy.port))
+    });
+    through.unwrap_or_else(|| authority(url))
 }
 
 /// `host:port` of a URL, to name a server in a message.

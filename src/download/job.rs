@@ -7,6 +7,7 @@ use super::response::Fetched;
 use super::retry::RetryPolicy;
 use super::trust::Trust;
 use crate::cli::ReliabilityArgs;
+use crate::proxy::ProxyRules;
 use crate::save::Saver;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ pub struct Job {
     pub trust: Trust,
     /// `--http1.1`: never offer HTTP/2.
     pub http1_only: bool,
+    /// Which proxy each request goes through, for both clients (none by default).
+    pub proxies: Arc<ProxyRules>,
     /// Set when `--timeline` or `--trace` asks for every attempt to be kept.
     pub recorder: Option<Arc<Recorder>>,
     /// Cancelled on Ctrl-C: no new request starts, requests in flight are dropped.
@@ -82,6 +85,7 @@ impl Job {
             trust: Trust::default(),
             recorder: None,
             http1_only: settings.http1_only,
+            proxies: Arc::default(),
             existing,
             cancel: CancellationToken::new(),
             pace: Arc::new(Pace::new(max_req)),

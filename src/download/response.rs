@@ -221,6 +221,10 @@ impl<'j> FlagFetch<'j> {
                 next.scheme()
             )));
         }
+        if let Some(why) = self.job.proxies.unusable_for(&next) {
+            // Neither through that proxy nor around it: the environment asked for one.
+            return Err(refuse(format!("redirected to {shown}, but {why}")));
+        }
         Ok(next.into())
     }
 
@@ -372,6 +376,26 @@ mod tests {
             assert_eq!(err.http_status, Some(302));
         });
         with_fetch(|fetch| redirect_to(fetch, "https://example.org/br.gif").unwrap());
+    }
+
+    #[test]
+    fn a_redirect_to_where_an_unusable_proxy_variable_applies_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = job(dir.path());
+        job.proxies = std::sync::Arc::new(crate::proxy::ProxyRules::new(None, None, &|name| {
+            (name == "HTTPS_PROXY").then(|| "ftp://proxy".to_string())
+        }));
+        let ticket = job.pace.try_admit_for_tests();
+        let mut fetch = FlagFetch::new(&job, "BR", &ticket);
+        let err = redirect_to(&mut fetch, "https://example.org/br.gif").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Redirect);
+        assert!(
+            err.reason.starts_with(
+                "redirected to https://example.org/br.gif, but HTTPS_PROXY='ftp://proxy' is not a proxy"
+            ),
+            "{}",
+            err.reason
+        );
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! `--cacert`. Where the system has no store at all (a bare container), the roots that
 //! ship with flags-dl (webpki-roots) stand in for it. No check is ever skipped.
 //!
-//! The store is read only for an `https` server: a plain-HTTP run pays nothing for it.
+//! The store is read only for an `https` server (or an `https://` proxy): a plain-HTTP run
+//! pays nothing for it. A proxy's certificate is checked as a server's is.
 
+use crate::proxy::{ProxyRules, ProxyScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use std::path::{Path, PathBuf};
@@ -56,14 +58,23 @@ impl Trust {
 pub struct TrustError(pub String);
 
 impl Trust {
-    /// The store for a run against `base_url`, with `cacert` added. `--cacert` is read
-    /// whatever the server, so that a wrong path is always a usage error.
-    pub fn for_server(base_url: &str, cacert: Option<&Path>) -> Result<Trust, TrustError> {
+    /// The store for a run against `base_url` through `proxies`, with `cacert` added.
+    /// `--cacert` is read whatever the server, so that a wrong path is always a usage
+    /// error.
+    pub fn for_server(
+        base_url: &str,
+        proxies: &ProxyRules,
+        cacert: Option<&Path>,
+    ) -> Result<Trust, TrustError> {
         let extra = match cacert {
             Some(path) => read_pem(path, "--cacert")?,
             None => Vec::new(),
         };
-        if !base_url.starts_with("https:") {
+        let https_proxy = proxies
+            .proxies()
+            .iter()
+            .any(|proxy| proxy.scheme == ProxyScheme::Https);
+        if !base_url.starts_with("https:") && !https_proxy {
             return Ok(Trust::default());
         }
         let mut roots = system_roots()?;

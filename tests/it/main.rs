@@ -20,6 +20,7 @@
 //! - [`listen_queue`]: what a server that takes one connection at a time sees of the pace.
 //! - [`one_path`]: the same response gives the same result in every mode.
 //! - [`pictures`]: `--timeline` and `--trace`.
+//! - [`proxy`]: which proxy each request goes through, and how, in every mode.
 
 mod harness;
 
@@ -33,6 +34,7 @@ mod one_path;
 mod pictures;
 #[cfg(unix)]
 mod pipeline;
+mod proxy;
 mod reliability;
 mod serve;
 mod serve_bounds;
