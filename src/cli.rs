@@ -290,6 +290,12 @@ pub struct ReliabilityArgs {
     #[arg(long, value_name = "LIST", default_value = "408,429,500,502,503,504", value_parser = parse_status_list)]
     pub retry_status: StatusList,
 
+    /// The most the run waits in all when the server asks it to (a 429 or 503 with
+    /// Retry-After); past it, every code not yet fetched ends as an error of kind
+    /// `refused`. 0 never waits.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_wait)]
+    pub max_wait: Duration,
+
     /// Largest response accepted; a larger one is abandoned as soon as the limit is
     /// passed. Bytes, or with a unit: 512K, 10M, 1G (powers of 1024).
     #[arg(long, value_name = "SIZE", default_value = "10M", value_parser = parse_size)]
@@ -343,6 +349,16 @@ pub fn parse_secs(arg: &str) -> Result<Duration, String> {
         Ok(secs) if (0.001..=86_400.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
         _ => Err(format!(
             "'{arg}' is not a time: give seconds from 0.001 to 86400, as 10 or 0.5"
+        )),
+    }
+}
+
+/// Parses `--max-wait`: seconds from 0 (never wait) to a day.
+pub fn parse_wait(arg: &str) -> Result<Duration, String> {
+    match arg.trim().parse::<f64>() {
+        Ok(secs) if (0.0..=86_400.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "'{arg}' is not a time: give seconds from 0 to 86400, as 60 or 0.5"
         )),
     }
 }

@@ -249,27 +249,33 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     let mut write_error = None;
     let mut tls_failure = None;
     let mut http2 = false;
-    let (cancel, saver, pace) = (job.cancel.clone(), job.saver.clone(), job.pace.clone());
+    let (cancel, saver) = (job.cancel.clone(), job.saver.clone());
     let started = Instant::now();
-    download::download_many(mode, &job, &mut |outcome| {
-        counter.add(&outcome.status);
-        http2 |= outcome.http_version == Some("2");
-        if let DownloadStatus::Error(failure) = &outcome.status {
-            if failure.kind == ErrorKind::Tls && tls_failure.is_none() {
-                // The same certificate for every code: one line, not one per code.
-                tls_failure = Some(failure.reason.clone());
-                cancel.cancel();
-                saver.stop();
-            }
-        }
+    download::download_many(mode, &job, &mut |event| {
         if write_error.is_some() || tls_failure.is_some() {
+            if let download::Event::Outcome(outcome) = &event {
+                counter.add(&outcome.status);
+            }
             return;
         }
-        let notes = pace.take_notes();
-        let shown = notes
-            .iter()
-            .try_for_each(|note| reporter.note(note))
-            .and_then(|()| reporter.outcome(&outcome));
+        let shown = match event {
+            download::Event::Note(line) => reporter.note(&line),
+            download::Event::Wait(wait) => reporter.wait(&wait),
+            download::Event::Outcome(outcome) => {
+                counter.add(&outcome.status);
+                http2 |= outcome.http_version == Some("2");
+                if let DownloadStatus::Error(failure) = &outcome.status {
+                    if failure.kind == ErrorKind::Tls {
+                        // The same certificate for every code: one line, not one per code.
+                        tls_failure = Some(failure.reason.clone());
+                        cancel.cancel();
+                        saver.stop();
+                        return;
+                    }
+                }
+                reporter.outcome(&outcome)
+            }
+        };
         if let Err(e) = shown {
             // Nobody reads what we print (`| head -1`): stop downloading too.
             if e.kind() == io::ErrorKind::BrokenPipe {

@@ -314,7 +314,11 @@ pub fn run_once(
     }
     let mut measured = Measured::default();
     let started = Instant::now();
-    download::download_many(mode, &job, &mut |outcome| {
+    download::download_many(mode, &job, &mut |event| {
+        // The bench reports its own way: only outcomes count.
+        let download::Event::Outcome(outcome) = event else {
+            return;
+        };
         measured.count(&outcome.status);
         measured.http_version = versions(
             measured

@@ -17,7 +17,7 @@ use super::failure::{
 use super::outcome::{conclude, DownloadStatus, Outcome};
 use super::pace::{AnswerSlot, AnswerWatch, OpenSlot, Pace};
 use super::response::{Fetched, FlagFetch, Head};
-use super::Job;
+use super::{Event, Job};
 use crate::proxy::ProxyChoice;
 use std::error::Error as _;
 use std::sync::Arc;
@@ -162,11 +162,21 @@ pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) ->
     };
     let mut started = None;
     let mut attempt = 0;
+    // The last attempt's failure, for the status a refusal of the run reports.
+    let mut last: Option<FetchError> = None;
     loop {
         let fetched = {
             let ticket = tokio::select! {
                 ticket = job.pace.admit() => ticket,
                 () = job.cancel.cancelled() => return cancelled(attempt),
+            };
+            let ticket = match ticket {
+                Ok(ticket) => ticket,
+                Err(refused) => {
+                    let started = *started.get_or_insert_with(Instant::now);
+                    let error = FetchError::refused(&refused).after(last.as_ref());
+                    return conclude(&job, &cc, Err(error), started, attempt);
+                }
             };
             attempt += 1;
             let attempt_start = Instant::now();
@@ -199,8 +209,12 @@ pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) ->
         match fetched {
             Err(e) if job.retry.should_retry(attempt, e.transient) => {
                 let wait = job.retry.wait(attempt, e.retry_after);
+                last = Some(e);
+                // A run that gives up on the server ends this wait too: the code is then
+                // refused at once, not after the wait.
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
+                    () = job.pace.given_up() => {}
                     () = job.cancel.cancelled() => return cancelled(attempt),
                 }
             }
@@ -243,7 +257,7 @@ async fn probe_until_pooled<F: std::future::Future>(
 }
 
 /// Runs every code of `job` as its own task and reports each outcome as it finishes.
-pub fn run_tasks(job: &Job, on_outcome: &mut dyn FnMut(Outcome)) -> anyhow::Result<()> {
+pub fn run_tasks(job: &Job, on_event: &mut dyn FnMut(Event)) -> anyhow::Result<()> {
     // Tokio's default: one worker per core. A current-thread runtime was measured too
     // (interleaved runs against nginx on loopback, 2 cores): the same medians for --all
     // and --every and the same peak memory, so the default stays.
@@ -261,11 +275,22 @@ pub fn run_tasks(job: &Job, on_outcome: &mut dyn FnMut(Outcome)) -> anyhow::Resu
         for cc in &job.codes {
             tasks.spawn(download_one(client.clone(), job.clone(), cc.clone()));
         }
-        while let Some(joined) = tasks.join_next().await {
+        loop {
+            let joined = tokio::select! {
+                joined = tasks.join_next() => joined,
+                // A wait the server asked for is shown as it begins, not with the next
+                // outcome, which may be a minute away.
+                () = job.pace.news() => {
+                    super::tell_news(&job, on_event);
+                    continue;
+                }
+            };
+            super::tell_news(&job, on_event);
             match joined {
-                Ok(outcome) => on_outcome(outcome),
+                Some(Ok(outcome)) => on_event(Event::Outcome(outcome)),
                 // A panic in a task is a bug in flags-dl: surface it rather than miscount.
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
+                Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+                None => break,
             }
         }
     });

@@ -38,6 +38,9 @@ pub enum ErrorKind {
     /// The server's certificate was refused (unknown issuer, wrong name, expired), or the
     /// TLS handshake failed. Never retried.
     Tls,
+    /// The server asked the run to wait (a 429 or 503 with `Retry-After`) past
+    /// `--max-wait` in all: the code was not fetched.
+    Refused,
     /// Anything else.
     Other,
 }
@@ -92,16 +95,37 @@ impl FetchError {
 
     /// A status other than 200 and 404; transient if the policy retries it.
     pub fn status(code: u16, policy: &RetryPolicy, retry_after: Option<&str>) -> FetchError {
-        let reason = hyper::StatusCode::from_u16(code)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .map_or_else(|| format!("HTTP {code}"), |r| format!("HTTP {code} {r}"));
+        let reason = status_text(code);
         FetchError {
             http_status: Some(code),
             transient: policy.retries_status(code),
             retry_after: retry_after.and_then(retry::parse_retry_after),
             ..FetchError::new(ErrorKind::HttpStatus, reason)
         }
+    }
+
+    /// The run gave up on the server (see `pace::Refused`): this code is not fetched.
+    pub fn refused(why: &super::pace::Refused) -> FetchError {
+        FetchError::new(
+            ErrorKind::Refused,
+            format!(
+                "{}: the server asks to wait {}, past --max-wait ({} of {} waited in all); raise --max-wait to wait longer",
+                status_text(why.status),
+                secs(why.asked),
+                secs(why.waited),
+                secs(why.max_wait)
+            ),
+        )
+    }
+
+    /// This error, with the status and version of the code's `last` failed attempt, if
+    /// there was one: the last answer the code received.
+    pub fn after(mut self, last: Option<&FetchError>) -> FetchError {
+        if let Some(last) = last {
+            self.http_status = last.http_status;
+            self.http_version = last.http_version;
+        }
+        self
     }
 
     /// `--timeout` (or `--connect-timeout`) passed.
@@ -334,6 +358,24 @@ impl fmt::Display for Failure {
             write!(f, " (after {} attempts)", self.attempts)?;
         }
         Ok(())
+    }
+}
+
+/// `HTTP 429 Too Many Requests`, or `HTTP 599` for a status with no name.
+pub fn status_text(code: u16) -> String {
+    hyper::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map_or_else(|| format!("HTTP {code}"), |r| format!("HTTP {code} {r}"))
+}
+
+/// A wait as a person reads it: `60 s`, `0.5 s`.
+pub fn secs(d: Duration) -> String {
+    let secs = (d.as_secs_f64() * 10.0).round() / 10.0;
+    if secs.fract() == 0.0 {
+        format!("{secs:.0} s")
+    } else {
+        format!("{secs:.1} s")
     }
 }
 

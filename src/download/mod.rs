@@ -33,22 +33,37 @@ pub use failure::ErrorKind;
 pub use job::Job;
 pub use mode::{requests_in_flight, Mode};
 pub use outcome::{DownloadStatus, Outcome};
+pub use pace::ServerWait;
 
-/// Runs every code of `job` in `mode`, calling `on_outcome` once per code, on the calling
-/// thread, as each finishes.
-pub fn download_many(
-    mode: Mode,
-    job: &Job,
-    on_outcome: &mut dyn FnMut(Outcome),
-) -> anyhow::Result<()> {
+/// What a run tells its caller as it goes.
+#[derive(Debug)]
+pub enum Event {
+    /// A code finished: once per code.
+    Outcome(Outcome),
+    /// A remark on the pace (it was lowered, and why), for `-v`.
+    Note(String),
+    /// The server asked the run to wait, or the run gave up waiting: shown as it begins.
+    Wait(ServerWait),
+}
+
+/// Runs every code of `job` in `mode`, calling `on_event` on the calling thread: once per
+/// code as each finishes, and for what the pace has to say as it happens.
+pub fn download_many(mode: Mode, job: &Job, on_event: &mut dyn FnMut(Event)) -> anyhow::Result<()> {
     match mode {
-        Mode::Async => asyncio::run_tasks(job, on_outcome),
+        Mode::Async => asyncio::run_tasks(job, on_event),
         // The book's thread pool: `max_req` OS threads, each on its own kept-alive
         // connection.
-        Mode::Threads => pool::run_workers(job, job.max_req, on_outcome),
+        Mode::Threads => pool::run_workers(job, job.max_req, on_event),
         // One code after another over one connection: the pool with a single worker
         // rather than a loop on the calling thread, so that Ctrl-C can end the run while
         // a request is blocked, and retries wait the same way.
-        Mode::Sequential => pool::run_workers(job, 1, on_outcome),
+        Mode::Sequential => pool::run_workers(job, 1, on_event),
     }
+}
+
+/// Hands the pace's news to `on_event`: its `-v` notes and the server's waits.
+fn tell_news(job: &Job, on_event: &mut dyn FnMut(Event)) {
+    let (notes, waits) = job.pace.take_news();
+    notes.into_iter().map(Event::Note).for_each(&mut *on_event);
+    waits.into_iter().map(Event::Wait).for_each(on_event);
 }

@@ -19,13 +19,19 @@
 //!   increase, one request per window of answers). Refusals to requests sent before the
 //!   decrease don't decrease it again: one episode, one halving.
 //!
+//! The server's asked waits are counted: once the run would wait more than `--max-wait` in
+//! all, it gives up on the server ([`Refused`]), and every request not yet sent ends at
+//! once, rather than a rate limit that always asks for 60 s keeping a run going for hours.
+//!
 //! What happened is kept for the report: the most requests in flight, how often the pace
-//! was lowered, and a note for `-v` each time it was.
+//! was lowered, a note for `-v` each time it was, and each wait the server asked for
+//! ([`ServerWait`], shown without `-v`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// Connections being opened at once at the start.
 const FIRST_OPEN_WINDOW: f64 = 4.0;
@@ -77,6 +83,11 @@ const QUEUED_LIMIT: f64 = 1.0;
 /// The window of connections counted until answered shrinks no lower than this.
 const MIN_COUNTED_WINDOW: f64 = 1.0;
 
+/// How far past `--max-wait` the waits may add up before the run gives up: requests
+/// refused a moment apart each extend the pause by that moment, and three asked waits of
+/// 1 s must fit `--max-wait 3`.
+const MAX_WAIT_SLACK: Duration = Duration::from_millis(50);
+
 /// The wait after a 429 or 503 that gave no `Retry-After`: the retry policy's first wait.
 const DEFAULT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -93,11 +104,42 @@ struct Budget {
     started: usize,
 }
 
+/// The run began to wait because the server asked it to, or gave up on waiting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerWait {
+    /// The status that asked: 429 or 503.
+    pub status: u16,
+    /// How long the run now waits (the server's `Retry-After`, or a short pause without).
+    pub wait: Duration,
+    /// What the run has waited in all, this wait included.
+    pub waited: Duration,
+    /// `--max-wait`.
+    pub max_wait: Duration,
+    /// This wait is past `--max-wait`: the run gives up instead of waiting.
+    pub gave_up: bool,
+}
+
+/// The run gave up on the server: what every request not yet sent ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The status that asked for the wait past `--max-wait`.
+    pub status: u16,
+    /// The wait it asked for.
+    pub asked: Duration,
+    /// What the run had waited in all.
+    pub waited: Duration,
+    pub max_wait: Duration,
+}
+
 /// The pace of one run against its server.
 #[derive(Debug)]
 pub struct Pace {
     /// `-m`, as the run decided it.
     ceiling: usize,
+    /// `--max-wait`: the most the run waits in all when the server asks.
+    max_wait: Duration,
+    /// Cancelled when the run gives up on the server, to end the retries' waits too.
+    given_up: CancellationToken,
     state: Mutex<State>,
     /// Wakes async waiters for a request slot: one per slot freed, so that hundreds of
     /// waiting tasks are not all woken for each (the semaphore this replaced woke one).
@@ -106,6 +148,8 @@ pub struct Pace {
     /// connections are held (see [`HOLD_AFTER_CONNECT`]), since then each waiter must time
     /// the end of a hold for itself.
     open_notify: Notify,
+    /// Wakes the driver when a note or a wait is there to show.
+    news: Notify,
     /// The same for blocking waiters.
     admit_changed: Condvar,
     open_changed: Condvar,
@@ -176,6 +220,12 @@ struct State {
 
     /// Lines for `-v`, taken by the reporter.
     notes: Vec<String>,
+    /// Waits the server asked for, to show as they begin (see [`Pace::take_news`]).
+    waits: Vec<ServerWait>,
+    /// The time the run has been held by the server's asked waits, in all.
+    waited: Duration,
+    /// Set once the run has given up on the server.
+    refused: Option<Refused>,
 }
 
 impl State {
@@ -187,10 +237,14 @@ impl State {
 }
 
 impl Pace {
-    pub fn new(ceiling: usize) -> Pace {
+    /// The pace of a run of at most `ceiling` requests in flight that waits at most
+    /// `max_wait` in all when the server asks it to.
+    pub fn new(ceiling: usize, max_wait: Duration) -> Pace {
         let ceiling = ceiling.max(1);
         Pace {
             ceiling,
+            max_wait,
+            given_up: CancellationToken::new(),
             state: Mutex::new(State {
                 window: ceiling as f64,
                 in_flight: 0,
@@ -220,9 +274,13 @@ impl Pace {
                 opened: 0,
                 open_epoch: 0,
                 notes: Vec::new(),
+                waits: Vec::new(),
+                waited: Duration::ZERO,
+                refused: None,
             }),
             admit_notify: Notify::new(),
             open_notify: Notify::new(),
+            news: Notify::new(),
             admit_changed: Condvar::new(),
             open_changed: Condvar::new(),
         }
@@ -320,14 +378,18 @@ impl Pace {
         }
     }
 
-    /// Waits until a request may start; it is in flight until the ticket is dropped.
-    pub async fn admit(&self) -> Ticket<'_> {
+    /// Waits until a request may start; it is in flight until the ticket is dropped. Once
+    /// the run has given up on the server, none may: [`Refused`].
+    pub async fn admit(&self) -> Result<Ticket<'_>, Refused> {
         loop {
             let notified = self.admit_notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            if let Some(refused) = self.refused() {
+                return Err(refused);
+            }
             let wait = match self.try_admit() {
-                Ok(ticket) => return ticket,
+                Ok(ticket) => return Ok(ticket),
                 Err(wait) => wait,
             };
             match wait {
@@ -343,20 +405,36 @@ impl Pace {
     }
 
     /// [`Pace::admit`] for a blocking thread; `None` once `cancelled` says so.
-    pub fn admit_blocking(&self, cancelled: impl Fn() -> bool) -> Option<Ticket<'_>> {
+    pub fn admit_blocking(
+        &self,
+        cancelled: impl Fn() -> bool,
+    ) -> Option<Result<Ticket<'_>, Refused>> {
         // Woken at least this often to look at cancellation.
-        let epoch =
+        let admitted =
             self.wait_blocking(&self.admit_changed, Duration::from_millis(50), |state| {
                 if cancelled() {
                     return Ok(None);
                 }
-                self.admit_locked(state).map(Some)
+                if let Some(refused) = &state.refused {
+                    return Ok(Some(Err(refused.clone())));
+                }
+                self.admit_locked(state).map(|epoch| Some(Ok(epoch)))
             })?;
-        Some(Ticket {
+        Some(admitted.map(|epoch| Ticket {
             pace: self,
             epoch,
             admitted: Instant::now(),
-        })
+        }))
+    }
+
+    /// Why the run gave up on the server, if it did.
+    pub fn refused(&self) -> Option<Refused> {
+        self.lock().refused.clone()
+    }
+
+    /// Completes once the run gives up on the server: a retry's wait ends then.
+    pub async fn given_up(&self) {
+        self.given_up.cancelled().await;
     }
 
     /// Runs `attempt` under the lock until it gives a result, sleeping between tries as
@@ -456,9 +534,32 @@ impl Pace {
         }
         if status == 429 || status == 503 {
             let wait = retry_after.unwrap_or(DEFAULT_PAUSE);
-            let until = Instant::now() + wait;
+            let now = Instant::now();
+            let until = now + wait;
+            // The run is held until the later of the two: only what this wait adds to a
+            // pause already under way counts as more waiting.
+            let held = state.paused_until.filter(|&u| u > now).unwrap_or(now);
+            let more = until.saturating_duration_since(held);
+            if state.waited + more > self.max_wait + MAX_WAIT_SLACK {
+                self.give_up(&mut state, status, wait);
+                return;
+            }
+            state.waited += more;
+            // The run starts to wait, rather than wait a moment longer.
+            let starts = held == now;
             let until = state.paused_until.map_or(until, |u| u.max(until));
             state.paused_until = Some(until);
+            if starts {
+                let waited = state.waited;
+                self.news.notify_one();
+                state.waits.push(ServerWait {
+                    status,
+                    wait,
+                    waited,
+                    max_wait: self.max_wait,
+                    gave_up: false,
+                });
+            }
             if ticket.epoch == state.epoch {
                 if let Some(asked) = retry_after.filter(|p| !p.is_zero()) {
                     // A rate limit: what it answered this period is what it takes. A
@@ -496,6 +597,7 @@ impl Pace {
                         )
                     })
                     .unwrap_or_default();
+                self.news.notify_one();
                 state.notes.push(format!(
                     "pace: HTTP {status} from the server: {before} -> {after} requests in flight, all waiting {:.1} s{}{budget}",
                     wait.as_secs_f64(),
@@ -515,6 +617,33 @@ impl Pace {
                 state.window = (state.window + 1.0 / state.window).min(self.ceiling as f64);
             }
         }
+    }
+
+    /// The server asks for a wait past `--max-wait`: every request not yet sent is refused,
+    /// and the waits for a slot or a retry end at once.
+    fn give_up(&self, state: &mut State, status: u16, asked: Duration) {
+        if state.refused.is_some() {
+            return;
+        }
+        state.refused = Some(Refused {
+            status,
+            asked,
+            waited: state.waited,
+            max_wait: self.max_wait,
+        });
+        state.paused_until = None;
+        let waited = state.waited;
+        self.news.notify_one();
+        state.waits.push(ServerWait {
+            status,
+            wait: asked,
+            waited,
+            max_wait: self.max_wait,
+            gave_up: true,
+        });
+        self.given_up.cancel();
+        self.wake_all_admit();
+        self.wake_open(None);
     }
 
     /// Waits until a new connection may be opened; it counts as opening until the slot is
@@ -737,6 +866,7 @@ impl Pace {
             state.window = (state.window / 2.0).max(FIRST_OPEN_WINDOW);
             let lowered = state.window as usize;
             if lowered != before {
+                self.news.notify_one();
                 state.notes.push(format!(
                     "pace: the server's listen queue overflowed while it answers promptly: {before} -> {lowered} requests in flight"
                 ));
@@ -748,6 +878,7 @@ impl Pace {
                 Late::Answer => "an answer had not begun after {} ms",
             }
             .replace("{}", &took.as_millis().to_string());
+            self.news.notify_one();
             state.notes.push(format!(
                 "pace: {what}: sending it again on a new connection, and opening at most {after} at once (was {before})"
             ));
@@ -779,9 +910,18 @@ impl Pace {
         self.lock().late
     }
 
-    /// The `-v` notes since the last call.
-    pub fn take_notes(&self) -> Vec<String> {
-        std::mem::take(&mut self.lock().notes)
+    /// Completes when there may be news to take (see [`Pace::take_news`]).
+    pub async fn news(&self) {
+        self.news.notified().await;
+    }
+
+    /// The `-v` notes and the server's waits since the last call.
+    pub fn take_news(&self) -> (Vec<String>, Vec<ServerWait>) {
+        let mut state = self.lock();
+        (
+            std::mem::take(&mut state.notes),
+            std::mem::take(&mut state.waits),
+        )
     }
 }
 
@@ -939,9 +1079,12 @@ impl Drop for OpenSlot<'_> {
 mod tests {
     use super::*;
 
+    /// `--max-wait`'s default.
+    const MAX_WAIT: Duration = Duration::from_secs(60);
+
     #[test]
     fn a_refusal_halves_the_window_once_per_episode_and_pauses_everyone() {
-        let pace = Pace::new(8);
+        let pace = Pace::new(8, MAX_WAIT);
         let tickets: Vec<_> = (0..8).map(|_| pace.try_admit().unwrap()).collect();
         assert!(pace.try_admit().is_err(), "the ceiling holds");
         for ticket in &tickets {
@@ -952,12 +1095,38 @@ mod tests {
         let wait = pace.try_admit().unwrap_err().expect("paused");
         assert!(wait > Duration::from_millis(900), "{wait:?}");
         assert_eq!(pace.lock().window as usize, 4);
-        assert_eq!(pace.take_notes().len(), 1);
+        assert_eq!(pace.take_news().0.len(), 1);
+    }
+
+    #[test]
+    fn the_run_gives_up_once_the_server_asks_for_more_than_max_wait_in_all() {
+        let pace = Pace::new(8, Duration::from_secs(3));
+        let ticket = pace.try_admit().unwrap();
+        pace.on_answer(&ticket, 429, Some(Duration::from_secs(2)));
+        let (_, waits) = pace.take_news();
+        assert_eq!(waits.len(), 1, "the wait is told as it begins");
+        assert!(!waits[0].gave_up && waits[0].waited == Duration::from_secs(2));
+        // Asked again within the pause: only what it adds counts (about nothing).
+        pace.on_answer(&ticket, 429, Some(Duration::from_secs(2)));
+        assert!(pace.refused().is_none(), "2 s of 3 waited");
+        pace.on_answer(&ticket, 503, Some(Duration::from_secs(5)));
+        let refused = pace.refused().expect("5 s more is past 3 s in all");
+        assert_eq!(
+            (refused.status, refused.asked),
+            (503, Duration::from_secs(5))
+        );
+        assert!(pace.take_news().1.iter().any(|w| w.gave_up));
+        drop(ticket);
+        assert!(matches!(pace.admit_blocking(|| false), Some(Err(_))));
+        assert!(
+            pace.lock().paused_until.is_none(),
+            "no one waits any longer"
+        );
     }
 
     #[test]
     fn a_rate_limit_is_learned_as_a_budget_per_period() {
-        let pace = Pace::new(8);
+        let pace = Pace::new(8, MAX_WAIT);
         for _ in 0..3 {
             let ticket = pace.try_admit().unwrap();
             pace.on_answer(&ticket, 200, None);
@@ -979,7 +1148,7 @@ mod tests {
 
     #[test]
     fn the_probe_goes_alone_until_its_connection_is_up() {
-        let pace = Arc::new(Pace::new(8));
+        let pace = Arc::new(Pace::new(8, MAX_WAIT));
         pace.probe_first();
         let probe = pace.try_admit().unwrap();
         assert!(probe.probe());
@@ -994,7 +1163,7 @@ mod tests {
 
     #[test]
     fn only_a_prompt_server_that_closes_its_connections_has_late_answers() {
-        let pace = Pace::new(8);
+        let pace = Pace::new(8, MAX_WAIT);
         assert_eq!(
             pace.answer_watch(),
             AnswerWatch::NotYet,
@@ -1015,7 +1184,7 @@ mod tests {
             "keeps its connections"
         );
 
-        let thinking = Pace::new(8);
+        let thinking = Pace::new(8, MAX_WAIT);
         thinking.lock().answers_promptly = Some(false);
         assert_eq!(
             thinking.answer_watch(),
@@ -1026,7 +1195,7 @@ mod tests {
 
     #[test]
     fn a_closing_prompt_server_counts_connections_until_answered() {
-        let pace = Arc::new(Pace::new(100));
+        let pace = Arc::new(Pace::new(100, MAX_WAIT));
         let ticket = pace.try_admit().unwrap();
         pace.on_answer(&ticket, 200, None);
         pace.answer_after_connect(Duration::from_millis(1));
@@ -1065,7 +1234,7 @@ mod tests {
 
     #[test]
     fn connections_up_before_the_first_answer_count_once_it_says_the_server_closes_them() {
-        let pace = Arc::new(Pace::new(100));
+        let pace = Arc::new(Pace::new(100, MAX_WAIT));
         // Before the first answer: held for a moment only, but counted in case.
         let early = three_up_before_any_answer(&pace);
         assert!(early.iter().all(Option::is_some), "counted in case");
@@ -1082,7 +1251,7 @@ mod tests {
 
     #[test]
     fn a_server_that_takes_its_time_does_not_count_connections_until_answered() {
-        let pace = Arc::new(Pace::new(100));
+        let pace = Arc::new(Pace::new(100, MAX_WAIT));
         let early = three_up_before_any_answer(&pace);
         pace.answer_after_connect(PROMPT_ANSWER * 2);
         // Only attempts under way count, as before the first answer's time was known.
@@ -1105,7 +1274,7 @@ mod tests {
 
     #[test]
     fn one_prompt_answer_shows_a_prompt_server_even_after_a_slow_first_one() {
-        let pace = Arc::new(Pace::new(100));
+        let pace = Arc::new(Pace::new(100, MAX_WAIT));
         let up = three_up_before_any_answer(&pace);
         // A loaded machine delayed the first answer.
         pace.answer_after_connect(PROMPT_ANSWER * 2);
@@ -1125,7 +1294,7 @@ mod tests {
 
     #[test]
     fn a_connection_that_will_not_be_answered_frees_its_place_and_times_nothing() {
-        let pace = Arc::new(Pace::new(100));
+        let pace = Arc::new(Pace::new(100, MAX_WAIT));
         pace.answer_after_connect(Duration::from_millis(1));
         let window = pace.lock().open_window;
         let mut up: Vec<_> = fill_the_window(&pace)
@@ -1143,7 +1312,7 @@ mod tests {
 
     #[test]
     fn answers_that_queued_in_the_server_open_fewer_connections() {
-        let pace = Pace::new(100);
+        let pace = Pace::new(100, MAX_WAIT);
         pace.lock().answers_promptly = Some(true);
         pace.lock().open_window = 8.0;
         pace.lock().unanswered = 5; // one for each answer below
@@ -1177,7 +1346,7 @@ mod tests {
 
     #[test]
     fn answers_grow_the_window_back_additively() {
-        let pace = Pace::new(8);
+        let pace = Pace::new(8, MAX_WAIT);
         pace.lock().window = 4.0;
         let ticket = pace.try_admit().unwrap();
         for _ in 0..4 {
@@ -1189,7 +1358,7 @@ mod tests {
 
     #[test]
     fn connections_open_a_few_at_a_time_and_late_ones_halve_the_window() {
-        let pace = Arc::new(Pace::new(100));
+        let pace = Arc::new(Pace::new(100, MAX_WAIT));
         assert_eq!(pace.late_after(), None, "nothing to compare with yet");
         let slots: Vec<_> = (0..4).map(|_| pace.try_open().unwrap()).collect();
         assert!(pace.try_open().is_err(), "four at once at first");

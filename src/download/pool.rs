@@ -14,7 +14,7 @@ use super::blocking::{self, get_flag_blocking};
 use super::failure::{FetchError, Resends};
 use super::outcome::{conclude, DownloadStatus, Outcome};
 use super::response::FlagFetch;
-use super::Job;
+use super::{Event, Job};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -38,6 +38,9 @@ struct Task {
     attempt: u32,
     /// When its first attempt started, for the outcome's elapsed time.
     started: Instant,
+    /// The status and version of its last failed attempt, for a refusal of the run.
+    last_status: Option<u16>,
+    last_version: Option<&'static str>,
 }
 
 #[derive(Default)]
@@ -64,10 +67,13 @@ impl Queue {
                 return None;
             }
             let now = Instant::now();
+            // A run that gave up on the server ends every retry's wait: the code is then
+            // refused at once, not after the wait.
+            let given_up = job.pace.refused().is_some();
             if state
                 .retries
                 .peek()
-                .is_some_and(|Reverse(task)| task.at <= now)
+                .is_some_and(|Reverse(task)| task.at <= now || given_up)
             {
                 return state.retries.pop().map(|Reverse(task)| task);
             }
@@ -78,6 +84,8 @@ impl Queue {
                     index: state.next - 1,
                     attempt: 1,
                     started: now,
+                    last_status: None,
+                    last_version: None,
                 });
             }
             // Only retries that are not due yet: wait for the first of them (or a new one,
@@ -103,7 +111,7 @@ impl Queue {
 pub fn run_workers(
     job: &Job,
     workers: usize,
-    on_outcome: &mut dyn FnMut(Outcome),
+    on_event: &mut dyn FnMut(Event),
 ) -> anyhow::Result<()> {
     let workers = workers.min(job.codes.len()).max(1);
     let job = Arc::new(job.clone());
@@ -132,10 +140,14 @@ pub fn run_workers(
 
     let mut reported = vec![false; job.codes.len()];
     loop {
-        match receiver.recv_timeout(POLL) {
+        let received = receiver.recv_timeout(POLL);
+        // The pace's news within a poll of happening: a wait the server asked for is shown
+        // as it begins.
+        super::tell_news(&job, on_event);
+        match received {
             Ok((index, outcome)) => {
                 reported[index] = true;
-                on_outcome(outcome);
+                on_event(Event::Outcome(outcome));
             }
             Err(RecvTimeoutError::Timeout) if job.cancel.is_cancelled() => break,
             Err(RecvTimeoutError::Timeout) => {}
@@ -147,7 +159,10 @@ pub fn run_workers(
     queue.changed.notify_all();
     for (index, cc) in job.codes.iter().enumerate() {
         if !reported[index] {
-            on_outcome(Outcome::without_request(cc, DownloadStatus::Cancelled));
+            on_event(Event::Outcome(Outcome::without_request(
+                cc,
+                DownloadStatus::Cancelled,
+            )));
         }
     }
     Ok(())
@@ -168,8 +183,19 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
                 continue;
             }
         }
-        let Some(ticket) = job.pace.admit_blocking(|| job.cancel.is_cancelled()) else {
-            return;
+        let ticket = match job.pace.admit_blocking(|| job.cancel.is_cancelled()) {
+            None => return,
+            Some(Ok(ticket)) => ticket,
+            Some(Err(refused)) => {
+                let mut error = FetchError::refused(&refused);
+                error.http_status = task.last_status;
+                error.http_version = task.last_version;
+                let outcome = conclude(job, cc, Err(error), task.started, task.attempt - 1);
+                if sender.send((task.index, outcome)).is_err() {
+                    return;
+                }
+                continue;
+            }
         };
         let attempt_start = Instant::now();
         let fetched =
@@ -185,6 +211,8 @@ fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(us
                 queue.retry(Task {
                     at,
                     attempt: task.attempt + 1,
+                    last_status: e.http_status,
+                    last_version: e.http_version,
                     ..task
                 });
             }

@@ -185,6 +185,12 @@ impl<W: Write> Reporter for Human<W> {
         Ok(())
     }
 
+    fn wait(&mut self, wait: &crate::download::ServerWait) -> io::Result<()> {
+        let line = super::wait_line(wait);
+        self.bar.suspend(|| eprintln!("flags-dl: {line}"));
+        Ok(())
+    }
+
     fn finish(&mut self, _run: &RunInfo, end: &RunEnd) -> io::Result<()> {
         self.bar.finish_and_clear();
         if end.http2 {

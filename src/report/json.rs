@@ -85,6 +85,25 @@ pub struct RunTotals<'a> {
     pub late_connects: u32,
 }
 
+/// `{"wait": {...}}`: the server asked the run to wait, or the run gave up waiting.
+#[derive(Debug, Serialize)]
+pub struct WaitRecord {
+    pub wait: WaitFields,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WaitFields {
+    /// 429 or 503.
+    pub http_status: u16,
+    /// The wait the server asked for (its `Retry-After`), in seconds.
+    pub wait_s: f64,
+    /// What the run has waited in all, this wait included unless it gave up.
+    pub waited_s: f64,
+    pub max_wait_s: f64,
+    /// The wait is past `--max-wait`: every code not yet fetched ends as `refused`.
+    pub gave_up: bool,
+}
+
 /// Writes NDJSON to `out`, a line per event, flushed so readers see each as it happens.
 pub struct Json<W: Write> {
     out: W,
@@ -112,6 +131,19 @@ impl<W: Write> Reporter for Json<W> {
 
     fn outcome(&mut self, outcome: &Outcome) -> io::Result<()> {
         self.line(&CodeRecord::new(outcome))
+    }
+
+    fn wait(&mut self, wait: &crate::download::ServerWait) -> io::Result<()> {
+        let secs = |d: std::time::Duration| (d.as_secs_f64() * 1000.0).round() / 1000.0;
+        self.line(&WaitRecord {
+            wait: WaitFields {
+                http_status: wait.status,
+                wait_s: secs(wait.wait),
+                waited_s: secs(wait.waited),
+                max_wait_s: secs(wait.max_wait),
+                gave_up: wait.gave_up,
+            },
+        })
     }
 
     fn finish(&mut self, run: &RunInfo, end: &RunEnd) -> io::Result<()> {

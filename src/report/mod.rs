@@ -9,7 +9,7 @@ pub mod color;
 pub mod human;
 pub mod json;
 
-use crate::download::{DownloadStatus, Mode, Outcome};
+use crate::download::{DownloadStatus, Mode, Outcome, ServerWait};
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -77,7 +77,35 @@ pub trait Reporter {
     fn note(&mut self, _line: &str) -> io::Result<()> {
         Ok(())
     }
+    /// The server asked the run to wait, or the run gave up waiting: shown as it begins,
+    /// without `-v` too, since a run may then sit silent for a minute (not with `-q`).
+    fn wait(&mut self, _wait: &ServerWait) -> io::Result<()> {
+        Ok(())
+    }
     fn finish(&mut self, run: &RunInfo, end: &RunEnd) -> io::Result<()>;
+}
+
+/// The line that tells a person the run waits for the server, or gave up waiting.
+pub fn wait_line(wait: &ServerWait) -> String {
+    use crate::download::failure::{secs, status_text};
+    let asked = format!(
+        "the server answered {} and asks to wait {}",
+        status_text(wait.status),
+        secs(wait.wait)
+    );
+    if wait.gave_up {
+        format!(
+            "{asked}, past --max-wait ({} of {} waited in all): giving up on every flag not yet fetched",
+            secs(wait.waited),
+            secs(wait.max_wait)
+        )
+    } else {
+        format!(
+            "{asked}: waiting ({} of --max-wait {} in all)",
+            secs(wait.waited),
+            secs(wait.max_wait)
+        )
+    }
 }
 
 /// `-q`: nothing on stdout; one line on stderr per code that failed.
@@ -113,6 +141,27 @@ impl<W: Write> Reporter for Quiet<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_says_what_the_server_asked_and_what_is_left() {
+        let mut wait = ServerWait {
+            status: 429,
+            wait: Duration::from_secs(1),
+            waited: Duration::from_secs(3),
+            max_wait: Duration::from_secs(60),
+            gave_up: false,
+        };
+        assert_eq!(
+            wait_line(&wait),
+            "the server answered HTTP 429 Too Many Requests and asks to wait 1 s: waiting (3 s of --max-wait 60 s in all)"
+        );
+        wait.wait = Duration::from_secs(60);
+        wait.gave_up = true;
+        assert_eq!(
+            wait_line(&wait),
+            "the server answered HTTP 429 Too Many Requests and asks to wait 60 s, past --max-wait (3 s of 60 s waited in all): giving up on every flag not yet fetched"
+        );
+    }
 
     #[test]
     fn quiet_prints_only_errors() {

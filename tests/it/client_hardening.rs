@@ -313,3 +313,103 @@ fn common_prefix(text: &str) -> String {
         .escape_debug()
         .to_string()
 }
+
+/// A server that answers every request 429 and asks for a wait: each of `--max-wait`'s
+/// cases runs against one, in every mode.
+fn refusing_server(retry_after: &str) -> Server {
+    Server::start(&[
+        "--error-rate",
+        "1",
+        "--error-status",
+        "429",
+        "--retry-after",
+        retry_after,
+    ])
+}
+
+/// Every request answered 429 with `Retry-After: 60`: after 240 s, 8 requests had been
+/// made and nothing had finished (about 10 h for `--all`). A wait past `--max-wait` now
+/// gives up at once: every code not yet fetched ends as `refused`, worded with the
+/// server's status and wait, and a record says so.
+#[test]
+fn a_server_that_asks_to_wait_past_max_wait_is_given_up_on_at_once() {
+    let server = refusing_server("60");
+    for mode in ["async", "threads", "sequential"] {
+        let out = scratch();
+        let result = run(
+            out.path(),
+            &[
+                "-s",
+                &server.base_url,
+                "--all",
+                "--max-wait",
+                "30",
+                "--mode",
+                mode,
+                "--json",
+            ],
+        );
+        let json = crate::harness::json_run(&result, 1);
+        assert_eq!(json.summary.error, 194, "{mode}");
+        for line in json.codes.values() {
+            assert_eq!(
+                line.error_kind.as_deref(),
+                Some("refused"),
+                "{mode}: {line:?}"
+            );
+            let error = line.error.as_deref().unwrap();
+            assert!(
+                error.starts_with(
+                    "HTTP 429 Too Many Requests: the server asks to wait 60 s, past --max-wait"
+                ),
+                "{mode}: {error}"
+            );
+        }
+        let [wait] = &json.waits[..] else {
+            panic!("{mode}: one wait record: {:?}", json.waits)
+        };
+        assert!(wait.gave_up && wait.http_status == 429, "{mode}: {wait:?}");
+        assert_eq!(
+            (wait.wait_s, wait.waited_s, wait.max_wait_s),
+            (60.0, 0.0, 30.0),
+            "{mode}: nothing waited, 60 s asked of 30"
+        );
+        assert!(json.summary.elapsed_s < 5.0, "{mode}: not a minute's wait");
+    }
+}
+
+/// `Retry-After: 1` every time, `--max-wait 3`: the run waits as asked, says so on stderr
+/// as each wait begins (without `-v`), and gives up once it would wait past 3 s in all,
+/// rather than go on for good; `-q` says nothing of it.
+#[test]
+fn short_asked_waits_are_told_and_end_at_max_wait() {
+    let server = refusing_server("1");
+    for mode in ["async", "threads"] {
+        let out = scratch();
+        let run_with = |extra: &[&str]| {
+            let mut args = vec!["-s", &server.base_url, "--all", "--max-wait", "3"];
+            args.extend_from_slice(&["--mode", mode]);
+            args.extend_from_slice(extra);
+            run(out.path(), &args)
+        };
+        let result = run_with(&[]);
+        crate::harness::assert_exit(&result, 1);
+        let stderr = text(&result.stderr);
+        let waiting = stderr
+            .lines()
+            .filter(|l| l.contains("asks to wait 1 s: waiting"))
+            .count();
+        // Three waits of 1 s fit in 3 s, or fewer if refusals a moment apart extend one.
+        assert!((1..=3).contains(&waiting), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("past --max-wait") && stderr.contains("giving up"),
+            "{mode}: {stderr}"
+        );
+        let report = crate::harness::report(&result);
+        assert_eq!(report.counts.last().unwrap(), "194 errors.", "{mode}");
+
+        let stderr = text(&run_with(&["-q"]).stderr);
+        assert!(!stderr.contains("waiting"), "{mode}: -q {stderr}");
+        assert_eq!(stderr.lines().count(), 194, "{mode}: one line per code");
+    }
+}

@@ -914,7 +914,7 @@ fn bash_completes_subcommands_and_top_level_options() {
     };
     assert_eq!(subs, ["serve"]);
     let options = bash_complete(&["flags-dl", "--max"]).unwrap();
-    assert_eq!(options, ["--max-req", "--max-size"]);
+    assert_eq!(options, ["--max-req", "--max-wait", "--max-size"]);
     let modes = bash_complete(&["flags-dl", "--mode", ""]).unwrap();
     assert_eq!(modes, ["async", "threads", "sequential"]);
 }

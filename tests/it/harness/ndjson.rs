@@ -64,6 +64,7 @@ enum Kind {
     Number,
     StrOrNull,
     UintOrNull,
+    Bool,
 }
 
 const CODE_FIELDS: [(&str, Kind); 10] = [
@@ -96,6 +97,14 @@ const SUMMARY_FIELDS: [(&str, Kind); 14] = [
     ("late_connects", Kind::Uint),
 ];
 
+const WAIT_FIELDS: [(&str, Kind); 5] = [
+    ("http_status", Kind::Uint),
+    ("wait_s", Kind::Number),
+    ("waited_s", Kind::Number),
+    ("max_wait_s", Kind::Number),
+    ("gave_up", Kind::Bool),
+];
+
 /// Fails unless every documented field is present with its type (others may be added).
 fn check_fields(object: &Map<String, Value>, fields: &[(&str, Kind)], line: &str) {
     for (name, kind) in fields {
@@ -108,6 +117,7 @@ fn check_fields(object: &Map<String, Value>, fields: &[(&str, Kind)], line: &str
             Kind::Number => value.is_number(),
             Kind::StrOrNull => value.is_string() || value.is_null(),
             Kind::UintOrNull => value.is_u64() || value.is_null(),
+            Kind::Bool => value.is_boolean(),
         };
         assert!(
             fits,
@@ -121,7 +131,19 @@ fn check_fields(object: &Map<String, Value>, fields: &[(&str, Kind)], line: &str
 pub struct JsonRun {
     /// By lower-case code.
     pub codes: BTreeMap<String, CodeLine>,
+    /// The `{"wait": {...}}` records, in order: the server asked the run to wait.
+    pub waits: Vec<Wait>,
     pub summary: Summary,
+}
+
+/// A `{"wait": {...}}` record.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Wait {
+    pub http_status: u16,
+    pub wait_s: f64,
+    pub waited_s: f64,
+    pub max_wait_s: f64,
+    pub gave_up: bool,
 }
 
 impl JsonRun {
@@ -150,6 +172,7 @@ pub fn parse_ndjson(stdout: &str) -> JsonRun {
     let all: Vec<&str> = stdout.lines().collect();
     let (last, code_lines) = all.split_last().expect("some NDJSON lines");
     let mut codes = BTreeMap::new();
+    let mut waits = Vec::new();
     for line in code_lines {
         let value: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}\n{stdout}"));
@@ -160,6 +183,11 @@ pub fn parse_ndjson(stdout: &str) -> JsonRun {
             !object.contains_key("summary"),
             "a summary before the last line:\n{stdout}"
         );
+        if let Some(wait) = object.get("wait").and_then(Value::as_object) {
+            check_fields(wait, &WAIT_FIELDS, line);
+            waits.push(serde_json::from_value(object["wait"].clone()).unwrap());
+            continue;
+        }
         check_fields(object, &CODE_FIELDS, line);
         let code: CodeLine = serde_json::from_value(value.clone())
             .unwrap_or_else(|e| panic!("a code line of the wrong shape ({e}): {line}"));
@@ -184,7 +212,11 @@ pub fn parse_ndjson(stdout: &str) -> JsonRun {
     let SummaryLine { summary } = serde_json::from_value(value.clone())
         .unwrap_or_else(|e| panic!("a summary of the wrong shape ({e}): {last}"));
 
-    let run = JsonRun { codes, summary };
+    let run = JsonRun {
+        codes,
+        waits,
+        summary,
+    };
     let count = |status| run.with_status(status).len();
     let s = &run.summary;
     assert_eq!(
