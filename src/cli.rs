@@ -248,10 +248,7 @@ impl OutputArgs {
     pub fn check_pictures(&self) -> Result<(), String> {
         for (option, path) in [("--timeline", &self.timeline), ("--trace", &self.trace)] {
             let Some(path) = path else { continue };
-            let dir = match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir,
-                _ => std::path::Path::new("."),
-            };
+            let dir = crate::output::folder(path);
             if !dir.is_dir() {
                 return Err(format!(
                     "{option} {}: the folder {} does not exist; create it or give another path",

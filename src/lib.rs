@@ -11,6 +11,8 @@
 //! - [`serve`]: the flag server, `flags-dl serve` and the embedded one.
 //! - [`download`]: `get_flag`, `download_one` and `download_many` in three modes.
 //! - [`save`]: atomic writes into the output folder.
+//! - [`output`]: the report files a user names (timeline, trace, exports), written whole.
+//! - [`output`]: the report files a user names (timeline, trace, exports), written whole.
 //! - [`report`]: the book's report, `-v` lines and the progress bar.
 //! - [`bench`]: `flags-dl bench`, the timing experiment, its exports and chart.
 //! - [`text`]: outside text made safe for file names and terminals.
@@ -28,6 +30,7 @@ mod download;
 pub mod error;
 mod interrupt;
 mod limits;
+mod output;
 mod proxy;
 mod report;
 mod save;
@@ -211,6 +214,16 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     let base_url = start.site.base_url.clone();
     // Only once there is a server to download from, so a failed start leaves no folder.
     save::prepare_output_dir(&args.output_dir)?;
+    // As the output folder: a report that cannot be written fails now, not after the run.
+    let pictures = [
+        ("the timeline", &args.output.timeline),
+        ("the trace", &args.output.trace),
+    ];
+    for (what, path) in pictures {
+        if let Some(path) = path {
+            output::check(what, path)?;
+        }
+    }
 
     let limit = start.requests_in_flight(mode, args.max_req, codes.len());
     if let (Some(wanted), Some(fds)) = (limit.lowered_from, start.fd_limit) {

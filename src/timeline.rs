@@ -4,13 +4,13 @@
 //! `chrome://tracing`).
 //!
 //! Both are made from the attempts a [`Recorder`](crate::download::record::Recorder)
-//! kept, after the run, and written atomically (a temporary beside the file, renamed).
+//! kept, after the run, and written as every report file is ([`crate::output`]).
 
 use crate::download::record::{Attempt, Ended};
 use crate::download::Mode;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{self, Write};
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -350,30 +350,13 @@ pub fn write_pictures(
     timeline: Option<&Path>,
     trace: Option<&Path>,
 ) -> anyhow::Result<()> {
-    use anyhow::Context;
     if let Some(path) = timeline {
-        write_atomically(path, run.svg().as_bytes())
-            .with_context(|| format!("cannot write the timeline to {}", path.display()))?;
+        crate::output::write("the timeline", path, run.svg().as_bytes())?;
     }
     if let Some(path) = trace {
         let json = serde_json::to_vec(&run.trace())?;
-        write_atomically(path, &json)
-            .with_context(|| format!("cannot write the trace to {}", path.display()))?;
+        crate::output::write("the trace", path, &json)?;
     }
-    Ok(())
-}
-
-/// Writes `bytes` to `path` through a temporary beside it, so that the file is either the
-/// old one or the complete new one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 

@@ -9,9 +9,8 @@ use super::args::Config;
 use super::run::RunRecord;
 use super::summary::{decimals, summarize, Summary};
 use super::Settings;
-use anyhow::Context;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use crate::output;
+use std::path::PathBuf;
 
 /// Where to write each export, if anywhere.
 #[derive(Debug, Clone, Default)]
@@ -36,13 +35,14 @@ impl Exports {
         }
         let rows = summarize(configs, records, settings.code_count);
         if let Some(path) = &self.json {
-            write_atomic(path, json(settings, records, &rows, complete)?.as_bytes())?;
+            let json = json(settings, records, &rows, complete)?;
+            output::write("the JSON export", path, json.as_bytes())?;
         }
         if let Some(path) = &self.csv {
-            write_atomic(path, csv(records)?.as_bytes())?;
+            output::write("the CSV export", path, csv(records)?.as_bytes())?;
         }
         if let Some(path) = &self.markdown {
-            write_atomic(path, markdown(&rows).as_bytes())?;
+            output::write("the Markdown export", path, markdown(&rows).as_bytes())?;
         }
         Ok(())
     }
@@ -152,57 +152,6 @@ pub fn markdown(rows: &[Summary]) -> String {
     out
 }
 
-/// The folder `path` will be written in ("." for a bare file name).
-fn folder(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
-/// Fails now, with the path in the message, if `path` cannot be written later: its folder is
-/// missing or read-only, or it names a folder.
-pub fn check_writable(path: &Path) -> anyhow::Result<()> {
-    if path.is_dir() {
-        anyhow::bail!("cannot write {}: it is a folder", path.display());
-    }
-    let dir = folder(path);
-    tempfile::Builder::new()
-        .prefix(".flags-dl-check-")
-        .tempfile_in(dir)
-        .with_context(|| {
-            format!(
-                "cannot write {} (in folder {})",
-                path.display(),
-                dir.display()
-            )
-        })?;
-    Ok(())
-}
-
-/// Writes `contents` to `path` through a temporary file in the same folder, renamed over
-/// `path` once complete: the file is always either the old whole or the new whole.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = folder(path);
-    let context = || format!("cannot write {}", path.display());
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".flags-dl-bench-");
-    // A temporary file is private (0600); the export is an ordinary file, so it gets the
-    // mode a plain create would give it (0666 less the umask).
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    let mut file = builder.tempfile_in(dir).with_context(context)?;
-    file.write_all(contents).with_context(context)?;
-    file.as_file().sync_data().with_context(context)?;
-    file.persist(path)
-        .map_err(|e| e.error)
-        .with_context(context)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,20 +232,5 @@ mod tests {
             lines[4],
             "| async | HTTP/2 | 4 | 4 | 0.125 | 0.125 | 0.125 | 40.0 | 0 | 8.0× | 8.0 | 3 |"
         );
-    }
-
-    #[test]
-    fn atomic_writes_replace_the_whole_file_and_leave_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.csv");
-        write_atomic(&path, b"first, longer\n").unwrap();
-        write_atomic(&path, b"second\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        assert!(check_writable(&path).is_ok());
-        assert!(check_writable(dir.path()).is_err());
-        let missing = dir.path().join("no/such/folder/x.json");
-        let err = check_writable(&missing).unwrap_err();
-        assert!(format!("{err:#}").contains("x.json"), "{err:#}");
     }
 }

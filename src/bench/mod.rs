@@ -207,7 +207,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     .into_iter()
     .flatten()
     {
-        export::check_writable(path)?;
+        crate::output::check("a report", path)?;
     }
 
     // One server for the whole bench, kept alive until the end: dropping it stops it.
@@ -313,7 +313,8 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     exports.write(&settings, &configs, &ran.records, !ran.interrupted)?;
     if let Some(path) = &args.plot {
         if !rows.is_empty() {
-            export::write_atomic(path, plot::render_svg(&settings, &rows)?.as_bytes())?;
+            let svg = plot::render_svg(&settings, &rows)?;
+            crate::output::write("the plot", path, svg.as_bytes())?;
         }
     }
     drop(start);

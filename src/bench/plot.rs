@@ -7,7 +7,7 @@
 //! chart; the legend says what each series does and which HTTP version answered it.
 //! Sequential has one request in flight whatever -m says, so it is a horizontal line: the
 //! baseline the others are compared with. This module draws; writing the file is
-//! [`export::write_atomic`](super::export::write_atomic)'s.
+//! [`crate::output`]'s.
 
 use super::args::Http;
 use super::summary::{protocol, versions, Summary};

@@ -160,7 +160,9 @@ impl FetchError {
 
     /// A 200 whose body is not a GIF: `not a GIF (text/html)`.
     pub fn not_a_gif(content_type: Option<&str>) -> FetchError {
-        let what = content_type.unwrap_or("no content type");
+        // The server's words, cut and escaped as every value a server gives is: a 60 KB
+        // Content-Type was once echoed whole into `-v` and NDJSON.
+        let what = content_type.map_or_else(|| "no content type".into(), crate::text::short);
         FetchError::new(ErrorKind::NotGif, format!("not a GIF ({what})"))
     }
 
@@ -216,6 +218,8 @@ impl FetchError {
     /// The proxy would not, or could not, connect to the server: a SOCKS failure, or a
     /// CONNECT answered with other than 200. Retried as a refused connection is.
     pub fn proxy_refused(detail: &str) -> FetchError {
+        // The proxy's own words may be in `detail`: cut as a server's are.
+        let detail = crate::text::short(detail);
         FetchError::transient(ErrorKind::Connect, format!("the proxy refused: {detail}"))
     }
 

@@ -211,7 +211,7 @@ impl<'j> FlagFetch<'j> {
                 "too many redirects (more than {MAX_REDIRECTS}), or a redirect loop"
             )));
         }
-        let shown = shorten(&crate::site::shown_url(location));
+        let shown = crate::text::short(&crate::site::shown_url(location));
         let next = url::Url::parse(&self.url)
             .and_then(|base| base.join(location))
             .map_err(|_| refuse(format!("redirected to an invalid address ({shown})")))?;
@@ -310,16 +310,6 @@ fn metadata_too_large() -> FetchError {
         ErrorKind::Metadata,
         format!("metadata larger than {}", human_bytes(MAX_METADATA)),
     )
-}
-
-/// A server-given address as it may be shown: at most 80 characters, control and format
-/// characters escaped, so that it cannot rewrite the terminal.
-fn shorten(text: &str) -> String {
-    let mut shown: String = text.chars().take(80).collect::<String>();
-    if shown.len() < text.len() {
-        shown.push('…');
-    }
-    shown.escape_debug().to_string()
 }
 
 #[cfg(test)]

@@ -540,7 +540,7 @@ impl ServeConfig {
     }
 }
 
-/// Runs `flags-dl serve` in the foreground until Ctrl-C or SIGTERM.
+/// Runs `flags-dl serve` in the foreground until Ctrl-C, SIGTERM or SIGHUP.
 pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let mut server = config.flag_server()?;
     let fit = Fit::open_files(
@@ -652,17 +652,22 @@ fn bind_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
     }
 }
 
-/// Registers for Ctrl-C and, on Unix, SIGTERM now, and returns what completes on either.
+/// Registers for Ctrl-C and, on Unix, SIGTERM and SIGHUP now, and returns what completes
+/// on any of them.
 fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
+        // A closed terminal (or `kill -HUP`): stopped as cleanly, its CA file removed,
+        // where the default action left it behind.
+        let mut hangup = signal(SignalKind::hangup())?;
         Ok(async move {
             tokio::select! {
                 _ = interrupt.recv() => {},
                 _ = terminate.recv() => {},
+                _ = hangup.recv() => {},
             }
         })
     }

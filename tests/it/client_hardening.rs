@@ -413,3 +413,38 @@ fn short_asked_waits_are_told_and_end_at_max_wait() {
         assert_eq!(stderr.lines().count(), 194, "{mode}: one line per code");
     }
 }
+
+/// A 60 KB `Content-Type` was echoed whole into `-v` and NDJSON, where a `Location` was cut
+/// at 80 characters: every value a server gives is now cut the same way, in every mode.
+#[test]
+fn a_huge_content_type_is_cut_as_a_location_is() {
+    let server = FaultServer::start();
+    let mut answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/".to_vec();
+    answer.extend(std::iter::repeat_n(b'x', 60_000));
+    answer.extend_from_slice(b"\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    server.flag("BR", Scenario::Raw(answer));
+    for mode in ["async", "threads", "sequential"] {
+        let out = scratch();
+        let result = run(
+            out.path(),
+            &[
+                "-s",
+                &server.base_url(),
+                "BR",
+                "--retries",
+                "0",
+                "--mode",
+                mode,
+                "--json",
+            ],
+        );
+        let json = crate::harness::json_run(&result, 1);
+        let error = json.codes["br"].error.clone().unwrap();
+        assert!(error.starts_with("not a GIF (text/xxx"), "{mode}: {error}");
+        assert!(
+            error.chars().count() <= 100 && error.ends_with("…)"),
+            "{mode}: {} characters: {error}",
+            error.chars().count()
+        );
+    }
+}

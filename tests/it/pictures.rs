@@ -1,7 +1,9 @@
 //! `--timeline FILE.svg` and `--trace FILE.json`: what a run's pictures show, read back
 //! from the files the built binary writes against its embedded server.
 
-use crate::harness::{assert_exit, file_names, one_stderr_line, run, scratch, show};
+use crate::harness::{
+    assert_exit, file_names, flags_dl, one_stderr_line, run, scratch, show, text,
+};
 
 /// The numbers of `attr="…"` on the lines holding `marker`.
 fn attributes<'a>(svg: &'a str, marker: &str, attr: &str) -> Vec<&'a str> {
@@ -108,4 +110,88 @@ fn a_picture_into_a_missing_folder_is_refused_before_the_run() {
     let line = one_stderr_line(&out);
     assert!(line.contains("--timeline no/such/t.svg"), "{line}");
     assert!(!dir.path().join("out").exists(), "nothing downloaded");
+}
+
+/// `--timeline`, `--trace` and the bench's exports replaced what stood at their name with
+/// a regular file: a link to `/proc/self/fd/1`, a character device (as root,
+/// `--export-csv /dev/stdout` would have replaced the system's node). What stands there is
+/// now written as it is, and stays.
+#[test]
+fn reports_into_a_link_to_stdout_or_to_a_device_are_written_through_it() {
+    use std::os::unix::fs::symlink;
+    let dir = scratch();
+    let to_stdout = dir.path().join("to-stdout");
+    symlink("/proc/self/fd/1", &to_stdout).unwrap();
+    let to_null = dir.path().join("to-null");
+    symlink("/dev/null", &to_null).unwrap();
+    let is_link = |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().is_symlink();
+
+    let out = flags_dl()
+        .current_dir(dir.path())
+        .args(["BR", "-q", "-o", &dir.out_arg()])
+        .arg("--trace")
+        .arg(&to_stdout)
+        .arg("--timeline")
+        .arg(&to_null)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("\"traceEvents\""),
+        "the trace on stdout: {stdout}"
+    );
+    assert!(
+        is_link(&to_stdout) && is_link(&to_null),
+        "the links stay links"
+    );
+
+    let bench = flags_dl()
+        .current_dir(dir.path())
+        .args([
+            "bench", "--modes", "async", "-m", "2", "--runs", "1", "--warmup", "0",
+        ])
+        .args(["--delay", "0", "-l", "2", "--export-csv"])
+        .arg(&to_stdout)
+        .arg("--export-json")
+        .arg(&to_null)
+        .output()
+        .unwrap();
+    assert!(bench.status.success(), "{}", show(&bench));
+    let stdout = text(&bench.stdout);
+    assert!(
+        stdout.contains("mode,http_offered,"),
+        "the CSV on stdout: {stdout}"
+    );
+    assert!(
+        is_link(&to_stdout) && is_link(&to_null),
+        "the links stay links"
+    );
+}
+
+/// `--trace` into a folder that cannot be written in failed only after the whole run,
+/// which was then lost; it now fails before any download, as `-o` does.
+#[test]
+fn a_trace_that_cannot_be_written_fails_before_the_run() {
+    let dir = scratch();
+    let out = run(
+        dir.path(),
+        &[
+            "--all",
+            "-o",
+            &dir.out_arg(),
+            "--trace",
+            "/proc/self/trace.json",
+        ],
+    );
+    assert_exit(&out, 1);
+    let line = one_stderr_line(&out);
+    assert!(
+        line.contains("cannot write the trace to /proc/self/trace.json"),
+        "{line}"
+    );
+    assert!(
+        file_names(&dir.out()).is_empty(),
+        "nothing downloaded first"
+    );
 }

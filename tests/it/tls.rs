@@ -303,3 +303,20 @@ fn an_expired_certificate_is_refused() {
         "{line}"
     );
 }
+
+/// `serve --tls` removes the CA file it made when it stops; on SIGHUP (a closed terminal)
+/// it died at once and left the file behind. Now SIGHUP stops it as SIGTERM does.
+#[test]
+fn serve_tls_removes_its_ca_file_on_sighup_too() {
+    let server = Server::start(&["--tls"]);
+    let ca = server.cacert().expect("a CA file on the banner");
+    assert!(ca.is_file());
+    let pid = server.pid();
+    let mut process = server.into_process_keeping_files();
+    process.signal("HUP");
+    let status = process
+        .wait(std::time::Duration::from_secs(5))
+        .expect("stopped within 5 s of SIGHUP");
+    assert!(status.success(), "a clean stop: {status:?} (pid {pid})");
+    assert!(!ca.exists(), "the CA file {} is left behind", ca.display());
+}

@@ -150,4 +150,13 @@ impl Server {
     pub fn into_process(self) -> Spawned {
         self.process
     }
+
+    /// [`Server::into_process`], leaving a `--tls` CA file for the server itself to
+    /// remove, so that a test can see whether it does.
+    pub fn into_process_keeping_files(mut self) -> Spawned {
+        if let Some(file) = self._ca_file.take() {
+            std::mem::forget(file);
+        }
+        self.process
+    }
 }
