@@ -3,8 +3,9 @@
 //! The generated set comes from the compiled-in country table: each flag's GIF (5–15 KB)
 //! and metadata are made on its first request and kept, so a one-flag run does not pay for
 //! 194 images and later requests are a map lookup. A folder is read per request, like
-//! `python3 -m http.server`, but only at paths built from a checked code and file name, and
-//! never through a link that leaves the folder.
+//! `python3 -m http.server`: its flags here, at paths built from a checked code and file
+//! name, its other files and folders by [`super::listing`]; never through a link that
+//! leaves the folder.
 
 use crate::countries;
 use crate::serve::gif::flag_gif;
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 /// The two files the book's layout has per country.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +116,7 @@ impl FlagData {
         match self {
             FlagData::Generated(files) => {
                 let (gif, metadata) = files.get(cc)?.files();
-                Some(Served::Bytes(match kind {
+                Some(Served::bytes(match kind {
                     FileKind::Gif => gif.clone(),
                     FileKind::Metadata => metadata.clone(),
                 }))
@@ -127,15 +129,7 @@ impl FlagData {
                 let root = root.clone();
                 tokio::task::spawn_blocking(move || {
                     let file = super::beneath::open_regular_beneath(&root, &relative).ok()?;
-                    let len = file.metadata().ok()?.len();
-                    if len <= WHOLE {
-                        // A flag is ~12 KB: one read, one buffer.
-                        let mut bytes = Vec::with_capacity(len as usize);
-                        std::io::Read::read_to_end(&mut &file, &mut bytes).ok()?;
-                        Some(Served::Bytes(Bytes::from(bytes)))
-                    } else {
-                        Some(Served::File { file, len })
-                    }
+                    served_file(file).ok()
                 })
                 .await
                 .ok()
@@ -143,6 +137,23 @@ impl FlagData {
             }
         }
     }
+}
+
+/// A regular file of the folder, already opened beneath it, as it is served: read whole
+/// when small (a flag is ~12 KB: one read, one buffer), else left open to stream; with
+/// the time it was last changed, for `Last-Modified`.
+pub fn served_file(file: std::fs::File) -> std::io::Result<Served> {
+    let metadata = file.metadata()?;
+    let len = metadata.len();
+    let modified = metadata.modified().ok();
+    let content = if len <= WHOLE {
+        let mut bytes = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut &file, &mut bytes)?;
+        Content::Bytes(Bytes::from(bytes))
+    } else {
+        Content::File { file, len }
+    };
+    Ok(Served { content, modified })
 }
 
 /// The folder of flags in `root`: `root` itself when it holds `<cc>/<cc>.gif`, or its
@@ -170,9 +181,28 @@ fn flags_folder(root: &Path) -> Option<PathBuf> {
 /// a large file costs the server a chunk per request, not its size.
 pub const WHOLE: u64 = 64 * 1024;
 
-/// What a request for a file gets.
+/// What a request for a file gets: its bytes, and when it was last changed.
 #[derive(Debug)]
-pub enum Served {
+pub struct Served {
+    pub content: Content,
+    /// A folder's file's modification time; `None` for the generated set, which has none
+    /// (and so no `Last-Modified`).
+    pub modified: Option<SystemTime>,
+}
+
+impl Served {
+    /// Bytes in memory, with no modification time.
+    pub fn bytes(bytes: Bytes) -> Served {
+        Served {
+            content: Content::Bytes(bytes),
+            modified: None,
+        }
+    }
+}
+
+/// A served file's bytes.
+#[derive(Debug)]
+pub enum Content {
     Bytes(Bytes),
     /// A file larger than [`WHOLE`], open, to stream.
     File {

@@ -3,7 +3,8 @@
 //! It replaces the book's `python3 -m http.server` and `slow_server.py`: it answers
 //! `/flags/<cc>/<cc>.gif` and `/flags/<cc>/metadata.json` from the generated data set or a
 //! folder ([`data`]), after an optional random delay and with optional random errors
-//! ([`inject`]). It is a plain hyper accept loop rather than a framework because the two
+//! ([`inject`]), lists the folders under `/flags/` ([`listing`]), and shows a browser the
+//! flags and the requests in flight at `/` ([`gallery`], [`live`]). It is a plain hyper accept loop rather than a framework because the two
 //! things a flag server must survive are at the connection level: idle or dribbling
 //! connections (a header-read timeout) and too many of them (a cap on connections).
 
@@ -11,13 +12,17 @@ pub mod activity;
 pub mod beneath;
 pub mod body;
 pub mod data;
+mod files;
+mod gallery;
 pub mod gif;
 pub mod idle;
 pub mod inject;
 pub mod latency;
+mod listing;
+pub mod live;
 pub mod tls;
 
-use body::{not_found, plain, streamed, whole, ServeBody};
+use body::{not_found, plain, ServeBody};
 use data::{parse_flag_path, FileKind, FlagData};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -103,16 +108,37 @@ pub struct FlagServer {
     pub quiet: bool,
     /// `--tls`: HTTPS, HTTP/2 or HTTP/1.1 by ALPN.
     pub tls: Option<tls::Tls>,
+    /// The figures of the gallery's live view.
+    pub live: live::Live,
 }
 
 impl FlagServer {
     /// Answers one request: delay, maybe fail, else the file or 404; then log it.
     ///
-    /// It takes any request body type, so tests can call it without a socket.
+    /// It takes any request body type, so tests can call it without a socket; the server
+    /// itself calls [`handle_from`](Self::handle_from).
+    #[cfg(test)]
     pub async fn handle<B>(&self, req: Request<B>) -> Response<ServeBody> {
+        self.handle_from(req, None).await
+    }
+
+    /// [`handle`](Self::handle) for a request that came on `peer`'s connection, so that
+    /// the live figures count it per connection and client.
+    pub async fn handle_from<B>(
+        &self,
+        req: Request<B>,
+        peer: Option<&live::Peer>,
+    ) -> Response<ServeBody> {
+        // The gallery and what it loads: no faults, not counted, not logged.
+        if gallery::is_page(req.uri().path()) {
+            return gallery::answer(self, &req).await;
+        }
         let start = Instant::now();
         let version = req.version();
         let path = req.uri().path();
+        let flag = parse_flag_path(path);
+        // A flag request is in flight from now, through the delay, until it is answered.
+        let _answering = flag.map(|_| self.live.answering(peer));
         let draw = self.inject.draw();
         if !draw.delay.is_zero() {
             tokio::time::sleep(draw.delay).await;
@@ -125,29 +151,17 @@ impl FlagServer {
                 "only GET and HEAD are served\n",
             )
         } else {
-            match parse_flag_path(path) {
+            match flag {
                 Some((cc, kind)) => match self.data.get(cc, kind).await {
-                    Some(served) => {
-                        let (body, len) = match served {
-                            data::Served::Bytes(bytes) => {
-                                let len = bytes.len() as u64;
-                                (whole(bytes), len)
-                            }
-                            data::Served::File { file, len } => (streamed(file), len),
-                        };
-                        Response::builder()
-                            .header("content-type", kind.content_type())
-                            .header("content-length", len)
-                            .body(body)
-                            .expect("static headers are valid")
-                    }
+                    Some(served) => files::respond(served, kind.content_type(), req.headers()),
                     None => not_found(),
                 },
-                None => not_found(),
+                // A folder's listing, or another file of --dir; else 404.
+                None => listing::answer(&self.data, &req).await,
             }
         };
         if !self.quiet {
-            let label = match parse_flag_path(path) {
+            let label = match flag {
                 Some((cc, FileKind::Gif)) => cc.to_ascii_uppercase(),
                 Some((cc, FileKind::Metadata)) => format!("{} metadata", cc.to_ascii_uppercase()),
                 None => path.to_string(),
@@ -246,9 +260,9 @@ pub async fn serve(
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before accept: not
                     // fatal. Back off briefly so a full table does not spin the loop.
@@ -273,12 +287,13 @@ pub async fn serve(
             let asked = watch.clone();
             let activity = activity::Activity::new();
             let in_flight = activity.clone();
+            let peer = Arc::new(server.live.peer(client.ip()));
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 // A whole request: from now on, never closed for room.
                 asked.asked();
-                let (server, in_flight) = (server.clone(), in_flight.clone());
+                let (server, in_flight, peer) = (server.clone(), in_flight.clone(), peer.clone());
                 async move {
-                    let response = server.handle(req).await;
+                    let response = server.handle_from(req, Some(&peer)).await;
                     Ok::<_, std::convert::Infallible>(response.map(|body| in_flight.track(body)))
                 }
             });
@@ -403,6 +418,7 @@ impl ServeConfig {
             inject,
             quiet: self.quiet,
             tls,
+            live: live::Live::default(),
         })
     }
 
@@ -585,6 +601,7 @@ pub fn start_embedded(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
                 inject: Inject::new(delay, error_rate, None),
                 quiet: true,
                 tls,
+                live: live::Live::default(),
             });
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -644,6 +661,7 @@ mod tests {
             inject: Inject::none(),
             quiet: true,
             tls: None,
+            live: live::Live::default(),
         };
         let (status, body) = get(&server, "/flags/br/br.gif").await;
         assert_eq!((status, &body[..6]), (StatusCode::OK, &b"GIF89a"[..]));
@@ -655,7 +673,7 @@ mod tests {
         for path in [
             "/flags/xx/xx.gif",
             "/flags/../Cargo.toml",
-            "/",
+            "/favicon.ico",
             "/flags/br/br.png",
         ] {
             assert_eq!(get(&server, path).await.0, StatusCode::NOT_FOUND, "{path}");
@@ -672,6 +690,7 @@ mod tests {
             inject,
             quiet: true,
             tls: None,
+            live: live::Live::default(),
         };
         let response = server
             .handle(Request::get("/flags/br/br.gif").body(()).unwrap())
