@@ -10,7 +10,7 @@
 //! `/_gallery/<cc>.gif`, not from their usual paths, for the same reason. The page works
 //! without JavaScript; its script only keeps the figures live.
 
-use super::body::{not_found, plain, whole, ServeBody};
+use super::body::{not_found, plain, sized, ServeBody};
 use super::data::{FileKind, FlagData};
 use super::listing::escape_html;
 use super::live::Snapshot;
@@ -96,10 +96,10 @@ fn image_code(path: &str) -> Option<&str> {
 /// An answer that a browser asks for again rather than keep (the figures change; the
 /// page's files change with the build).
 fn fresh(body: Bytes, content_type: &'static str) -> Response<ServeBody> {
-    let mut response = Response::new(whole(body));
-    let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static(content_type));
-    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    let mut response = sized(body, content_type);
+    response
+        .headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
     response
 }
 

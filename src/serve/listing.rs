@@ -16,7 +16,7 @@
 //! before, by [`super::data::parse_flag_path`]; this module answers the rest of `/flags`.
 
 use super::beneath::{open_beneath, open_regular_beneath};
-use super::body::{not_found, whole, ServeBody};
+use super::body::{not_found, sized, ServeBody};
 use super::data::{served_file, FlagData, GeneratedFlag, Served};
 use super::files;
 use bytes::Bytes;
@@ -50,6 +50,10 @@ pub(super) async fn answer<B>(data: &FlagData, req: &Request<B>) -> Response<Ser
     let Some(rest) = rest.strip_prefix('/') else {
         return not_found();
     };
+    // `/flags//`: an empty name.
+    if rest.starts_with('/') {
+        return not_found();
+    }
     // `/flags/` is the top folder, asked with its final `/`.
     let (inner, folder_asked) = match rest.strip_suffix('/') {
         Some(inner) => (inner, true),
@@ -100,7 +104,7 @@ fn redirect<B>(req: &Request<B>) -> Response<ServeBody> {
     let Ok(location) = HeaderValue::from_str(&location) else {
         return not_found();
     };
-    let mut response = Response::new(whole(Bytes::new()));
+    let mut response = sized(Bytes::new(), "text/plain");
     *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
     response.headers_mut().insert("location", location);
     response
@@ -334,11 +338,11 @@ impl Listing {
 }
 
 fn listing_response(body: String, content_type: &'static str) -> Response<ServeBody> {
-    let mut response = Response::new(whole(Bytes::from(body)));
-    let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static(content_type));
+    let mut response = sized(Bytes::from(body), content_type);
     // The same URL answers in two types.
-    headers.insert("vary", HeaderValue::from_static("accept"));
+    response
+        .headers_mut()
+        .insert("vary", HeaderValue::from_static("accept"));
     response
 }
 

@@ -10,11 +10,12 @@
 //! counters): nothing is sampled, formatted or sent while nobody watches.
 //!
 //! Watchers of `/_live` (Server-Sent Events) get snapshots that one ticker task makes five
-//! times a second, only while someone watches, and sends only when they changed. Each
-//! watcher holds the latest snapshot only (a `tokio::sync::watch`): one that reads slowly
-//! skips stale ones, and one that reads nothing is not polled by hyper, so it costs its
-//! connection and nothing that grows. At most [`MAX_WATCHERS`] watch at once; one that has
-//! taken nothing for [`STALE`] gives up its place to a newcomer.
+//! times a second, only while someone watches; it sends each while requests are in
+//! flight, else only a change. Each watcher holds the latest snapshot only (a
+//! `tokio::sync::watch`): one that reads slowly skips stale ones, and one that reads
+//! nothing is not polled by hyper, so it costs its connection and nothing that grows. At
+//! most [`MAX_WATCHERS`] watch at once; one that has taken nothing for [`STALE`] gives up
+//! its place to a newcomer.
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -287,12 +288,6 @@ impl Live {
         Bytes::from(json)
     }
 
-    /// The figures now as a Server-Sent Event (JSON holds no newline, so one `data:`).
-    fn event(&self) -> Bytes {
-        let json = serde_json::to_string(&self.snapshot()).expect("a snapshot serialises");
-        Bytes::from(format!("data: {json}\n\n"))
-    }
-
     /// A new watcher's event stream, as a response body; `None` when [`MAX_WATCHERS`]
     /// watch already and none of them is stale. Must be called within the runtime: the
     /// first watcher starts the ticker.
@@ -326,7 +321,7 @@ impl Live {
             (slot, frames)
         };
         // The reconnection delay, then the figures now, before any tick.
-        let first = Bytes::from([&b"retry: 2000\n"[..], &self.event()].concat());
+        let first = Bytes::from([&b"retry: 2000\n"[..], &event(&self.snapshot())].concat());
         let watcher = Watcher {
             live: self.clone(),
             slot,
@@ -365,8 +360,14 @@ impl Watching {
     }
 }
 
-/// Makes a snapshot each [`TICK`] and sends it to the watchers when it changed, until
-/// none is left.
+/// `figures` as a Server-Sent Event (JSON holds no newline, so one `data:` line).
+fn event(figures: &Snapshot) -> Bytes {
+    let json = serde_json::to_string(figures).expect("a snapshot serialises");
+    Bytes::from(format!("data: {json}\n\n"))
+}
+
+/// Makes a snapshot each [`TICK`] and sends it to the watchers when it changed or while
+/// requests are in flight, until none is left.
 async fn tick(live: Live) {
     let mut every = tokio::time::interval(TICK);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -379,13 +380,17 @@ async fn tick(live: Live) {
                 return;
             }
         }
-        let event = live.event();
+        let figures = live.snapshot();
+        let event = event(&figures);
+        // Each tick while requests are in flight (the page's chart moves), else only on
+        // a change.
+        let busy = figures.in_flight_recent_max > 0;
         live.0.frames.send_if_modified(|sent| {
             let changed = *sent != event;
-            if changed {
+            if changed || busy {
                 *sent = event;
             }
-            changed
+            changed || busy
         });
     }
 }

@@ -10,6 +10,8 @@
 //! - [`reliability`]: servers that fail, stall, lie and attack; Ctrl-C; load and peers.
 //! - [`serve`]: `flags-dl serve` asked with raw HTTP requests.
 //! - [`serve_hardening`]: `flags-dl serve` against a local attacker in its folder.
+//! - [`serve_page`]: `flags-dl serve` in a browser: listings, the gallery, the live figures,
+//!   over raw HTTP and in headless Chromium (skipped, saying why, where none is installed).
 //! - [`serve_latency`]: `serve --latency` keeps what it holds bounded and nothing open.
 //! - [`serve_tls_hardening`]: `serve --tls` against slow, idle and flooding connections.
 //! - [`tls`]: HTTPS and HTTP/2 against `flags-dl serve --tls`.
@@ -35,5 +37,6 @@ mod reliability;
 mod serve;
 mod serve_hardening;
 mod serve_latency;
+mod serve_page;
 mod serve_tls_hardening;
 mod tls;
