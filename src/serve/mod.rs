@@ -483,6 +483,12 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         println!("{}", config.describe(addr, server.data.folder(), ca));
         use std::io::Write;
         std::io::stdout().flush()?;
+        if !config.quiet {
+            let scheme = if config.tls { "https" } else { "http" };
+            log(format_args!(
+                "Open {scheme}://{addr}/ in a browser: the flags, and the requests in flight as clients run."
+            ));
+        }
         let ca_file = server.tls.as_ref().map(|t| t.ca_file.clone());
         // Half a second for the answers being sent to finish (a flag takes milliseconds),
         // plus the runtime's 200 ms below: stopped within the second the README promises,
