@@ -8,9 +8,10 @@ never a browser of Playwright's own, and prints what a reader would see as one J
                               in flight" until it has seen some and then 0 for 1.5 s
     page.py listing URL       the listing's folder links: how many, how many answer 200,
                               and where a click on the first, then on its flag, leads
-    page.py screenshot URL FILE [IN_FLIGHT]
-                              a PNG of the page, once it shows IN_FLIGHT requests in
-                              flight (default: at once)
+    page.py screenshot URL FILE [IN_FLIGHT [SECONDS]]
+                              a PNG of the page, SECONDS (default 0) after it shows
+                              IN_FLIGHT requests in flight (default: at once); the
+                              README's picture
 """
 
 import json
@@ -109,7 +110,7 @@ def listing(page, url):
     )
 
 
-def screenshot(page, url, file, in_flight=0):
+def screenshot(page, url, file, in_flight=0, after=0.0):
     page.set_viewport_size({"width": 1100, "height": 820})
     page.goto(url, timeout=STEP_MS)
     live(page)
@@ -118,6 +119,7 @@ def screenshot(page, url, file, in_flight=0):
             f"+document.getElementById('in-flight').textContent >= {in_flight}",
             timeout=600_000,
         )
+    time.sleep(after)
     page.screenshot(path=file)
     out({"file": file})
 
@@ -135,7 +137,9 @@ def main():
             elif command == "listing":
                 listing(page, url)
             elif command == "screenshot":
-                screenshot(page, url, rest[0], int(rest[1]) if len(rest) > 1 else 0)
+                in_flight = int(rest[1]) if len(rest) > 1 else 0
+                after = float(rest[2]) if len(rest) > 2 else 0.0
+                screenshot(page, url, rest[0], in_flight, after)
             else:
                 sys.exit(f"unknown command {command!r}: see the docstring")
         finally:

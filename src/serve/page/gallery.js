@@ -24,20 +24,30 @@
     $("clients").tBodies[0].replaceChildren(...rows);
   }
 
+  // On a log scale, so that 1 in flight (sequential) shows beside 30 (threads) and 194.
   function draw() {
     const canvas = $("history");
     const g = canvas.getContext("2d");
     const top = Math.max(10, ...history);
+    const y = (n) => canvas.height - (Math.log1p(n) / Math.log1p(top)) * (canvas.height - 4);
     const step = canvas.width / 300;
     g.clearRect(0, 0, canvas.width, canvas.height);
     g.fillStyle = "#0b5cad";
     history.forEach((n, i) => {
-      const h = (n / top) * (canvas.height - 14);
-      g.fillRect(canvas.width - (history.length - i) * step, canvas.height - h, step, h);
+      const x = canvas.width - (history.length - i) * step;
+      g.fillRect(x, y(n), step, canvas.height - y(n));
     });
+    g.strokeStyle = "#d8dde3";
     g.fillStyle = "#555";
     g.font = "11px system-ui, sans-serif";
-    g.fillText(`${top} in flight`, 4, 11);
+    for (let n = 1; n <= top; n *= 10) {
+      g.beginPath();
+      g.moveTo(0, y(n));
+      g.lineTo(canvas.width, y(n));
+      g.stroke();
+      g.fillText(`${n}`, 4, y(n) - 2);
+    }
+    g.fillText("requests in flight, the last minute (log scale)", 40, 12);
   }
 
   function state(text) {
