@@ -4,10 +4,12 @@
 //! differ in, seen from the server (the gallery at `/` shows them as they change).
 //!
 //! Only requests for the flag files at their usual paths count (see
-//! [`super::FlagServer::handle`]); a request is in flight from its arrival, through
-//! `--delay`, until its answer is made. Counting costs a few relaxed atomic operations per
-//! flag request and one lock per connection that asks for a flag (to find its client's
-//! counters): nothing is sampled, formatted or sent while nobody watches.
+//! [`super::FlagServer::handle_from`]); a request is in flight from its arrival, through
+//! `--delay`, until its answer is made. Counting costs five relaxed atomic operations per
+//! flag request: two on the one count all connections share (the peak needs it), three on
+//! its connection's own, which no other connection touches; and one lock per connection
+//! that asks for a flag, to enter it among its client's. A snapshot adds the connections'
+//! counts up. Nothing is sampled, formatted or sent while nobody watches.
 //!
 //! Watchers of `/_live` (Server-Sent Events) get snapshots that one ticker task makes five
 //! times a second, only while someone watches; it sends each while requests are in
@@ -60,11 +62,11 @@ struct Shared {
     busiest: AtomicUsize,
     /// The most in flight since start.
     peak: AtomicUsize,
-    /// Flag requests answered since start.
-    served: AtomicU64,
-    /// Connections open that have asked for a flag.
-    connections: AtomicUsize,
-    clients: Mutex<HashMap<IpAddr, Arc<Client>>>,
+    /// The open connections that have asked for a flag, by client address, and what the
+    /// closed ones answered.
+    clients: Mutex<Clients>,
+    /// The requests counted with no connection known (a test calling `handle`).
+    unattached: Counts,
     /// The latest snapshot as a Server-Sent Event, for the watchers.
     frames: watch::Sender<Bytes>,
     watching: Mutex<Watching>,
@@ -72,12 +74,26 @@ struct Shared {
     started: Instant,
 }
 
-/// One client address's figures.
+/// One connection's requests: touched by its own requests only, so that counting them
+/// does not pull a cache line from another core.
+#[derive(Default)]
+struct Counts {
+    in_flight: AtomicUsize,
+    served: AtomicU64,
+}
+
+#[derive(Default)]
+struct Clients {
+    by_address: HashMap<IpAddr, Client>,
+    /// Answered on connections that have closed.
+    served_closed: u64,
+}
+
+/// One client address: its open connections, and what its closed ones answered.
 #[derive(Default)]
 struct Client {
-    in_flight: AtomicUsize,
-    connections: AtomicUsize,
-    served: AtomicU64,
+    open: Vec<Arc<Counts>>,
+    served_closed: u64,
 }
 
 /// The watchers' side, behind one lock taken only by watchers and snapshots.
@@ -106,9 +122,8 @@ impl Default for Live {
             in_flight: AtomicUsize::new(0),
             busiest: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
-            served: AtomicU64::new(0),
-            connections: AtomicUsize::new(0),
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(Clients::default()),
+            unattached: Counts::default(),
             frames: watch::Sender::new(Bytes::new()),
             watching: Mutex::new(Watching::default()),
             started: Instant::now(),
@@ -134,21 +149,29 @@ fn raise(max: &AtomicUsize, now: usize) {
 pub struct Peer {
     live: Live,
     addr: IpAddr,
-    client: OnceLock<Arc<Client>>,
+    counts: OnceLock<Arc<Counts>>,
 }
 
 impl Peer {
-    /// Its client's counters, counting the connection on the first call.
-    fn client(&self) -> &Client {
-        self.client.get_or_init(|| self.live.0.connect(self.addr))
+    /// Its counts, entered among its client's on the first call.
+    fn counts(&self) -> &Counts {
+        self.counts.get_or_init(|| self.live.0.connect(self.addr))
     }
 }
 
 impl Drop for Peer {
+    /// The connection has ended, and its requests with it (each borrows it): what it
+    /// answered moves to its client's closed connections.
     fn drop(&mut self) {
-        if let Some(client) = self.client.get() {
-            client.connections.fetch_sub(1, Relaxed);
-            self.live.0.connections.fetch_sub(1, Relaxed);
+        let Some(counts) = self.counts.get() else {
+            return;
+        };
+        let served = counts.served.load(Relaxed);
+        let mut clients = lock(&self.live.0.clients);
+        clients.served_closed += served;
+        if let Some(client) = clients.by_address.get_mut(&self.addr) {
+            client.open.retain(|open| !Arc::ptr_eq(open, counts));
+            client.served_closed += served;
         }
     }
 }
@@ -156,32 +179,32 @@ impl Drop for Peer {
 /// A flag request in flight; it is answered when this is dropped.
 pub struct Answering<'a> {
     shared: &'a Shared,
-    client: Option<&'a Client>,
+    counts: &'a Counts,
 }
 
 impl Drop for Answering<'_> {
     fn drop(&mut self) {
         self.shared.in_flight.fetch_sub(1, Relaxed);
-        self.shared.served.fetch_add(1, Relaxed);
-        if let Some(client) = self.client {
-            client.in_flight.fetch_sub(1, Relaxed);
-            client.served.fetch_add(1, Relaxed);
-        }
+        self.counts.in_flight.fetch_sub(1, Relaxed);
+        self.counts.served.fetch_add(1, Relaxed);
     }
 }
 
 impl Shared {
-    /// Counts a new connection from `addr` and returns its client's counters.
-    fn connect(&self, addr: IpAddr) -> Arc<Client> {
+    /// Enters a connection from `addr` among its client's open ones; returns its counts.
+    fn connect(&self, addr: IpAddr) -> Arc<Counts> {
         let mut clients = lock(&self.clients);
-        if clients.len() >= MAX_CLIENTS && !clients.contains_key(&addr) {
+        let known = clients.by_address.contains_key(&addr);
+        if !known && clients.by_address.len() >= MAX_CLIENTS {
             // Many addresses (a server bound to a network): forget those that left.
-            clients.retain(|_, c| c.connections.load(Relaxed) > 0 || c.in_flight.load(Relaxed) > 0);
+            clients
+                .by_address
+                .retain(|_, client| !client.open.is_empty());
         }
-        let client = clients.entry(addr).or_default().clone();
-        client.connections.fetch_add(1, Relaxed);
-        self.connections.fetch_add(1, Relaxed);
-        client
+        let counts = Arc::new(Counts::default());
+        let client = clients.by_address.entry(addr).or_default();
+        client.open.push(counts.clone());
+        counts
     }
 
     fn elapsed_ms(&self) -> u64 {
@@ -227,21 +250,19 @@ impl Live {
         Peer {
             live: self.clone(),
             addr,
-            client: OnceLock::new(),
+            counts: OnceLock::new(),
         }
     }
 
     /// A flag request starts, on `peer`'s connection if known.
     pub fn answering<'a>(&'a self, peer: Option<&'a Peer>) -> Answering<'a> {
         let shared = &*self.0;
-        let client = peer.map(Peer::client);
+        let counts = peer.map_or(&shared.unattached, Peer::counts);
         let now = shared.in_flight.fetch_add(1, Relaxed) + 1;
         raise(&shared.peak, now);
         raise(&shared.busiest, now);
-        if let Some(client) = client {
-            client.in_flight.fetch_add(1, Relaxed);
-        }
-        Answering { shared, client }
+        counts.in_flight.fetch_add(1, Relaxed);
+        Answering { shared, counts }
     }
 
     /// The figures now. It starts a new "recent" window for `in_flight_recent_max`.
@@ -249,20 +270,31 @@ impl Live {
         let shared = &*self.0;
         let in_flight = shared.in_flight.load(Relaxed);
         let busiest = shared.busiest.swap(in_flight, Relaxed).max(in_flight);
-        let served = shared.served.load(Relaxed);
+        let (mut clients, mut served, mut connections) = (Vec::new(), 0, 0);
+        {
+            let all = lock(&shared.clients);
+            served += all.served_closed + shared.unattached.served.load(Relaxed);
+            for (addr, client) in &all.by_address {
+                let mut figures = ClientFigures {
+                    address: addr.to_string(),
+                    in_flight: 0,
+                    connections: client.open.len(),
+                    served: client.served_closed,
+                };
+                for counts in &client.open {
+                    let answered = counts.served.load(Relaxed);
+                    figures.in_flight += counts.in_flight.load(Relaxed);
+                    figures.served += answered;
+                    served += answered;
+                }
+                connections += figures.connections;
+                clients.push(figures);
+            }
+        }
         let (per_second, watchers) = {
             let mut watching = lock(&shared.watching);
             (watching.rate(Instant::now(), served), watching.slots.len())
         };
-        let mut clients: Vec<ClientFigures> = lock(&shared.clients)
-            .iter()
-            .map(|(addr, c)| ClientFigures {
-                address: addr.to_string(),
-                in_flight: c.in_flight.load(Relaxed),
-                connections: c.connections.load(Relaxed),
-                served: c.served.load(Relaxed),
-            })
-            .collect();
         clients.sort_by(|a, b| {
             (b.in_flight, b.connections, b.served)
                 .cmp(&(a.in_flight, a.connections, a.served))
@@ -272,7 +304,7 @@ impl Live {
         Snapshot {
             in_flight,
             in_flight_recent_max: busiest,
-            connections: shared.connections.load(Relaxed),
+            connections,
             served,
             peak_in_flight: shared.peak.load(Relaxed).max(busiest),
             per_second,
@@ -487,6 +519,30 @@ mod tests {
         assert_eq!(live.snapshot().in_flight_recent_max, 0);
         drop(b);
         assert_eq!(live.snapshot().connections, 0);
+    }
+
+    /// Not a check: what counting costs a flag request when two threads (the server's two
+    /// workers on a two-core machine) count at once, on the same counters, the worst case
+    /// for their cache lines; for BENCHMARKS.md, section 10:
+    /// `cargo test --release --lib counting_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn counting_cost() {
+        const REQUESTS: u32 = 10_000_000;
+        let live = Live::default();
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    let peer = live.peer(addr(1));
+                    for _ in 0..REQUESTS {
+                        drop(std::hint::black_box(live.answering(Some(&peer))));
+                    }
+                });
+            }
+        });
+        let each = started.elapsed() / REQUESTS;
+        println!("counting costs {each:?} per flag request, two threads counting at once");
     }
 
     #[test]
