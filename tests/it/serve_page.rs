@@ -296,6 +296,27 @@ fn past_16_watchers_the_live_stream_is_503_until_one_leaves() {
     assert_eq!(again.status, Some(200), "a place was freed");
 }
 
+/// A watcher's stream never ends by itself: stopping the server must not wait for it
+/// beyond the half second an answer being sent is given.
+#[test]
+fn sigterm_stops_a_watched_server_within_a_second() {
+    let server = Server::start(&[]);
+    let mut watchers: Vec<Watcher> = (0..3).map(|_| Watcher::open(server.addr)).collect();
+    for watcher in &mut watchers {
+        assert!(watcher.next().is_some());
+    }
+    let process = server.into_process();
+    let asked = Instant::now();
+    process.signal("TERM");
+    let (status, _, stderr) = process.finish(Duration::from_secs(5));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "stopped {:?} after SIGTERM",
+        asked.elapsed()
+    );
+}
+
 /// The stream is sent at least 4 times a second while a client runs (`-m 50`, a 0.5 s
 /// delay: four rounds), shows the 50 in flight, then 0.
 #[test]
