@@ -4,9 +4,10 @@
 //! `/flags/<cc>/<cc>.gif` and `/flags/<cc>/metadata.json` from the generated data set or a
 //! folder ([`data`]), after an optional random delay and with optional random errors
 //! ([`inject`]), lists the folders under `/flags/` ([`listing`]), and shows a browser the
-//! flags and the requests in flight at `/` ([`gallery`], [`live`]). It is a plain hyper accept loop rather than a framework because the two
-//! things a flag server must survive are at the connection level: idle or dribbling
-//! connections (a header-read timeout) and too many of them (a cap on connections).
+//! flags and the requests in flight at `/` ([`gallery`], [`live`]). It is a plain hyper
+//! accept loop rather than a framework because the two things a flag server must survive
+//! are at the connection level: idle or dribbling connections (a header-read timeout) and
+//! too many of them (a cap on connections).
 
 pub mod activity;
 pub mod beneath;
@@ -113,17 +114,19 @@ pub struct FlagServer {
 }
 
 impl FlagServer {
-    /// Answers one request: delay, maybe fail, else the file or 404; then log it.
-    ///
-    /// It takes any request body type, so tests can call it without a socket; the server
-    /// itself calls [`handle_from`](Self::handle_from).
+    /// [`handle_from`](Self::handle_from) with no connection: tests call it without a
+    /// socket.
     #[cfg(test)]
     pub async fn handle<B>(&self, req: Request<B>) -> Response<ServeBody> {
         self.handle_from(req, None).await
     }
 
-    /// [`handle`](Self::handle) for a request that came on `peer`'s connection, so that
-    /// the live figures count it per connection and client.
+    /// Answers one request that came on `peer`'s connection: the gallery's at once (see
+    /// [`gallery`]); any other after the delay, maybe failed, else the flag, the listing or
+    /// file ([`listing`]), or 404; then logs it. A flag request is counted in the live
+    /// figures, per connection and client.
+    ///
+    /// It takes any request body type, so tests can call it without a socket.
     pub async fn handle_from<B>(
         &self,
         req: Request<B>,
