@@ -8,6 +8,10 @@ never a browser of Playwright's own, and prints what a reader would see as one J
                               in flight" until it has seen some and then 0 for 1.5 s
     page.py listing URL       the listing's folder links: how many, how many answer 200,
                               and where a click on the first, then on its flag, leads
+    page.py state URL         how the page gets its figures ("live" by Server-Sent
+                              Events, "polling" /_live.json when refused), once it says,
+                              and its "answered since start" before and after it asks for
+                              three flags
     page.py screenshot URL FILE [IN_FLIGHT [SECONDS]]
                               a PNG of the page, SECONDS (default 0) after it shows
                               IN_FLIGHT requests in flight (default: at once); the
@@ -110,6 +114,17 @@ def listing(page, url):
     )
 
 
+def state(page, url):
+    page.goto(url, timeout=STEP_MS)
+    page.wait_for_function("document.body.dataset.live !== undefined", timeout=STEP_MS)
+    how = page.evaluate("document.body.dataset.live")
+    before = int(page.text_content("#served"))
+    # Three flags asked from the page, then as many seconds for the figures to show them.
+    page.evaluate("Promise.all([1, 2, 3].map(() => fetch('/flags/br/br.gif')))")
+    time.sleep(1.5)
+    out({"live": how, "before": before, "served": int(page.text_content("#served"))})
+
+
 def screenshot(page, url, file, in_flight=0, after=0.0):
     page.set_viewport_size({"width": 1100, "height": 820})
     page.goto(url, timeout=STEP_MS)
@@ -136,6 +151,8 @@ def main():
                 watch(page, url)
             elif command == "listing":
                 listing(page, url)
+            elif command == "state":
+                state(page, url)
             elif command == "screenshot":
                 in_flight = int(rest[1]) if len(rest) > 1 else 0
                 after = float(rest[2]) if len(rest) > 2 else 0.0

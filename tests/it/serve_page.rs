@@ -802,3 +802,22 @@ fn in_a_browser_the_listing_links_194_folders_that_work() {
     assert_eq!(seen["then"], server.url("/flags/ad/ad.gif"), "{seen}");
     assert_eq!(seen["then_type"], "image/gif", "{seen}");
 }
+
+/// With 16 watchers already, the page's stream is refused (503), and it reads
+/// `/_live.json` instead: its figures still change.
+#[test]
+fn in_a_browser_a_refused_page_falls_back_to_polling() {
+    let Some(chromium) = browser() else { return };
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Server::start(&[]);
+    let watchers: Vec<Watcher> = (0..16).map(|_| Watcher::open(server.addr)).collect();
+    assert!(watchers.iter().all(|w| w.status == Some(200)));
+    let seen = run_page_script(&chromium, &["state", &server.url("/")]);
+    assert_eq!(seen["live"], "polling", "{seen}");
+    // The three flags the page then asks for show up, polled.
+    assert_eq!(
+        (&seen["before"], &seen["served"]),
+        (&0.into(), &3.into()),
+        "{seen}"
+    );
+}
