@@ -24,7 +24,8 @@ Examples, after the book's sample runs:
   flags-dl --all --delay 0.5 --mode sequential
                                             the same, one request at a time: see what concurrency buys
   flags-dl serve delay &                    the book's slow server on port 8001, then:
-  flags-dl -s DELAY --all -m 200            200 requests in flight against it
+  flags-dl -s DELAY --all -m 200            200 requests in flight against it: watch them
+                                            at http://localhost:8001/ in a browser
   flags-dl -s ERROR -a -m 100 -v            the error server: 25% of requests answered 418
   flags-dl -e -m 1000                       every pair AA..ZZ: 194 found, 482 not found
   flags-dl -l 10 A B C                      the first 10 of the codes that start with A, B or C
@@ -57,6 +58,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the flags over HTTP, as the book's `http.server` and `slow_server.py` do.
+    ///
+    /// It answers /flags/<cc>/<cc>.gif and /flags/<cc>/metadata.json, lists /flags/ and
+    /// its folders as http.server does, and at / shows a browser the flags and, live, the
+    /// requests it is answering: open http://localhost:8000/ (8001 for delay, 8002 for
+    /// error) and run a client. The page, /_live (Server-Sent Events) and /_live.json are
+    /// never delayed, failed or counted.
     Serve(Box<ServeArgs>),
     /// Time the three modes across levels of concurrency: the book's experiment.
     Bench(Box<crate::bench::BenchArgs>),

@@ -18,8 +18,8 @@ use std::path::Path;
 
 /// Opens `relative` (plain components, no `..`) under the folder `root` (canonical), for
 /// reading; a regular file only.
-pub fn open_regular_beneath(root: &Path, relative: &str) -> io::Result<File> {
-    let file = open_beneath(root, relative)?;
+pub fn open_regular_beneath(root: &Path, relative: impl AsRef<Path>) -> io::Result<File> {
+    let file = open_beneath(root, relative.as_ref())?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -29,8 +29,10 @@ pub fn open_regular_beneath(root: &Path, relative: &str) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens `relative` under the folder `root` (canonical), for reading, whatever it is: a
+/// folder to list (see [`super::listing`]) as well as a file. The caller checks which.
 #[cfg(target_os = "linux")]
-fn open_beneath(root: &Path, relative: &str) -> io::Result<File> {
+pub fn open_beneath(root: &Path, relative: &Path) -> io::Result<File> {
     use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
     use rustix::io::Errno;
     let dir = File::open(root)?;
@@ -52,7 +54,7 @@ fn open_beneath(root: &Path, relative: &str) -> io::Result<File> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn open_beneath(root: &Path, relative: &str) -> io::Result<File> {
+pub fn open_beneath(root: &Path, relative: &Path) -> io::Result<File> {
     open_by_walk(root, relative)
 }
 
@@ -62,7 +64,7 @@ fn open_beneath(root: &Path, relative: &str) -> io::Result<File> {
 /// (a folder on the way swapped for a link out); the walk leaves none, because a path that
 /// resolved with no link in it can only change under the walk by gaining one, which
 /// `O_NOFOLLOW` refuses.
-fn open_by_walk(root: &Path, relative: &str) -> io::Result<File> {
+fn open_by_walk(root: &Path, relative: &Path) -> io::Result<File> {
     use rustix::fs::{open, openat, Mode, OFlags};
     use std::path::Component;
     let outside = || io::Error::new(io::ErrorKind::PermissionDenied, "outside the folder");
@@ -121,10 +123,10 @@ mod tests {
             "nor a FIFO"
         );
         assert!(open_regular_beneath(&root, "br").is_err(), "nor a folder");
-        assert!(open_by_walk(&root, "br/out.gif").is_err());
-        assert!(open_by_walk(&root, "br/br.gif").is_ok());
+        assert!(open_by_walk(&root, Path::new("br/out.gif")).is_err());
+        assert!(open_by_walk(&root, Path::new("br/br.gif")).is_ok());
         assert!(
-            open_by_walk(&root, "br/in.gif").is_ok(),
+            open_by_walk(&root, Path::new("br/in.gif")).is_ok(),
             "a link inside is fine"
         );
     }
@@ -175,13 +177,13 @@ mod tests {
                 })
             })
             .collect();
-        type Open = fn(&Path, &str) -> io::Result<File>;
+        type Open = fn(&Path, &Path) -> io::Result<File>;
         let opens: [(&str, Open); 2] = [("openat2", open_beneath), ("the walk", open_by_walk)];
         for (how, open) in opens {
             let (started, mut opened) = (Instant::now(), 0u64);
             while started.elapsed() < Duration::from_millis(1500) {
                 for relative in ["br/br.gif", "sc/sc.gif"] {
-                    let Ok(mut file) = open(&root, relative) else {
+                    let Ok(mut file) = open(&root, Path::new(relative)) else {
                         continue;
                     };
                     let mut bytes = Vec::new();

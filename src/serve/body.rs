@@ -94,6 +94,21 @@ pub(super) fn plain(status: StatusCode, body: &'static str) -> Response<ServeBod
     response
 }
 
+/// A `200` of `bytes` with their type and length. The length is set here because the
+/// connection's wrapper around every body (see `activity`) hides its size from hyper,
+/// which would send it chunked.
+pub(super) fn sized(bytes: Bytes, content_type: &'static str) -> Response<ServeBody> {
+    let len = bytes.len();
+    let mut response = Response::new(whole(bytes));
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    headers.insert("content-length", len.into());
+    response
+}
+
 pub(super) fn not_found() -> Response<ServeBody> {
     plain(StatusCode::NOT_FOUND, "404 not found\n")
 }

@@ -3,10 +3,11 @@
 //! The generated set comes from the compiled-in country table: each flag's GIF (5–15 KB)
 //! and metadata are made on its first request and kept, so a one-flag run does not pay for
 //! 194 images and later requests are a map lookup. A folder is opened per request, like
-//! `python3 -m http.server`, but only at paths built from a checked code and file name, and
-//! never through a link that leaves the folder. A small file's bytes are kept once opened
-//! ([`SmallFiles`]) and shared by every answer that sends them, for as long as the file
-//! opened is the same: thousands of answers of one flag cost one copy, not thousands.
+//! `python3 -m http.server`: its flags here, at paths built from a checked code and file
+//! name, its other files and folders found by [`super::listing`]; each file served by
+//! [`FlagData::file_at`], never through a link that leaves the folder. A small file's bytes
+//! are kept once opened ([`SmallFiles`]) and shared by every answer that sends them, for as
+//! long as the file opened is the same: thousands of answers of one flag cost one copy.
 //!
 //! A file that is not there is `Ok(None)` (404); a failure of the server's own (out of
 //! file descriptors, an I/O error) is [`Unavailable`] (503), which a client retries.
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
 /// The two files the book's layout has per country.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +94,7 @@ pub struct SmallFiles {
 /// The files kept, by path beneath the folder, and their bytes in all.
 #[derive(Debug, Default)]
 struct Kept {
-    files: HashMap<String, (FileId, Bytes)>,
+    files: HashMap<PathBuf, (FileId, Bytes)>,
     bytes: usize,
 }
 
@@ -124,7 +126,7 @@ impl FileId {
 const SMALL_FILES_BYTES: usize = 32 << 20;
 
 impl SmallFiles {
-    fn get(&self, relative: &str, id: &FileId) -> Option<Bytes> {
+    fn get(&self, relative: &Path, id: &FileId) -> Option<Bytes> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         match kept.files.get(relative) {
             Some((kept, bytes)) if kept == id => Some(bytes.clone()),
@@ -134,7 +136,7 @@ impl SmallFiles {
 
     /// Keeps a file just read, if there is room: its bytes are then the cache's, shared
     /// and outside the budget; if not, they count against the budget (`room`) until sent.
-    fn keep(&self, relative: &str, id: FileId, data: Vec<u8>, room: Reserved) -> Bytes {
+    fn keep(&self, relative: &Path, id: FileId, data: Vec<u8>, room: Reserved) -> Bytes {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, old)) = kept.files.remove(relative) {
             kept.bytes -= old.len();
@@ -144,7 +146,8 @@ impl SmallFiles {
         }
         let bytes = Bytes::from(data);
         kept.bytes += bytes.len();
-        kept.files.insert(relative.to_string(), (id, bytes.clone()));
+        kept.files
+            .insert(relative.to_path_buf(), (id, bytes.clone()));
         bytes
     }
 }
@@ -200,36 +203,50 @@ impl FlagData {
         }
     }
 
-    /// One file, `Ok(None)` when there is no such file in the data.
+    /// One flag's file, `Ok(None)` when there is no such file in the data.
     ///
-    /// `cc` must already be two lower-case ASCII letters (see [`parse_flag_path`]). A
-    /// folder's file is opened once, beneath the folder, a regular file only (see
-    /// [`super::beneath`]), off the async workers: a slow disk or a hostile file never
-    /// holds up other requests. Opening counts against `budget`'s files, and a small
-    /// file not in the cache is read within its bytes.
+    /// `cc` must already be two lower-case ASCII letters (see [`parse_flag_path`]).
     pub async fn get(
         &self,
         cc: &str,
         kind: FileKind,
         budget: &Budget,
     ) -> Result<Option<Served>, Unavailable> {
-        let (root, small) = match self {
+        match self {
             FlagData::Generated(files) => {
                 let Some(flag) = files.get(cc) else {
                     return Ok(None);
                 };
                 let (gif, metadata) = flag.files();
-                return Ok(Some(Served::Bytes(match kind {
+                Ok(Some(Served::bytes(match kind {
                     FileKind::Gif => gif.clone(),
                     FileKind::Metadata => metadata.clone(),
-                })));
+                })))
             }
-            FlagData::Dir(root, small) => (root.clone(), small.clone()),
+            FlagData::Dir(..) => {
+                let relative = match kind {
+                    FileKind::Gif => format!("{cc}/{cc}.gif"),
+                    FileKind::Metadata => format!("{cc}/metadata.json"),
+                };
+                self.file_at(PathBuf::from(relative), budget).await
+            }
+        }
+    }
+
+    /// The regular file at `relative` (plain names, no `..`) in the folder, as it is
+    /// served; `Ok(None)` if there is none (or no folder). It is opened once, beneath the
+    /// folder (see [`super::beneath`]), off the async workers, so a slow disk or a hostile
+    /// file never holds up other requests. Opening counts against `budget`'s files, and a
+    /// small file not in the cache is read within its bytes.
+    pub async fn file_at(
+        &self,
+        relative: PathBuf,
+        budget: &Budget,
+    ) -> Result<Option<Served>, Unavailable> {
+        let FlagData::Dir(root, small) = self else {
+            return Ok(None);
         };
-        let relative = match kind {
-            FileKind::Gif => format!("{cc}/{cc}.gif"),
-            FileKind::Metadata => format!("{cc}/metadata.json"),
-        };
+        let (root, small) = (root.clone(), small.clone());
         let open_permit = budget.open_file().await.ok_or(Unavailable)?;
         let opened = tokio::task::spawn_blocking(move || {
             let file = match super::beneath::open_regular_beneath(&root, &relative) {
@@ -238,26 +255,29 @@ impl FlagData {
                 Err(_) => return Err(Unavailable),
             };
             let meta = file.metadata().map_err(|_| Unavailable)?;
-            let id = FileId::of(&meta);
-            if id.len > WHOLE {
-                return Ok(Some(Opened::Large(file, id.len)));
-            }
-            if let Some(bytes) = small.get(&relative, &id) {
-                return Ok(Some(Opened::Small(bytes)));
-            }
-            Ok(Some(Opened::Read(file, id, relative, small)))
+            let (id, modified) = (FileId::of(&meta), meta.modified().ok());
+            let opened = if id.len > WHOLE {
+                Opened::Large(file, id.len)
+            } else if let Some(bytes) = small.get(&relative, &id) {
+                Opened::Small(bytes)
+            } else {
+                Opened::Read(file, id, relative, small)
+            };
+            Ok(Some((opened, modified)))
         })
         .await
         .map_err(|_| Unavailable)??;
-        match opened {
-            None => Ok(None),
-            Some(Opened::Small(bytes)) => Ok(Some(Served::Bytes(bytes))),
-            Some(Opened::Large(file, len)) => Ok(Some(Served::File {
+        let Some((opened, modified)) = opened else {
+            return Ok(None);
+        };
+        let content = match opened {
+            Opened::Small(bytes) => Content::Bytes(bytes),
+            Opened::Large(file, len) => Content::File {
                 file,
                 len,
                 open: open_permit,
-            })),
-            Some(Opened::Read(file, id, relative, small)) => {
+            },
+            Opened::Read(file, id, relative, small) => {
                 // A flag is ~12 KB: one read, one buffer, kept for the next answers.
                 let room = budget.reserve(id.len as usize).await;
                 let bytes = tokio::task::spawn_blocking(move || {
@@ -268,10 +288,10 @@ impl FlagData {
                 })
                 .await
                 .map_err(|_| Unavailable)??;
-                drop(open_permit);
-                Ok(Some(Served::Bytes(bytes)))
+                Content::Bytes(bytes)
             }
-        }
+        };
+        Ok(Some(Served { content, modified }))
     }
 }
 
@@ -280,7 +300,7 @@ enum Opened {
     /// Already in the cache.
     Small(Bytes),
     /// Small, to read.
-    Read(std::fs::File, FileId, String, Arc<SmallFiles>),
+    Read(std::fs::File, FileId, PathBuf, Arc<SmallFiles>),
     /// Larger than [`WHOLE`], to stream.
     Large(std::fs::File, u64),
 }
@@ -310,9 +330,28 @@ fn flags_folder(root: &Path) -> Option<PathBuf> {
 /// a large file costs the server a chunk per request, not its size.
 pub const WHOLE: u64 = 64 * 1024;
 
-/// What a request for a file gets.
+/// What a request for a file gets: its bytes, and when it was last changed.
 #[derive(Debug)]
-pub enum Served {
+pub struct Served {
+    pub content: Content,
+    /// A folder's file's modification time; `None` for the generated set, which has none
+    /// (and so no `Last-Modified`).
+    pub modified: Option<SystemTime>,
+}
+
+impl Served {
+    /// Bytes in memory, with no modification time.
+    pub fn bytes(bytes: Bytes) -> Served {
+        Served {
+            content: Content::Bytes(bytes),
+            modified: None,
+        }
+    }
+}
+
+/// A served file's bytes.
+#[derive(Debug)]
+pub enum Content {
     Bytes(Bytes),
     /// A file larger than [`WHOLE`], open, to stream; `open` counts it as open.
     File {

@@ -3,21 +3,27 @@
 //! It replaces the book's `python3 -m http.server` and `slow_server.py`: it answers
 //! `/flags/<cc>/<cc>.gif` and `/flags/<cc>/metadata.json` from the generated data set or a
 //! folder ([`data`]), after an optional random delay and with optional random errors
-//! ([`inject`]). It is a plain hyper accept loop rather than a framework because the two
-//! things a flag server must survive are at the connection level: idle or dribbling
-//! connections (a header-read timeout) and too many of them (a cap on connections).
+//! ([`inject`]), lists the folders under `/flags/` ([`listing`]), and shows a browser the
+//! flags and the requests in flight at `/` ([`gallery`], [`live`]). It is a plain hyper
+//! accept loop rather than a framework because the two things a flag server must survive
+//! are at the connection level: idle or dribbling connections (a header-read timeout) and
+//! too many of them (a cap on connections).
 
 pub mod beneath;
 pub mod body;
 pub mod budget;
 pub mod conns;
 pub mod data;
+mod files;
+mod gallery;
 pub mod gif;
 pub mod inject;
 pub mod latency;
+mod listing;
+pub mod live;
 pub mod tls;
 
-use body::{not_found, plain, streamed, unavailable, whole, ServeBody};
+use body::{not_found, plain, unavailable, ServeBody};
 use budget::{Budget, ConnectionFiles};
 use conns::{Conn, Registry, StreamExecutor};
 use data::{parse_flag_path, FileKind, FlagData};
@@ -120,16 +126,39 @@ pub struct FlagServer {
     pub tls: Option<tls::Tls>,
     /// What the answers may hold at once: bytes read, files open.
     pub budget: Budget,
+    /// The figures of the gallery's live view.
+    pub live: live::Live,
 }
 
 impl FlagServer {
-    /// Answers one request: delay, maybe fail, else the file or 404; then log it.
+    /// [`handle_from`](Self::handle_from) with no connection: tests call it without a
+    /// socket.
+    #[cfg(test)]
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ServeBody> {
+        self.handle_from(req, None).await
+    }
+
+    /// Answers one request that came on `peer`'s connection: the gallery's at once (see
+    /// [`gallery`]); any other after the delay, maybe failed, else the flag, the listing or
+    /// file ([`listing`]), or 404; then logs it. A flag request is counted in the live
+    /// figures, per connection and client.
     ///
     /// It takes any request body type, so tests can call it without a socket.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<ServeBody> {
+    pub async fn handle_from<B>(
+        &self,
+        req: Request<B>,
+        peer: Option<&live::Peer>,
+    ) -> Response<ServeBody> {
+        // The gallery and what it loads: no faults, not counted, not logged.
+        if gallery::is_page(req.uri().path()) {
+            return gallery::answer(self, &req).await;
+        }
         let start = Instant::now();
         let version = req.version();
         let path = req.uri().path();
+        let flag = parse_flag_path(path);
+        // A flag request is in flight from now, through the delay, until it is answered.
+        let _answering = flag.map(|_| self.live.answering(peer));
         let draw = self.inject.draw();
         if !draw.delay.is_zero() {
             tokio::time::sleep(draw.delay).await;
@@ -142,20 +171,27 @@ impl FlagServer {
                 "only GET and HEAD are served\n",
             )
         } else {
-            match parse_flag_path(path) {
+            match flag {
                 Some((cc, kind)) => match self.data.get(cc, kind, &self.budget).await {
                     Ok(Some(served)) => {
                         let files = req.extensions().get::<ConnectionFiles>();
-                        self.answer(served, kind, files)
+                        files::respond(
+                            served,
+                            kind.content_type(),
+                            req.headers(),
+                            &self.budget,
+                            files,
+                        )
                     }
                     Ok(None) => not_found(),
                     Err(data::Unavailable) => unavailable(),
                 },
-                None => not_found(),
+                // A folder's listing, or another file of --dir; else 404.
+                None => listing::answer(self, &req).await,
             }
         };
         if !self.quiet {
-            let label = match parse_flag_path(path) {
+            let label = match flag {
                 Some((cc, FileKind::Gif)) => cc.to_ascii_uppercase(),
                 Some((cc, FileKind::Metadata)) => format!("{} metadata", cc.to_ascii_uppercase()),
                 None => path.to_string(),
@@ -174,37 +210,6 @@ impl FlagServer {
             ));
         }
         response
-    }
-
-    /// The answer for a file found: its bytes, or the file streamed if its connection
-    /// (`files`, absent for a request made without one) may hold one more open.
-    fn answer(
-        &self,
-        served: data::Served,
-        kind: FileKind,
-        files: Option<&ConnectionFiles>,
-    ) -> Response<ServeBody> {
-        let (body, len) = match served {
-            data::Served::Bytes(bytes) => {
-                let len = bytes.len() as u64;
-                (whole(bytes), len)
-            }
-            data::Served::File { file, len, open } => {
-                let mut held = vec![open];
-                if let Some(files) = files {
-                    match files.try_take() {
-                        Some(permit) => held.push(permit),
-                        None => return unavailable(),
-                    }
-                }
-                (streamed(file, self.budget.clone(), held), len)
-            }
-        };
-        Response::builder()
-            .header("content-type", kind.content_type())
-            .header("content-length", len)
-            .body(body)
-            .expect("static headers are valid")
     }
 
     fn injected_error(&self) -> Response<ServeBody> {
@@ -296,9 +301,9 @@ pub async fn serve(
             permit = room(&slots, &listener, &registry) => permit,
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before accept: not
                     // fatal. Back off briefly so a full table does not spin the loop.
@@ -313,9 +318,11 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let conn = registry.add();
+        let peer = Arc::new(server.live.peer(client.ip()));
         connections.spawn(serve_connection(
             stream,
             conn,
+            peer,
             permit,
             server.clone(),
             limits,
@@ -363,6 +370,7 @@ fn newcomer_waits(listener: &TcpListener) -> bool {
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     conn: Arc<Conn>,
+    peer: Arc<live::Peer>,
     permit: OwnedSemaphorePermit,
     server: Arc<FlagServer>,
     limits: Limits,
@@ -376,9 +384,9 @@ async fn serve_connection(
         // A whole request: its answer is prepared, then watched as it is sent.
         let preparing = asked.request();
         req.extensions_mut().insert(files.clone());
-        let server = server.clone();
+        let (server, peer) = (server.clone(), peer.clone());
         async move {
-            let response = server.handle(req).await;
+            let response = server.handle_from(req, Some(&peer)).await;
             Ok::<_, std::convert::Infallible>(response.map(|body| preparing.answer(body)))
         }
     });
@@ -502,6 +510,7 @@ impl ServeConfig {
             quiet: self.quiet,
             tls,
             budget: Budget::default(),
+            live: live::Live::default(),
         })
     }
 
@@ -580,6 +589,12 @@ pub fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         println!("{}", config.describe(addr, server.data.folder(), ca));
         use std::io::Write;
         std::io::stdout().flush()?;
+        if !config.quiet {
+            let scheme = if config.tls { "https" } else { "http" };
+            log(format_args!(
+                "Open {scheme}://{addr}/ in a browser: the flags, and the requests in flight as clients run."
+            ));
+        }
         let ca_file = server.tls.as_ref().map(|t| t.ca_file.clone());
         // Half a second for the answers being sent to finish (a flag takes milliseconds),
         // plus the runtime's 200 ms below: stopped within the second the README promises,
@@ -738,6 +753,7 @@ pub fn start_embedded(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
                 quiet: true,
                 tls,
                 budget: Budget::default(),
+                live: live::Live::default(),
             });
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -797,6 +813,7 @@ mod tests {
             quiet: true,
             tls: None,
             budget: Budget::default(),
+            live: live::Live::default(),
         };
         let (status, body) = get(&server, "/flags/br/br.gif").await;
         assert_eq!((status, &body[..6]), (StatusCode::OK, &b"GIF89a"[..]));
@@ -808,7 +825,7 @@ mod tests {
         for path in [
             "/flags/xx/xx.gif",
             "/flags/../Cargo.toml",
-            "/",
+            "/favicon.ico",
             "/flags/br/br.png",
         ] {
             assert_eq!(get(&server, path).await.0, StatusCode::NOT_FOUND, "{path}");
@@ -842,6 +859,7 @@ mod tests {
             quiet: true,
             tls: None,
             budget: Budget::default(),
+            live: live::Live::default(),
         };
         let response = server
             .handle(Request::get("/flags/br/br.gif").body(()).unwrap())

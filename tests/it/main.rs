@@ -12,6 +12,8 @@
 //! - [`serve_hardening`]: `flags-dl serve` against a local attacker in its folder.
 //! - [`serve_bounds`]: `flags-dl serve` under floods: window-starved HTTP/2, thousands of
 //!   streams, no file descriptors left, the connection cap.
+//! - [`serve_page`]: `flags-dl serve` in a browser: listings, the gallery, the live figures,
+//!   over raw HTTP and in headless Chromium (skipped, saying why, where none is installed).
 //! - [`serve_latency`]: `serve --latency` keeps what it holds bounded and nothing open.
 //! - [`serve_tls_hardening`]: `serve --tls` against slow, idle and flooding connections.
 //! - [`tls`]: HTTPS and HTTP/2 against `flags-dl serve --tls`.
@@ -40,5 +42,6 @@ mod serve;
 mod serve_bounds;
 mod serve_hardening;
 mod serve_latency;
+mod serve_page;
 mod serve_tls_hardening;
 mod tls;

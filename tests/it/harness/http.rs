@@ -28,13 +28,27 @@ impl RawResponse {
 /// Sends `<method> <target> HTTP/1.1` with the target written verbatim, with
 /// `Connection: close`, and reads the whole answer.
 pub fn raw_request(addr: SocketAddr, method: &str, target: &str) -> RawResponse {
+    raw_request_with(addr, method, target, &[])
+}
+
+/// [`raw_request`] with these headers too (`("Accept", "text/plain")`).
+pub fn raw_request_with(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> RawResponse {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let request =
-        format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut request =
+        format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request += &format!("{name}: {value}\r\n");
+    }
+    request += "\r\n";
     stream.write_all(request.as_bytes()).unwrap();
     let mut raw = Vec::new();
     if let Err(e) = stream.read_to_end(&mut raw) {

@@ -25,7 +25,7 @@ pub mod server;
 
 pub use child::Spawned;
 pub use data::{all_codes, assert_decodable_gif, gif_names, shared_flags, POP20_SORTED};
-pub use http::{raw_request, RawResponse};
+pub use http::{raw_request, raw_request_with, RawResponse};
 pub use ndjson::{json_run, parse_ndjson, CodeLine, Status, Summary};
 pub use report::{report, split_verbose, Report};
 pub use run::{
