@@ -1,6 +1,7 @@
 //! Paths and streams the user hands flags-dl are read within bounds (issue 8 of the
 //! hardening issue): `--cacert`, `serve --cert` and `--key`, `SSL_CERT_FILE` and each file
-//! of `SSL_CERT_DIR` are read only if they are regular files of at most 4 MiB.
+//! of `SSL_CERT_DIR` are read only if they are regular files of at most 4 MiB, and the
+//! hidden `bench --child-run` reads at most 1 MiB of its stdin.
 //!
 //! Each attack runs under a time bound and a memory bound (`ulimit -d`, the process's data
 //! segment: its heap and every private mapping it writes), so that the code these tests
@@ -31,6 +32,8 @@ const LIMIT_MIB: u64 = 4;
 /// How a run is fed.
 enum Stdin {
     Closed,
+    /// `< /dev/zero`: an endless stream.
+    Zeros,
 }
 
 /// Runs flags-dl in `cwd` under [`DATA_LIMIT_KIB`], killed past [`PROMPTLY`], with no
@@ -43,6 +46,7 @@ fn bounded(
 ) -> (Output, Duration) {
     let redirect = match stdin {
         Stdin::Closed => "< /dev/null",
+        Stdin::Zeros => "< /dev/zero",
     };
     let script = format!("ulimit -d {DATA_LIMIT_KIB} && exec \"$0\" \"$@\" {redirect}");
     let started = Instant::now();
@@ -326,5 +330,23 @@ fn ssl_cert_dir_passes_over_a_fifo_and_a_device_and_warns_of_a_huge_file() {
         line.starts_with("flags-dl: warning: passed over SSL_CERT_DIR's ")
             && line.contains("02-huge.pem: 1.0 GiB, more than the 4 MiB"),
         "{line}"
+    );
+}
+
+/// Regression: the hidden `bench --child-run` read its stdin for a line without bound: fed
+/// an endless stream, it grew until memory ran out.
+#[test]
+fn bench_child_run_refuses_an_endless_stdin_at_once() {
+    let dir = scratch();
+    let run = bounded(
+        dir.path(),
+        &[],
+        &[os("bench"), os("--child-run")],
+        Stdin::Zeros,
+    );
+    assert_refused(
+        &run,
+        "more than 1024 KiB without a line's end",
+        "--child-run",
     );
 }
