@@ -316,7 +316,7 @@ pub struct ReliabilityArgs {
     pub names: bool,
 
     /// Trust the CA certificates in this PEM file too, besides the system's (whose place
-    /// SSL_CERT_FILE and SSL_CERT_DIR take when set).
+    /// SSL_CERT_FILE and SSL_CERT_DIR take when set). A regular file of at most 4 MiB.
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
@@ -482,11 +482,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub tls: bool,
 
-    /// With --tls, serve this certificate chain (PEM) instead of making one.
+    /// With --tls, serve this certificate chain (PEM) instead of making one. A regular
+    /// file of at most 4 MiB.
     #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
     pub cert: Option<PathBuf>,
 
-    /// With --tls and --cert, the certificate's private key (PEM).
+    /// With --tls and --cert, the certificate's private key (PEM). A regular file of at
+    /// most 4 MiB.
     #[arg(long, value_name = "FILE", requires_all = ["tls", "cert"])]
     pub key: Option<PathBuf>,
 

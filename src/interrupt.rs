@@ -5,8 +5,15 @@
 //! those left are removed), and let the driver print the report so far and exit 130.
 //! The handler is installed once per process and finds the current run in a static, so
 //! that the library can run more than once in one process.
+//!
+//! Exiting at once skips every destructor, so what a destructor would have removed is
+//! removed here first: the process's [`ScratchDir`]s (a bench run's temporary folder,
+//! which a terminal's second Ctrl-C, sent to the bench and its run alike, left behind
+//! full of flags).
 
 use crate::save::Saver;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio_util::sync::CancellationToken;
 
@@ -75,6 +82,78 @@ fn on_interrupt() {
                 eprintln!("\nflags-dl: interrupted; stopping (press Ctrl-C again to quit at once)");
             }
         }
-        _ => std::process::exit(130),
+        _ => {
+            // Held to the end: no scratch folder can be made after these are removed.
+            let scratch = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+            for dir in scratch.iter() {
+                remove_folder(dir);
+            }
+            std::process::exit(130)
+        }
+    }
+}
+
+/// The [`ScratchDir`]s of this process that are still there.
+static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// A temporary folder of the process's own that goes with it, however it ends: removed when
+/// dropped (its run ended, or failed), and by the handler before a second Ctrl-C exits.
+#[derive(Debug)]
+pub struct ScratchDir {
+    path: PathBuf,
+}
+
+impl ScratchDir {
+    /// A new folder `<prefix><random>` in the temporary directory (`TMPDIR`).
+    pub fn new(prefix: &str) -> io::Result<ScratchDir> {
+        // Made under the lock the handler takes, so that a Ctrl-C cannot fall between the
+        // folder's making and its registering.
+        let mut scratch = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+        let path = tempfile::Builder::new().prefix(prefix).tempdir()?.keep();
+        scratch.push(path.clone());
+        Ok(ScratchDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        // Removed before it is forgotten: a Ctrl-C in between still finds it.
+        remove_folder(&self.path);
+        let mut scratch = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+        scratch.retain(|dir| *dir != self.path);
+    }
+}
+
+/// Removes `dir` and all it holds. A writer still at work (a run's threads, being stopped)
+/// may add a file while it is emptied, which fails the removal: so it is tried again
+/// until the folder is gone, and once it is, nothing can be added to it. A folder the
+/// system will not let us remove is litter in the temporary directory, not a failure
+/// worth a word at exit.
+fn remove_folder(dir: &Path) {
+    for _ in 0..100 {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => continue,
+            _ => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scratch_folder_is_known_to_the_handler_until_it_is_removed() {
+        let dir = ScratchDir::new("flags-dl-test-").unwrap();
+        let path = dir.path().to_path_buf();
+        std::fs::write(path.join("br.gif"), b"GIF89a").unwrap();
+        assert!(SCRATCH.lock().unwrap().contains(&path));
+        drop(dir);
+        assert!(!path.exists(), "removed with what it held");
+        assert!(!SCRATCH.lock().unwrap().contains(&path));
     }
 }

@@ -16,6 +16,7 @@
 //! - [`report`]: the book's report, `-v` lines and the progress bar.
 //! - [`bench`]: `flags-dl bench`, the timing experiment, its exports and chart.
 //! - [`text`]: outside text made safe for file names and terminals.
+//! - [`files`]: a certificate or key file read safely: regular files only, 4 MiB at most.
 //! - [`limits`]: the open-file limit.
 //! - [`interrupt`]: Ctrl-C: stop cleanly, report, exit 130.
 //! - [`error`]: the errors that decide the exit status.
@@ -28,6 +29,7 @@ mod codes;
 mod countries;
 mod download;
 pub mod error;
+mod files;
 mod interrupt;
 mod limits;
 mod output;
@@ -181,6 +183,9 @@ pub(crate) fn start_run(
         None => download::trust::Trust::for_server(&site.base_url, proxies, cacert),
     }
     .map_err(|e| Error::Usage(e.0))?;
+    for skipped in &trust.skipped {
+        eprintln!("flags-dl: warning: {}", escaped(skipped));
+    }
     Ok(RunStart {
         site,
         trust,

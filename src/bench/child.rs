@@ -36,6 +36,11 @@ use wait4::Wait4;
 /// The hidden flag of `flags-dl bench` that runs one run for a parent bench.
 pub const CHILD_FLAG: &str = "--child-run";
 
+/// The longest spec a child reads from its stdin. A spec is a few KiB (676 codes, a CA of
+/// a few hundred bytes); without a bound, `--child-run` fed an endless stream (`<
+/// /dev/zero`) would grow its line until memory ran out.
+const MAX_SPEC_BYTES: u64 = 1 << 20;
+
 /// How often the parent reads the child's thread count: often enough to catch a pool
 /// that lives a few tens of milliseconds, rarely enough to cost the machine nothing.
 const SAMPLE_EVERY: Duration = Duration::from_millis(4);
@@ -243,13 +248,18 @@ fn read_status(status: &str) -> (Option<u64>, Option<usize>) {
 /// `flags-dl bench --child-run`: reads a [`RunSpec`] line on stdin, runs it, writes the
 /// figures as a JSON line on stdout, and exits once stdin closes.
 pub fn child_main() -> anyhow::Result<Exit> {
-    let mut line = String::new();
-    io::stdin().read_line(&mut line)?;
-    let spec: RunSpec = serde_json::from_str(&line).map_err(|e| {
+    let not_a_spec = |why: String| {
         Error::Usage(format!(
-            "{CHILD_FLAG} is for flags-dl bench itself, which writes a run's spec on stdin ({e})"
+            "{CHILD_FLAG} is for flags-dl bench itself, which writes a run's spec on stdin ({why})"
+        ))
+    };
+    let line = read_spec_line(&mut io::stdin().lock(), MAX_SPEC_BYTES)?.ok_or_else(|| {
+        not_a_spec(format!(
+            "more than {} KiB without a line's end",
+            MAX_SPEC_BYTES / 1024
         ))
     })?;
+    let spec: RunSpec = serde_json::from_slice(&line).map_err(|e| not_a_spec(e.to_string()))?;
     crate::limits::raise_open_files();
     let trust = match &spec.ca {
         Some(der) => crate::download::trust::Trust::for_embedded(der.clone().into(), None)
@@ -291,9 +301,40 @@ pub fn child_main() -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// The first line of `input` (its `\n` included), read no further than `max` bytes;
+/// `None` if `max` bytes hold no line's end. What follows the line stays unread in
+/// `input`'s buffer.
+fn read_spec_line(input: &mut impl BufRead, max: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    input.take(max).read_until(b'\n', &mut line)?;
+    if line.len() as u64 == max && line.last() != Some(&b'\n') {
+        return Ok(None);
+    }
+    Ok(Some(line))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spec_line_is_read_up_to_a_bound_and_no_further() {
+        let mut input = &b"{\"a\":1}\nrest"[..];
+        assert_eq!(
+            read_spec_line(&mut input, 100).unwrap().unwrap(),
+            b"{\"a\":1}\n"
+        );
+        assert_eq!(input, b"rest", "what follows the line is left");
+        // An endless stream with no line's end: refused after `max` bytes.
+        let mut zeros = BufReader::new(io::repeat(0));
+        assert!(read_spec_line(&mut zeros, 1 << 10).unwrap().is_none());
+        // A line that ends exactly at the bound is whole.
+        let mut exact = &b"1234\n"[..];
+        assert!(read_spec_line(&mut exact, 5).unwrap().is_some());
+        // End of input without a line's end: what there was (a spec that is not JSON).
+        let mut short = &b"{"[..];
+        assert_eq!(read_spec_line(&mut short, 5).unwrap().unwrap(), b"{");
+    }
 
     #[test]
     fn status_gives_the_high_water_mark_and_the_threads() {

@@ -290,9 +290,8 @@ pub fn run_once(
 ) -> anyhow::Result<Measured> {
     let (mode, max_req) = (spec.mode, spec.max_req);
     // A fresh folder per run: no run finds files (or a warm directory) left by another.
-    let dir = tempfile::Builder::new()
-        .prefix("flags-dl-bench-")
-        .tempdir()
+    // Removed on every way out, a second Ctrl-C's included (see `interrupt`).
+    let dir = crate::interrupt::ScratchDir::new("flags-dl-bench-")
         .map_err(|e| anyhow::anyhow!("cannot create a temporary folder for a run: {e}"))?;
     // Built before the clock starts: setting up is not downloading.
     let mut job = Job::new(
@@ -344,9 +343,9 @@ pub fn run_once(
     measured.peak_in_flight = job.pace.peak();
     measured.interrupted = cancel.is_cancelled();
     drop(job);
-    // A folder the OS will not let us remove is litter in the temp folder, not a failed
-    // measurement.
-    let _ = dir.close();
+    // Removed here; one the OS will not let us remove is litter in the temp folder, not a
+    // failed measurement.
+    drop(dir);
     Ok(measured)
 }
 

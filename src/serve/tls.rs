@@ -38,21 +38,28 @@ fn acceptor(
 
 impl Tls {
     /// `--cert` and `--key`: a certificate chain and its key, both PEM, served as given.
-    /// A file that cannot be read or parsed is a usage error naming it.
+    /// A file that cannot be read or parsed is a usage error naming it; only a regular file
+    /// of at most 4 MiB is read ([`crate::files`]), so a FIFO or `/dev/zero` cannot hang
+    /// the server's start or fill its memory.
     pub fn from_files(cert: &Path, key: &Path) -> anyhow::Result<Tls> {
+        use crate::files::{read_regular_bounded, CERT_FILE_LIMIT};
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let usage = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
             crate::error::Error::Usage(format!("{what} {}: {e}; give a PEM file", path.display()))
         };
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| usage("--cert", cert, &e))?
+        let cert_pem = read_regular_bounded(cert, CERT_FILE_LIMIT, "a certificate file")
+            .map_err(|e| usage("--cert", cert, &e))?;
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<_, _>>()
             .map_err(|e| usage("--cert", cert, &e))?;
         if chain.is_empty() {
             return Err(usage("--cert", cert, &"no certificate in it").into());
         }
-        let private = PrivateKeyDer::from_pem_file(key).map_err(|e| usage("--key", key, &e))?;
+        let key_pem = read_regular_bounded(key, CERT_FILE_LIMIT, "a key file")
+            .map_err(|e| usage("--key", key, &e))?;
+        let private =
+            PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| usage("--key", key, &e))?;
         let ca_der = chain.last().cloned().expect("not empty");
         Ok(Tls {
             acceptor: acceptor(chain, private)?,

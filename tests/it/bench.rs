@@ -567,6 +567,84 @@ fn ctrl_c_keeps_the_runs_that_finished() {
     assert_eq!(json["runs"].as_array().unwrap().len(), rows);
 }
 
+/// Regression: a second Ctrl-C, which exits at once, left the run's `flags-dl-bench-*`
+/// folder in the temporary directory, with every flag the run had saved. From a terminal
+/// both Ctrl-Cs reach the bench and its run's process alike: so here, sent to the process
+/// group one after the other, once the run has saved flags. Nothing may be left in `TMPDIR`,
+/// once every process of the bench has ended.
+#[cfg(unix)]
+#[test]
+fn a_second_ctrl_c_leaves_no_run_folder_behind() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+    let dir = scratch();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // One run of 20 flags, one at a time, 0.5 s each: mid-run for 10 s.
+    let mut cmd = command(bin_path());
+    cmd.args([
+        "bench",
+        "--modes",
+        "sequential",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+    ])
+    .args(["--delay", "0.5", "-l", "20"])
+    .env("TMPDIR", &tmp)
+    .current_dir(dir.path())
+    .process_group(0);
+    let child = Spawned::start(cmd);
+    let group = child.id();
+    let flags_saved = || -> usize {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .filter_map(|entry| std::fs::read_dir(entry.ok()?.path()).ok())
+            .flat_map(|run| run.filter_map(Result::ok))
+            .filter(|file| file.file_name().to_string_lossy().ends_with(".gif"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while flags_saved() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no run saved 2 flags in 60 s:\n{}",
+            child.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Two quick presses, a `kill` process each (a millisecond or two apart: one call
+    // sending both could have them merged into one): the second comes before the run,
+    // which looks at its cancellation every 50 ms, has finished the stop the first began.
+    child.signal_group("INT");
+    child.signal_group("INT");
+    let (status, stdout, stderr) = child.finish(RUN_TIMEOUT);
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "--- stdout\n{stdout}--- stderr\n{stderr}"
+    );
+    // The run's process, orphaned once the bench exits, is still in the group: wait for
+    // the group to empty before looking.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::process::Command::new("kill")
+        .args(["-0", "--", &format!("-{group}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(Instant::now() < deadline, "the bench's run is still going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        file_names(&tmp),
+        Vec::<String>::new(),
+        "left in TMPDIR after a second Ctrl-C"
+    );
+}
+
 /// Parses the SVG with python3's XML parser where there is one, and always checks that its
 /// tags balance.
 fn assert_well_formed(path: &Path, svg: &str) {

@@ -18,6 +18,8 @@
 //! - [`serve_tls_hardening`]: `serve --tls` against slow, idle and flooding connections.
 //! - [`tls`]: HTTPS and HTTP/2 against `flags-dl serve --tls`.
 //! - [`bench`]: `flags-dl bench` and its exports.
+//! - [`bounded_inputs`]: certificate and key paths, and `bench --child-run`'s stdin, read
+//!   within bounds: a FIFO, `/dev/zero` or a gigabyte file hangs nothing, fills no memory.
 //! - [`client_hardening`]: the client against a local attacker and hostile input.
 //! - [`listen_queue`]: what a server that takes one connection at a time sees of the pace.
 //! - [`one_path`]: the same response gives the same result in every mode.
@@ -27,6 +29,8 @@
 mod harness;
 
 mod bench;
+#[cfg(unix)]
+mod bounded_inputs;
 mod client_hardening;
 mod download;
 mod fault_server;

@@ -140,6 +140,17 @@ impl Spawned {
         assert!(sent.success(), "kill -{name} {} failed", self.id());
     }
 
+    /// Sends `SIG<name>` to the child's whole process group, as a terminal sends Ctrl-C to
+    /// a command and every process it started. The child must lead a group of its own
+    /// (`CommandExt::process_group(0)` before starting it), or the test signals itself.
+    pub fn signal_group(&self, name: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{name}"), "--".into(), format!("-{}", self.id())])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{name} -- -{} failed", self.id());
+    }
+
     /// The next stdout line (with its `\n`), waiting at most `limit`.
     pub fn next_line(&mut self, limit: Duration) -> Result<String, RecvTimeoutError> {
         self.lines.recv_timeout(limit)
