@@ -5,8 +5,8 @@
 //! The page and everything it loads are outside the lesson: `/`, `/_gallery/` (the
 //! images, the script and the style, from `page/`, compiled in) and `/_live`,
 //! `/_live.json` are answered before `--delay` and `--error-rate` are drawn, are not
-//! counted in the figures, and are not logged. (`--latency` is a connection's, applied
-//! before any request is read: the page's requests pay it too.) The flags are shown from
+//! counted in the figures, and are not logged; a connection that asks for one is let off
+//! `--latency` (see [`super::latency`]). The flags are shown from
 //! `/_gallery/<cc>.gif`, not from their usual paths, for the same reason. The page works
 //! without JavaScript; its script only keeps the figures live.
 

@@ -9,6 +9,11 @@
 //! the kernel's TCP handshake (the connection is accepted before the wrapper exists),
 //! loss and retransmission, and bandwidth.
 //!
+//! A connection can be let off ([`Bypass`]): from then on what crosses it is not held
+//! (what is held already still goes out first, in order). The server lets off one that
+//! asked for its own page (`/`, `/_gallery/`, `/_live`), which pays no round trip but half
+//! of one for the head of its first request, read before anyone knows what it asks.
+//!
 //! Each connection gets two pump tasks, one per direction, and an in-memory pipe
 //! ([`tokio::io::duplex`]) whose far end is what the server reads and writes. What they
 //! hold is bounded ([`MAX_HELD`] each way: past it the sender waits, as TCP's window would
@@ -17,6 +22,8 @@
 
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::time::Instant;
@@ -32,12 +39,32 @@ const MAX_HELD: usize = 4 << 20;
 /// before the other reads.
 const PIPE: usize = 64 << 10;
 
-/// Wraps an accepted connection so that what crosses it is held `one_way` each way.
-/// Returns the end to serve, and what completes once the socket is closed (the server's
-/// end closed, and what it sent delivered), for the connection to hold its slot until then.
+/// Set, a connection's bytes are no longer held.
+#[derive(Debug, Clone, Default)]
+pub struct Bypass(Arc<AtomicBool>);
+
+impl Bypass {
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn hold(&self, hold: Duration) -> Duration {
+        if self.0.load(Ordering::Relaxed) {
+            Duration::ZERO
+        } else {
+            hold
+        }
+    }
+}
+
+/// Wraps an accepted connection so that what crosses it is held `one_way` each way, until
+/// `bypass` is set. Returns the end to serve, and what completes once the socket is closed
+/// (the server's end closed, and what it sent delivered), for the connection to hold its
+/// slot until then.
 pub fn delayed<S>(
     socket: S,
     one_way: Duration,
+    bypass: Bypass,
 ) -> (DuplexStream, impl std::future::Future<Output = ()> + Send)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -48,9 +75,22 @@ where
     // The server's end closing (the response sent, or the connection dropped) is what
     // ends a connection; the client's half may stay open to the last byte.
     let done = CancellationToken::new();
-    let up = tokio::spawn(pump(from_client, to_server, one_way, done.clone()));
+    let up = tokio::spawn(pump(
+        from_client,
+        to_server,
+        one_way,
+        bypass.clone(),
+        done.clone(),
+    ));
     let down = tokio::spawn(async move {
-        pump(from_server, to_client, one_way, CancellationToken::new()).await;
+        pump(
+            from_server,
+            to_client,
+            one_way,
+            bypass,
+            CancellationToken::new(),
+        )
+        .await;
         done.cancel();
     });
     let closed = async move {
@@ -64,7 +104,7 @@ where
 /// end of `from` (or a read error, which is how a reset looks), shuts `to` down `hold`
 /// after the last chunk, as a FIN would arrive. Returns when `to` is shut down or fails,
 /// or when `stop` is cancelled.
-async fn pump<R, W>(mut from: R, mut to: W, hold: Duration, stop: CancellationToken)
+async fn pump<R, W>(mut from: R, mut to: W, hold: Duration, bypass: Bypass, stop: CancellationToken)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -96,7 +136,7 @@ where
                 }
             }
             read = read_chunk(&mut from, &mut buf), if ended_at.is_none() && held_bytes < MAX_HELD => {
-                let at = Instant::now() + hold;
+                let at = Instant::now() + bypass.hold(hold);
                 match read {
                     Some(chunk) => {
                         held_bytes += chunk.len();
@@ -130,7 +170,7 @@ mod tests {
     async fn an_echo_takes_a_round_trip_and_messages_are_not_serialised() {
         let (client, socket) = tokio::io::duplex(1024);
         let one_way = Duration::from_millis(100);
-        let (mut served, _closed) = delayed(socket, one_way);
+        let (mut served, _closed) = delayed(socket, one_way, Bypass::default());
         tokio::spawn(async move {
             let mut buf = [0u8; 64];
             loop {

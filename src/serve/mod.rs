@@ -380,9 +380,15 @@ async fn serve_connection(
     let tls = server.tls.clone();
     let files = ConnectionFiles::default();
     let asked = conn.clone();
+    let bypass = latency::Bypass::default();
+    let page_asked = bypass.clone();
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         // A whole request: its answer is prepared, then watched as it is sent.
         let preparing = asked.request();
+        if gallery::is_page(req.uri().path()) {
+            // The server's own page pays no `--latency` (see `latency`).
+            page_asked.set();
+        }
         req.extensions_mut().insert(files.clone());
         let (server, peer) = (server.clone(), peer.clone());
         async move {
@@ -394,7 +400,7 @@ async fn serve_connection(
     let (stream, closed): (Box<dyn Transport>, _) = if limits.latency.is_zero() {
         (Box::new(stream), None)
     } else {
-        let (stream, closed) = latency::delayed(stream, limits.latency / 2);
+        let (stream, closed) = latency::delayed(stream, limits.latency / 2, bypass);
         (Box::new(stream), Some(closed))
     };
     let served = async {

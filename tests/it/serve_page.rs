@@ -821,3 +821,56 @@ fn in_a_browser_a_refused_page_falls_back_to_polling() {
         "{seen}"
     );
 }
+
+/// Reads one HTTP/1.1 answer with a `Content-Length` from `stream`: its head and body.
+fn read_answer(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "an answer's head");
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a content-length");
+    let mut body = vec![0; len];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+/// The page and what it loads skip `--latency`: once a connection has asked for the page,
+/// its answers are not held (only that first request's head paid half a round trip,
+/// read before anyone knew what it asked); a flag still pays the whole round trip.
+#[test]
+fn the_page_skips_latency_once_its_connection_asked_for_it() {
+    let server = Server::start(&["--latency", "2000"]);
+    let mut page = TcpStream::connect(server.addr).unwrap();
+    page.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    page.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_answer(&mut page);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let asked = Instant::now();
+    page.write_all(b"GET /_gallery/gallery.css HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_answer(&mut page);
+    let took = asked.elapsed();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the page's next request took {took:?}"
+    );
+
+    let asked = Instant::now();
+    let flag = crate::harness::raw_request(server.addr, "GET", "/flags/br/br.gif");
+    assert_eq!(flag.status, Some(200));
+    assert!(
+        asked.elapsed() >= Duration::from_secs(2),
+        "a flag pays the round trip"
+    );
+}
