@@ -266,24 +266,18 @@ def build(a, log) -> tuple[list[bp.Workload], list[Line], dict[str, int], Path]:
         add("nginx-every-200", "nginx", "--every, async", 200, e200, w,
             [Target("≤ 1.03× baseline", near_baseline), Target("peak RSS ≤ curl -Z's", rss_below_curl)], c200)
 
-    T, CA = a.tls_nginx, a.cacert
-    if want("tls", T, "nginx with TLS"):
-        cfg = urls(T, "tls")
-        c = bp.curl_w_tool(100, cfg, "curl -Z --parallel-max 100 (TLS)", CA)
-        h2 = pair("--all -m 100 (TLS)", ["-s", T, "--cacert", CA, "--all", "-m", "100"],
-                  "-s $TLS_NGINX --cacert CA.pem --all -m 100", True)
-        w = workload("tls", "nginx, TLS and HTTP/2", [*h2, c], expect_all, T)
-        add("tls-100", "nginx TLS+h2", "--all, async", 100, h2, w, (), c)
-
-    R = a.rtt
-    if want("rtt", R, "the latency proxy"):
-        cfg = urls(R, "rtt")
-        c = bp.curl_w_tool(100, cfg, "curl -Z --parallel-max 100 (50 ms)", CA)
-        h2 = pair("--all -m 100 (50 ms)", ["-s", R, "--cacert", CA, "--all", "-m", "100"],
-                  "-s $RTT50 --cacert CA.pem --all -m 100", True)
-        w = workload("rtt", "nginx, TLS and HTTP/2, through a 50 ms round trip", [*h2, c], expect_all, R)
-        add("rtt-100", "nginx TLS+h2, 50 ms RTT", "--all, async", 100, h2, w,
-            [Target("≤ 220 ms and ≤ 0.75× curl -Z", rtt_target)], c)
+    CA = a.cacert
+    for group, url, var, title, server, targets in (
+            ("tls", a.tls_nginx, "$TLS_NGINX", "nginx, TLS and HTTP/2", "nginx TLS+h2", ()),
+            ("rtt", a.rtt, "$RTT50", "nginx, TLS and HTTP/2, through a 50 ms round trip", "nginx TLS+h2, 50 ms RTT",
+             [Target("≤ 220 ms and ≤ 0.75× curl -Z", rtt_target)])):
+        if not want(group, url, title):
+            continue
+        c = bp.curl_w_tool(100, urls(url, group), f"curl -Z --parallel-max 100 ({group})", CA)
+        h2 = pair(f"--all -m 100 ({group})", ["-s", url, "--cacert", CA, "--all", "-m", "100"],
+                  f"-s {var} --cacert CA.pem --all -m 100", True)
+        w = workload(group, title, [*h2, c], expect_all, url)
+        add(f"{group}-100", server, "--all, async", 100, h2, w, targets, c)
 
     if "embedded" in a.only:
         # The embedded server's flags are generated: the count is checked, not the bytes.
