@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 19's matrix: a flags-dl build against a baseline build and curl -Z on every kind of
-# server, in one run of under 5 minutes, with the issue's targets as PASS/FAIL.
+# server, in one run of about 5 minutes, with the issue's targets as PASS/FAIL.
 #
 #   scripts/matrix.sh BASELINE_BINARY [--bin CANDIDATE] [--only GROUPS] [--runs N]
 #                     [--slow-runs N] [--no-install] [--no-netns]
@@ -40,7 +40,7 @@ BENCH_NAME=matrix
 # shellcheck source=scripts/bench-lib.sh
 . "$HERE/bench-lib.sh"
 
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
 BASELINE="" CAND="" ONLY=nginx,tls,rtt,embedded,serve,httpserver,slow,bucket-keepalive,bucket-close
 RUNS=15 SLOW_RUNS=5 INSTALL=1 NETNS=1
 while (($#)); do
