@@ -425,6 +425,12 @@ def report(lines: list[Line], runs: dict[str, int], loads: dict[str, str], out) 
     return {"lines": rows}
 
 
+def raw_runs(workloads: list[bp.Workload]) -> dict:
+    """Every run of every tool, for results.json."""
+    return {w.key: {"title": w.title, "tools": {t.name: {"command": t.shown, "runs": [r.__dict__ for r in t.runs]}
+                                                for t in w.tools}} for w in workloads}
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -481,6 +487,9 @@ def main() -> int:
         t1 = time.monotonic()
         bp.round_robin(w, runs[w.key], warm, w.timeout, log)
         took[w.key] = time.monotonic() - t1
+        if a.json:  # rewritten as each group ends, so an interrupted run keeps what it timed
+            Path(a.json).write_text(json.dumps({"runs": runs, "loads": loads, "partial": True,
+                                                "workloads": raw_runs(workloads[:len(took)])}, indent=1))
     total = time.monotonic() - t0
     shutil.rmtree(lists, ignore_errors=True)
 
@@ -491,10 +500,7 @@ def main() -> int:
     out()
     results = report(lines, runs, loads, out)
     results.update({"runs": runs, "load_before": load_before, "load_after": bp._load(), "seconds": total,
-                    "seconds_per_workload": took, "loads": loads,
-                    "workloads": {w.key: {"title": w.title, "tools": {t.name: {"command": t.shown,
-                                                                                 "runs": [r.__dict__ for r in t.runs]}
-                                                                        for t in w.tools}} for w in workloads}})
+                    "seconds_per_workload": took, "loads": loads, "workloads": raw_runs(workloads)})
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))
     if a.markdown:
