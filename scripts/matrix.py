@@ -84,6 +84,13 @@ class Line:
     curl_note: str = ""       # said instead of curl's figures
 
 
+class LoadProbe(bp.Probe):
+    """bench_peers' Probe, plus the 1-minute load average as each run ended (in results.json)."""
+
+    def after(self, before: dict[str, int]) -> dict:
+        return {**super().after(before), "load": float(bp._load().split()[0])}
+
+
 @dataclass
 class Target:
     """One of the issue's targets, checked on a line: check(tool, line) -> (ok, numbers)."""
@@ -224,7 +231,7 @@ def build(a, log) -> tuple[list[bp.Workload], list[Line], dict[str, int], Path]:
     def workload(key: str, title: str, tools: list, expect, server: str, slow: bool = False,
                  rss: bool = False, probe=None, timeout: float = 60) -> bp.Workload:
         w = bp.Workload(key, title, tools, expect, server, timeout=timeout, rss=rss,
-                        probe=probe or bp.Probe())
+                        probe=probe or LoadProbe())
         workloads.append(w)
         runs[key] = a.slow_runs if slow else a.runs
         return w
@@ -326,7 +333,7 @@ def build(a, log) -> tuple[list[bp.Workload], list[Line], dict[str, int], Path]:
     SL = a.slow
     if want("slow", SL, "slow_server.py"):
         s200 = pair("--all -m 200 (slow_server)", ["--all", "-m", "200", "-s", SL], "--all -m 200 -s $SLOW", True)
-        probe = bp.Probe(stats_root(SL), fields=("max_delay", "max_delay_answered", "requests"))
+        probe = LoadProbe(stats_root(SL), fields=("max_delay", "max_delay_answered", "requests"))
         w = workload("slow", "slow_server.py (0.5–5 s, listen queue of 5)", list(s200), expect_all, SL, slow=True,
                      probe=probe, timeout=60)
         # curl -Z without --parallel-immediate waits for each answer before it opens the next
@@ -349,7 +356,7 @@ def build(a, log) -> tuple[list[bp.Workload], list[Line], dict[str, int], Path]:
                       more=["--retry", "10"]) if with_curl else None
         r100 = pair(f"--all -m 100 ({group})", ["--all", "-m", "100", "-s", url], "--all -m 100 -s $RATELIMIT", True)
         w = workload(group, f"ratelimit_server.py --burst 50 ({label})", [*r100, *([c] if c else [])], expect_all,
-                     url, slow=True, probe=bp.Probe(stats_root(url), fields=rate_fields), timeout=120)
+                     url, slow=True, probe=LoadProbe(stats_root(url), fields=rate_fields), timeout=120)
         add(f"{group}-100", label, "--all, async", 100, r100, w, targets, c,
             "" if c else "left out (5 minutes)")
     return workloads, lines, runs, lists
