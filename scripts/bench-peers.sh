@@ -53,7 +53,9 @@ done
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 ]] || { echo "bench-peers: --runs must be a positive number" >&2; exit 2; }
 ((RUNS >= 5)) || echo "bench-peers: note: --runs $RUNS; the benchmark's numbers are medians of at least 5" >&2
 
-say() { printf 'bench-peers: %s\n' "$*" >&2; }
+BENCH_NAME=bench-peers
+# shellcheck source=scripts/bench-lib.sh
+. "$HERE/bench-lib.sh"
 
 DATA=../shared/flags # relative to the repo root, as the project's docs give it
 if [[ ! -f $DATA/country_codes.txt ]]; then
@@ -63,20 +65,8 @@ fi
 
 # ---------------------------------------------------------------- tools
 if ((INSTALL)); then
-    need=()
-    command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
-    command -v curl >/dev/null || need+=(curl)
-    command -v wget2 >/dev/null || need+=(wget2)
-    command -v aria2c >/dev/null || need+=(aria2)
-    [[ -x /usr/bin/time ]] || need+=(time)
-    command -v hyperfine >/dev/null || need+=(hyperfine)
-    command -v python3 >/dev/null || need+=(python3)
-    if ((${#need[@]})); then
-        say "installing ${need[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -q "${need[@]}" >&2 || { apt-get update -q >&2 && apt-get install -y -q "${need[@]}" >&2; } ||
-            say "could not install every package; the missing peers are skipped"
-    fi
+    bench_install nginx=nginx-light curl=curl wget2=wget2 aria2c=aria2 /usr/bin/time=time \
+        hyperfine=hyperfine python3=python3 || say "could not install every package; the missing peers are skipped"
 fi
 command -v python3 >/dev/null || { say "python3 is needed"; exit 1; }
 command -v curl >/dev/null || { say "curl is needed (the reference peer)"; exit 1; }
@@ -97,142 +87,44 @@ fi
 [[ -x $BIN ]] || { say "no $BIN: build it first"; exit 1; }
 
 # ---------------------------------------------------------------- servers
-WORK=$(mktemp -d /tmp/flags-bench.XXXXXX)
-SHMBASE=/dev/shm; [[ -d $SHMBASE && -w $SHMBASE ]] || SHMBASE=/tmp
-SHMDIR=$(mktemp -d "$SHMBASE/flagsbench.XXXXXX") # every run's output folder goes in here
-export FLAGSBENCH_SHM=$SHMDIR
-export NGINX_FLAGS_STATE=$WORK/nginx
-TLS_STARTED=0 # issue 10's nginx with TLS, in a state folder of its own
-DELAY_PID="" PY_PID=""
-declare -A SRV_PID=() # issue 9's Python servers: name -> pid
-cleanup() {
-    local rc=$? i name pid
-    set +e
-    trap - INT TERM
-    if [[ -n $PY_PID ]] && kill -0 "$PY_PID" 2>/dev/null; then
-        kill -TERM "$PY_PID" 2>/dev/null # it ends the tool it is running, then itself
-        wait "$PY_PID" 2>/dev/null
-    fi
-    for name in "${!SRV_PID[@]}"; do
-        pid=${SRV_PID[$name]}
-        kill -0 "$pid" 2>/dev/null || continue
-        kill -TERM "$pid" 2>/dev/null
-        for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        say "stopped $name (pid $pid)"
-    done
-    if [[ -n $DELAY_PID ]] && kill -0 "$DELAY_PID" 2>/dev/null; then
-        kill -TERM "$DELAY_PID" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do kill -0 "$DELAY_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$DELAY_PID" 2>/dev/null || true
-        wait "$DELAY_PID" 2>/dev/null || true
-        say "stopped the delay server (pid $DELAY_PID)"
-    fi
-    "$HERE/nginx-flags.sh" stop
-    ((TLS_STARTED)) && NGINX_FLAGS_STATE=$WORK/nginx-tls "$HERE/nginx-flags.sh" stop
-    rm -rf "$WORK" "$SHMDIR" 2>/dev/null || { sleep 0.5; rm -rf "$WORK" "$SHMDIR"; }
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_setup
+ROOT=$(cd "$DATA/.." && pwd) # the folder that holds flags/, served as the book does
 
-# Many connections at once: let every tool open as many files as it likes.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-NGINX=$("$HERE/nginx-flags.sh" start --root "$DATA/..")
+bench_nginx NGINX nginx "$ROOT"
 say "nginx at $NGINX"
 
 DELAY=""
-# In a session of its own, like nginx: a Ctrl-C in the terminal is for us (and the
-# trap stops it), not for it. (Without job control setsid execs: $! is the server.)
-setsid "$BIN" serve --port 0 --quiet --delay 0.5 --dir "$DATA" >"$WORK/delay.out" 2>"$WORK/delay.err" &
-DELAY_PID=$!
-for ((i = 0; i < 100; i++)); do # at most ~10 s
-    DELAY=$(head -n 1 "$WORK/delay.out" 2>/dev/null | grep -o 'http://127\.0\.0\.1:[0-9]*/flags' || true)
-    [[ -n $DELAY ]] && break
-    kill -0 "$DELAY_PID" 2>/dev/null || break
-    sleep 0.1
-done
-if [[ -n $DELAY ]]; then
-    say "delay server at $DELAY"
-else
-    say "the delay server did not start; (c) is skipped: $(head -c 500 "$WORK/delay.err")"
-fi
+bench_start delay-server "$BIN" serve --port 0 --quiet --delay 0.5 --dir "$DATA"
+[[ -z $PORT ]] || DELAY=http://127.0.0.1:$PORT/flags
+[[ -n $DELAY ]] || say "(c) is skipped"
 
-# Issue 9's servers, only for the workloads asked for. Each prints http.server's
-# "Serving HTTP on HOST port PORT (URL) ..." first; started in a session of its own
-# (setsid execs, so $! is the server), from the folder that holds flags/, as the book does.
-ROOT=$(cd "$DATA/.." && pwd)
+# Issue 9's servers, only for the workloads asked for, each serving $ROOT.
 start_py() { # NAME LETTER CMD...: sets URL to http://127.0.0.1:PORT/flags, or empty
-    local name=$1 letter=$2 i port=""
+    local name=$1 letter=$2
     shift 2
     URL=""
     [[ $ONLY == *$letter* ]] || return 0
-    (cd "$ROOT" && exec setsid "$@" >"$WORK/$name.out" 2>"$WORK/$name.err") &
-    SRV_PID[$name]=$!
-    for ((i = 0; i < 100; i++)); do # at most ~10 s
-        port=$(head -n 1 "$WORK/$name.out" 2>/dev/null | grep -o ' port [0-9]*' | grep -o '[0-9]*' || true)
-        [[ -n $port ]] && break
-        kill -0 "${SRV_PID[$name]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [[ -n $port ]]; then
-        URL=http://127.0.0.1:$port/flags
-        say "$name at $URL"
-    else
-        say "$name did not start; ($letter) is skipped: $(head -c 500 "$WORK/$name.err")"
-    fi
+    bench_start "$name" "$@"
+    [[ -n $PORT ]] && URL=http://127.0.0.1:$PORT/flags || say "($letter) is skipped"
 }
 # -u: its "Serving HTTP on ..." line is printed, not left in a buffer. Its request log
 # (stderr) goes to a file, as a reader's goes to a terminal.
-start_py http.server h python3 -u -m http.server 0 --bind 127.0.0.1
+start_py http.server h python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$ROOT"
 HTTPSERVER=$URL
-start_py slow_server.py i python3 -u "$HERE/slow_server.py" --port 0 --quiet
+start_py slow_server.py i python3 -u "$HERE/slow_server.py" --port 0 --quiet --directory "$ROOT"
 SLOW=$URL
-start_py ratelimit_server.py j python3 -u "$HERE/ratelimit_server.py" --port 0 --rate 50 --quiet
+start_py ratelimit_server.py j python3 -u "$HERE/ratelimit_server.py" --port 0 --rate 50 --quiet --directory "$ROOT"
 RATELIMIT=$URL
 
 # Issue 10: nginx with TLS and HTTP/2 (k), and the same through a 50 ms round trip (l).
-# The CA and the server's certificate (localhost and 127.0.0.1, ECDSA P-256, 2 days) are
-# made here, in $WORK, and trusted by the tools only through --cacert.
 TLS_NGINX="" CACERT="" LATENCY=""
-make_certs() { # DIR: writes ca.pem, server.pem, server.key
-    local d=$1
-    mkdir -p "$d"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-        -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=flags-dl bench CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-            -keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=localhost" &&
-        printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
-            "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$d/server.ext" &&
-        openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-            -set_serial "0x$(openssl rand -hex 8)" -days 2 -extfile "$d/server.ext" -out "$d/server.pem"
-}
 if [[ $ONLY == *[kl]* ]]; then
-    if ! command -v openssl >/dev/null; then
-        say "no openssl: (k) and (l) are skipped"
-    elif ! make_certs "$WORK/tls" >"$WORK/tls.log" 2>&1; then
-        say "could not make the certificates; (k) and (l) are skipped: $(tail -c 500 "$WORK/tls.log")"
-    else
-        CACERT=$WORK/tls/ca.pem
-        TLS_STARTED=1
-        if TLS_NGINX=$(NGINX_FLAGS_STATE=$WORK/nginx-tls "$HERE/nginx-flags.sh" start --root "$DATA/.." \
-            --tls "$WORK/tls/server.pem" "$WORK/tls/server.key"); then
-            say "nginx with TLS and HTTP/2 at $TLS_NGINX"
-        else
-            TLS_NGINX=""
-            say "nginx with TLS did not start; (k) and (l) are skipped"
-        fi
-    fi
+    bench_tls_nginx "$ROOT"
+    [[ -n $TLS_NGINX ]] || say "(k) and (l) are skipped"
 fi
-if [[ -n $TLS_NGINX && $ONLY == *l* ]]; then
-    tls_port=${TLS_NGINX#https://localhost:}
-    tls_port=${tls_port%%/*}
-    start_py latency_proxy.py l python3 -u "$HERE/latency_proxy.py" --target "127.0.0.1:$tls_port" --delay-ms 25
-    [[ -z $URL ]] || LATENCY=https://localhost:${URL#http://127.0.0.1:}
+if [[ $ONLY == *l* ]]; then
+    bench_latency_proxy
+    [[ -n $LATENCY || -z $TLS_NGINX ]] || say "(l) is skipped"
 fi
 
 # ---------------------------------------------------------------- run
@@ -260,12 +152,7 @@ args=(--bin "$BIN" --nginx "$NGINX" --data "$DATA" --runs "$RUNS" --warmup "$WAR
 [[ -n $TLS_NGINX ]] && args+=(--tls-nginx "$TLS_NGINX" --cacert "$CACERT")
 [[ -n $LATENCY ]] && args+=(--latency-proxy "$LATENCY")
 ((IMMEDIATE)) && args+=(--curl-immediate)
-# In the background and waited for, so that a TERM sent to this script runs the trap
-# at once (which passes it on) instead of after the whole benchmark.
-python3 "$HERE/bench_peers.py" "${args[@]}" &
-PY_PID=$!
-wait "$PY_PID"
-PY_PID=""
+bench_driver python3 "$HERE/bench_peers.py" "${args[@]}"
 {
 echo
 echo "Load after: \`$(uptime | sed 's/^ *//')\`"

@@ -17,7 +17,17 @@ book binds every interface), takes the port as --port as well as the book's posi
 argument (default 8001, as the book; 0 picks a free one), prints the bound port on its
 first line ("Serving HTTP on HOST port PORT (URL) ...", as http.server does), has
 --quiet to stop the per-request log, --seed to repeat a run's delays, and
---min-delay/--max-delay. Standard library only.
+--min-delay/--max-delay. And it says what it drew, for a benchmark to hold a client's
+time against the slowest delay it could not avoid:
+
+    GET /__stats  ->  {"requests": n, "max_delay": s, "max_delay_answered": s, "seed": k}
+    GET /__reset  ->  the same figures, then sets them to 0 and, with --seed, draws the
+                      same delays again from the start (so each run gets the same ones)
+
+`requests` counts the GETs that drew a delay, `max_delay` is the slowest delay drawn (s),
+`max_delay_answered` the slowest of those whose answer was sent whole (a client that gave
+up waiting drew one too). Each /__reset also writes "slowest delay drawn: ..." on stderr,
+--quiet or not. Neither path is delayed or counted. Standard library only.
 
     python3 scripts/slow_server.py --port 0 --directory ../shared  # serves /flags/...
     python3 scripts/slow_server.py 8002 -d ../shared --error-rate .25
@@ -26,6 +36,7 @@ first line ("Serving HTTP on HOST port PORT (URL) ...", as http.server does), ha
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import socket
@@ -48,12 +59,19 @@ class SlowHandler(SimpleHTTPRequestHandler):
     max_delay = MAX_DELAY
     quiet = False
     rng = random.Random()
-    rng_lock = threading.Lock()  # one Random shared by the handler threads
+    seed: int | None = None
+    rng_lock = threading.Lock()  # one Random and the figures, shared by the handler threads
+    drawn = {"requests": 0, "max_delay": 0.0, "max_delay_answered": 0.0}
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path.split("?", 1)[0] in ("/__stats", "/__reset"):
+            self._stats(reset=self.path.startswith("/__reset"))
+            return
         with self.rng_lock:
             delay = self.rng.uniform(self.min_delay, self.max_delay)
             teapot = self.rng.random() < self.error_rate
+            self.drawn["requests"] += 1
+            self.drawn["max_delay"] = max(self.drawn["max_delay"], delay)
         cc = self.path[-6:-4].upper()
         if not self.quiet:
             sys.stderr.write(f"{cc} delay: {delay:.2f}s{' (418)' if teapot else ''}\n")
@@ -68,10 +86,29 @@ class SlowHandler(SimpleHTTPRequestHandler):
                     self.copyfile(f, self.wfile)
                 finally:
                     f.close()
+            with self.rng_lock:
+                self.drawn["max_delay_answered"] = max(self.drawn["max_delay_answered"], delay)
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up during the delay (a timeout): nothing to answer.
             if not self.quiet:
                 sys.stderr.write(f"{cc} *** client closed\n")
+
+    def _stats(self, reset: bool) -> None:
+        with self.rng_lock:
+            stats = {**self.drawn, "seed": self.seed}
+            if reset:
+                self.drawn.update(requests=0, max_delay=0.0, max_delay_answered=0.0)
+                if self.seed is not None:
+                    self.rng.seed(self.seed)
+                sys.stderr.write(f"slowest delay drawn: {stats['max_delay']:.3f}s "
+                                 f"({stats['max_delay_answered']:.3f}s answered), {stats['requests']} requests\n")
+        body = (json.dumps(stats) + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's name)
         if not self.quiet:
@@ -110,6 +147,7 @@ def main() -> int:
     SlowHandler.max_delay = a.max_delay
     SlowHandler.quiet = a.quiet
     SlowHandler.rng = random.Random(a.seed)
+    SlowHandler.seed = a.seed
 
     directory = os.path.abspath(a.directory)
 
