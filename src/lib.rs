@@ -150,7 +150,7 @@ pub(crate) struct RunStart {
     pub(crate) site: site::OpenSite,
     /// The certificate authorities trusted, for an https server.
     pub(crate) trust: download::trust::Trust,
-    /// The open-file limit, raised as far as the system allows (`None`: unknown).
+    /// The open-file limit, raised as far as the system allows (`None`: there is none).
     pub(crate) fd_limit: Option<u64>,
 }
 
