@@ -8,6 +8,7 @@
 //! - [`server`]: a server child (`flags-dl serve`, `python3 -m http.server` or a Python
 //!   script) started on a free loopback port, found from its banner, stopped when dropped.
 //! - [`http`]: a raw HTTP/1.1 request, with the target written verbatim.
+//! - [`cases`]: a table of cases run as one test, each to its end ([`check_each`]).
 //! - [`report`]: the book's human report, parsed into its parts, and the counts it
 //!   should print for a tally of its `-v` lines ([`Tally`]).
 //! - [`ndjson`]: the `--json` output, checked against its documented shape and typed.
@@ -16,6 +17,7 @@
 //! It holds no assertion about flags-dl's behaviour beyond the documented shape of its
 //! output: those live in the area modules beside it.
 
+pub mod cases;
 pub mod child;
 pub mod data;
 pub mod http;
@@ -24,6 +26,7 @@ pub mod report;
 pub mod run;
 pub mod server;
 
+pub use cases::check_each;
 pub use child::Spawned;
 pub use data::{all_codes, assert_decodable_gif, gif_names, shared_flags, POP20_SORTED};
 pub use http::{raw_request, raw_request_with, RawResponse};
