@@ -12,7 +12,8 @@
 //! both flags or fails with one line saying what; one test runs each in every mode.
 
 use crate::harness::{
-    assert_exit, check_each, flags_dl, free_port, one_stderr_line, scratch, show, text, Server,
+    assert_exit, assert_stdout_has, check_each, flags_dl, free_port, one_stderr_line, scratch,
+    show, text, Server,
 };
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -499,11 +500,7 @@ fn run_mode(mode: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
 /// Fails unless the run got both flags.
 fn assert_both_downloaded(out: &Output) {
     assert_exit(out, 0);
-    assert!(
-        text(&out.stdout).contains("2 flags downloaded."),
-        "{}",
-        show(out)
-    );
+    assert_stdout_has(out, "2 flags downloaded.");
 }
 
 // ---- The proxy cases ----

@@ -33,8 +33,8 @@ pub use http::{raw_request, raw_request_with, RawResponse};
 pub use ndjson::{json_run, parse_ndjson, CodeLine, Status, Summary};
 pub use report::{report, split_verbose, Report, Tally};
 pub use run::{
-    assert_exit, assert_no_stderr, assert_no_stdout, bin_path, command, file_names, flags_dl,
-    lines, one_stderr_line, run, run_env, run_stdin, scratch, show, text, tool, Scratch,
-    RUN_TIMEOUT,
+    assert_exit, assert_no_stderr, assert_no_stdout, assert_stderr_has, assert_stdout_has,
+    bin_path, command, file_names, flags_dl, lines, one_stderr_line, run, run_env, run_stdin,
+    scratch, show, text, tool, Scratch, RUN_TIMEOUT,
 };
 pub use server::{free_port, Server};
