@@ -358,11 +358,17 @@ fn bad_list_items_are_usage_errors_that_name_them() {
 /// The stderr of `flags-dl bench ARGS`, which must be a usage error (exit 2) that ran
 /// nothing.
 fn usage_error(args: &[&str]) -> String {
+    failed_start(2, args)
+}
+
+/// The stderr of `flags-dl bench ARGS`, which must exit with `code` having run nothing
+/// (nothing on stdout).
+fn failed_start(code: i32, args: &[&str]) -> String {
     let output = flags_dl()
         .arg("bench")
         .args(args)
         .assert()
-        .code(2)
+        .code(code)
         .get_output()
         .clone();
     assert!(output.stdout.is_empty(), "{args:?}: ran anyway");
@@ -490,23 +496,14 @@ fn http_2_without_tls_is_a_one_line_usage_error() {
 
 #[test]
 fn delay_with_another_server_is_a_usage_error() {
-    flags_dl()
-        .args(["bench", "-s", "http://127.0.0.1:9/flags", "--delay", "0.5"])
-        .assert()
-        .code(2);
+    usage_error(&["-s", "http://127.0.0.1:9/flags", "--delay", "0.5"]);
 }
 
 #[test]
 fn an_unreachable_server_fails_to_start() {
     // A port that was free a moment ago: nothing listens there.
-    let port = free_port();
-    let output = flags_dl()
-        .args(["bench", "-s", &format!("http://127.0.0.1:{port}/flags")])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let url = format!("http://127.0.0.1:{}/flags", free_port());
+    let stderr = failed_start(1, &["-s", &url]);
     assert!(stderr.contains("cannot reach"), "{stderr}");
 }
 
@@ -514,17 +511,8 @@ fn an_unreachable_server_fails_to_start() {
 fn an_export_into_a_missing_folder_fails_before_any_run() {
     let dir = scratch();
     let path = dir.path().join("missing").join("bench.json");
-    let output = flags_dl()
-        .args(TINY)
-        .arg("5")
-        .arg("--export-json")
-        .arg(&path)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert!(output.stdout.is_empty(), "ran anyway");
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let path = path.to_str().unwrap();
+    let stderr = failed_start(1, &[&TINY[1..], &["5", "--export-json", path]].concat());
     assert!(stderr.contains("bench.json"), "{stderr}");
 }
 
