@@ -34,22 +34,19 @@ const LINES: [(&str, u64); 3] = [("sequential", 1), ("async", 1), ("async", 4)];
 fn a_tiny_bench_prints_its_table_and_writes_every_export() {
     let dir = scratch();
     let file = |name: &str| dir.path().join(name);
-    let output = flags_dl()
-        .args(TINY)
-        .arg("5")
-        .arg("--export-json")
-        .arg(file("bench.json"))
-        .arg("--export-csv")
-        .arg(file("bench.csv"))
-        .arg("--export-markdown")
-        .arg(file("bench.md"))
-        .arg("--plot")
-        .arg(file("bench.svg"))
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = stdout_of_success(
+        flags_dl()
+            .args(TINY)
+            .arg("5")
+            .arg("--export-json")
+            .arg(file("bench.json"))
+            .arg("--export-csv")
+            .arg(file("bench.csv"))
+            .arg("--export-markdown")
+            .arg(file("bench.md"))
+            .arg("--plot")
+            .arg(file("bench.svg")),
+    );
     assert!(stdout.contains("5 flags"), "{stdout}");
     for (mode, m) in LINES {
         let line = stdout
@@ -311,25 +308,22 @@ fn child_run_by_hand_says_what_it_is_for() {
 fn per_code_errors_are_reported_not_fatal() {
     let dir = scratch();
     let csv = dir.path().join("runs.csv");
-    let output = flags_dl()
-        .args([
-            "bench", "--modes", "async", "-m", "4", "--runs", "2", "--warmup", "0",
-        ])
-        .args([
-            "--delay",
-            "0",
-            "--error-rate",
-            "1",
-            "-l",
-            "3",
-            "--export-csv",
-        ])
-        .arg(&csv)
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = stdout_of_success(
+        flags_dl()
+            .args([
+                "bench", "--modes", "async", "-m", "4", "--runs", "2", "--warmup", "0",
+            ])
+            .args([
+                "--delay",
+                "0",
+                "--error-rate",
+                "1",
+                "-l",
+                "3",
+                "--export-csv",
+            ])
+            .arg(&csv),
+    );
     assert!(stdout.contains("6 errors"), "{stdout}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
@@ -353,6 +347,12 @@ fn bad_list_items_are_usage_errors_that_name_them() {
         let stderr = usage_error(args);
         assert!(stderr.contains(item), "{args:?}: {stderr}");
     }
+}
+
+/// The stdout of a run that must succeed.
+fn stdout_of_success(cmd: &mut assert_cmd::Command) -> String {
+    let output = cmd.assert().success().get_output().clone();
+    String::from_utf8(output.stdout).unwrap()
 }
 
 /// The stderr of `flags-dl bench ARGS`, which must be a usage error (exit 2) that ran
@@ -381,18 +381,15 @@ fn failed_start(code: i32, args: &[&str]) -> String {
 fn a_bench_over_tls_compares_async_over_http_1_1_and_http_2_everywhere() {
     let dir = scratch();
     let file = |name: &str| dir.path().join(name);
-    let output = flags_dl()
-        .current_dir(dir.path())
-        .args(["bench", "--tls", "--modes", "threads,async", "-m", "4"])
-        .args(["--runs", "1", "--warmup", "0", "--delay", "0", "-l", "5"])
-        .args(["--export-json", "b.json", "--export-csv", "b.csv"])
-        .args(["--export-markdown", "b.md", "--plot", "b.svg"])
-        .args(["--timeline", "t.svg"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = stdout_of_success(
+        flags_dl()
+            .current_dir(dir.path())
+            .args(["bench", "--tls", "--modes", "threads,async", "-m", "4"])
+            .args(["--runs", "1", "--warmup", "0", "--delay", "0", "-l", "5"])
+            .args(["--export-json", "b.json", "--export-csv", "b.csv"])
+            .args(["--export-markdown", "b.md", "--plot", "b.svg"])
+            .args(["--timeline", "t.svg"]),
+    );
     assert!(stdout.contains("over HTTPS"), "{stdout}");
     // (mode, what answered) of each line, in the table's order.
     let lines = [

@@ -147,16 +147,22 @@ fn up_to_ten_codes_are_listed_by_name() {
 #[test]
 fn bad_codes_are_usage_errors_that_name_the_value() {
     for bad in ["BRA", "b1", "1", "é", "B-", "xyz"] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &["BR", bad, "-o", "out"]);
-        assert_exit(&out, 2);
-        assert_stderr_has(&out, &format!("'{bad}'"));
-        assert_eq!(text(&out.stdout), "", "{}", show(&out));
-        assert!(
-            !tmp.path().join("out").exists(),
-            "a usage error should not create the output folder"
-        );
+        assert_stderr_has(&usage_error(&["BR", bad]), &format!("'{bad}'"));
     }
+}
+
+/// Runs `flags-dl <args> -o out` in a folder of its own, which must be a usage error:
+/// exit 2, nothing on stdout, no output folder made. Returns the run.
+fn usage_error(args: &[&str]) -> Output {
+    let tmp = scratch();
+    let out = run(tmp.path(), &[args, &["-o", "out"]].concat());
+    assert_exit(&out, 2);
+    assert_eq!(text(&out.stdout), "", "{}", show(&out));
+    assert!(
+        !tmp.path().join("out").exists(),
+        "a usage error should not create the output folder"
+    );
+    out
 }
 
 #[test]
@@ -210,12 +216,7 @@ fn limit_zero_and_max_req_zero_are_usage_errors() {
         ["--limit", "0"],
         ["--max-req", "0"],
     ] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &[args[0], args[1], "-o", "out"]);
-        assert_exit(&out, 2);
-        assert_stderr_has(&out, "'0'");
-        assert_eq!(text(&out.stdout), "");
-        assert!(!tmp.path().join("out").exists());
+        assert_stderr_has(&usage_error(&args), "'0'");
     }
 }
 
@@ -434,16 +435,11 @@ fn embedded_is_the_default_and_its_label_is_case_insensitive() {
 fn delay_and_error_rate_with_another_server_are_usage_errors() {
     let url = format!("http://127.0.0.1:{}/flags", free_port());
     for (option, value) in [("--delay", "0.1"), ("--error-rate", "0.5")] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &[option, value, "-s", &url, "-o", "out"]);
-        assert_exit(&out, 2);
-        let line = one_stderr_line(&out);
+        let line = one_stderr_line(&usage_error(&[option, value, "-s", &url]));
         assert!(
             line.contains(option) && line.contains("embedded server only"),
             "{line}"
         );
-        assert_eq!(text(&out.stdout), "");
-        assert!(!tmp.path().join("out").exists());
     }
 }
 
@@ -464,11 +460,7 @@ fn unknown_server_labels_and_modes_are_usage_errors() {
         ["-s", "ftp://127.0.0.1/flags"],
         ["--mode", "fast"],
     ] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &[args[0], args[1], "-o", "out"]);
-        assert_exit(&out, 2);
-        assert_stderr_has(&out, args[1]);
-        assert!(!tmp.path().join("out").exists());
+        assert_stderr_has(&usage_error(&args), args[1]);
     }
 }
 
@@ -675,18 +667,14 @@ fn a_flag_given_twice_means_what_it_means_once() {
 
 #[test]
 fn list_with_json_quiet_or_verbose_is_a_usage_error() {
-    let tmp = scratch();
     for other in ["--json", "-q", "-v"] {
-        let out = run(tmp.path(), &["--all", "--list", other]);
-        assert_exit(&out, 2);
+        let out = usage_error(&["--all", "--list", other]);
         assert_stderr_has(&out, "'--list' cannot be used with");
     }
 }
 
 #[test]
 fn timeouts_below_a_millisecond_are_refused_not_rounded_to_zero() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--timeout", "1e-300", "br"]);
-    assert_exit(&out, 2);
+    let out = usage_error(&["--timeout", "1e-300", "br"]);
     assert_stderr_has(&out, "give seconds from 0.001 to 86400");
 }
