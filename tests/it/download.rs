@@ -5,7 +5,7 @@
 use crate::harness::{
     all_codes, assert_exit, assert_stderr_has, assert_stdout_has, file_names, flags_dl, free_port,
     gif_names, one_stderr_line, report, run, scratch, shared_flags, show, split_verbose, text,
-    Report, Server, Tally, POP20_SORTED,
+    Report, Scratch, Server, Tally, POP20_SORTED,
 };
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -72,9 +72,7 @@ fn no_codes_fetches_the_books_top_20_and_prints_the_books_report() {
 
 #[test]
 fn two_letter_codes_are_case_insensitive_and_saved_in_lower_case() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["br", "Us", "cN", "BR", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["br", "Us", "cN", "BR"]);
     let r = quiet_report(&out);
     assert_eq!(r.searching, "Searching for 3 flags: BR, CN, US");
     assert_eq!(r.connections, "3 concurrent connections will be used.");
@@ -87,9 +85,7 @@ fn two_letter_codes_are_case_insensitive_and_saved_in_lower_case() {
 
 #[test]
 fn one_code_reads_in_the_singular() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["br", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (_, out) = download(0, &["br"]);
     let r = quiet_report(&out);
     assert_eq!(r.searching, "Searching for 1 flag: BR");
     assert_eq!(r.connections, "1 connection will be used.");
@@ -103,9 +99,7 @@ fn one_letter_means_the_26_codes_that_start_with_it() {
         .filter(|cc| cc.starts_with('B'))
         .collect();
     for arg in ["b", "B"] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &[arg, "-v", "-o", "out"]);
-        assert_exit(&out, 0);
+        let (tmp, out) = download(0, &[arg, "-v"]);
         let r = report(&out);
         assert_eq!(r.searching, "Searching for 26 flags: from BA to BZ");
         let verbose = r.verbose_sorted();
@@ -134,9 +128,7 @@ fn one_letter_means_the_26_codes_that_start_with_it() {
 #[test]
 fn up_to_ten_codes_are_listed_by_name() {
     // The help's own example: the first 10 of the codes that start with A, B or C.
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-l", "10", "A", "B", "C", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (_, out) = download(0, &["-l", "10", "A", "B", "C"]);
     let r = quiet_report(&out);
     assert_eq!(
         r.searching,
@@ -149,6 +141,15 @@ fn bad_codes_are_usage_errors_that_name_the_value() {
     for bad in ["BRA", "b1", "1", "é", "B-", "xyz"] {
         assert_stderr_has(&usage_error(&["BR", bad]), &format!("'{bad}'"));
     }
+}
+
+/// Runs `flags-dl <args> -o out` in a folder of its own, which must exit with `code`;
+/// returns the folder (`out` in it holds what was saved) and the run.
+fn download(code: i32, args: &[&str]) -> (Scratch, Output) {
+    let tmp = scratch();
+    let out = run(tmp.path(), &[args, &["-o", "out"]].concat());
+    assert_exit(&out, code);
+    (tmp, out)
 }
 
 /// Runs `flags-dl <args> -o out` in a folder of its own, which must be a usage error:
@@ -167,17 +168,13 @@ fn usage_error(args: &[&str]) -> Output {
 
 #[test]
 fn all_fetches_the_194_codes_from_ad_to_zw() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-a", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["-a"]);
     let r = quiet_report(&out);
     assert_eq!(r.searching, "Searching for 194 flags: from AD to ZW");
     assert_eq!(r.counts, ["194 flags downloaded."]);
     assert_eq!(file_names(&tmp.path().join("out")), gif_names(&all_codes()));
     // The long form too.
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--all", "-l", "12", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (_, out) = download(0, &["--all", "-l", "12"]);
     assert_eq!(
         quiet_report(&out).searching,
         "Searching for 12 flags: from AD to BA"
@@ -186,9 +183,7 @@ fn all_fetches_the_194_codes_from_ad_to_zw() {
 
 #[test]
 fn limit_keeps_the_first_n_codes_after_sorting() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-a", "-l", "3", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["-a", "-l", "3"]);
     let r = quiet_report(&out);
     assert_eq!(r.searching, "Searching for 3 flags: AD, AE, AF");
     assert_eq!(r.counts, ["  3 flags downloaded."]);
@@ -198,9 +193,7 @@ fn limit_keeps_the_first_n_codes_after_sorting() {
     );
 
     // Sorting comes first, whatever the order on the command line.
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--limit", "2", "us", "cn", "br", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["--limit", "2", "us", "cn", "br"]);
     assert_eq!(
         quiet_report(&out).searching,
         "Searching for 2 flags: BR, CN"
@@ -222,9 +215,7 @@ fn limit_zero_and_max_req_zero_are_usage_errors() {
 
 #[test]
 fn every_finds_194_flags_and_482_not_found_and_exits_0() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-e", "-m", "100", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["-e", "-m", "100"]);
     let r = quiet_report(&out);
     assert_eq!(r.searching, "Searching for 676 flags: from AA to ZZ");
     assert_eq!(r.connections, "100 concurrent connections will be used.");
@@ -236,9 +227,7 @@ fn every_finds_194_flags_and_482_not_found_and_exits_0() {
 
 #[test]
 fn verbose_prints_one_line_per_code_and_zero_counts_are_left_out() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-v", "br", "xx", "us", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["-v", "br", "xx", "us"]);
     let r = report(&out);
     let verbose = r.verbose_sorted();
     assert_eq!(verbose, ["BR OK", "US OK", "XX not found"]);
@@ -247,9 +236,7 @@ fn verbose_prints_one_line_per_code_and_zero_counts_are_left_out() {
     assert_eq!(file_names(&tmp.path().join("out")), ["br.gif", "us.gif"]);
 
     // Only not-found codes: the downloaded count stays, the error line does not appear.
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--verbose", "xx", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["--verbose", "xx"]);
     let r = report(&out);
     assert_eq!(r.verbose, ["XX not found"]);
     assert_eq!(r.counts, ["  0 flags downloaded.", "  1 not found."]);
@@ -299,9 +286,7 @@ fn a_custom_url_is_reported_as_given_without_trailing_slash() {
 
 #[test]
 fn error_rate_one_gives_only_errors_and_exit_1() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--error-rate", "1", "-v", "-o", "out"]);
-    assert_exit(&out, 1);
+    let (tmp, out) = download(1, &["--error-rate", "1", "-v"]);
     let r = report(&out);
     assert_embedded_site(&r);
     let verbose = r.verbose_sorted();
@@ -350,9 +335,7 @@ fn counts_are_three_wide_and_agree_with_the_verbose_lines() {
 fn a_refused_connection_is_one_stderr_line_and_exit_1_not_one_error_per_code() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/flags");
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-s", &url, "-o", "out"]);
-    assert_exit(&out, 1);
+    let (_, out) = download(1, &["-s", &url]);
     let line = one_stderr_line(&out);
     assert!(
         line.contains("cannot reach") && line.contains(&url),
@@ -382,9 +365,7 @@ fn local_label_with_nothing_on_port_8000_says_to_start_flags_dl_serve_local() {
         return;
     }
     for label in ["LOCAL", "local"] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &["-s", label, "-o", "out"]);
-        assert_exit(&out, 1);
+        let (_, out) = download(1, &["-s", label]);
         let line = one_stderr_line(&out);
         assert!(
             line.contains("LOCAL")
@@ -403,9 +384,7 @@ fn delay_and_error_labels_with_nothing_listening_name_their_preset() {
             println!("skipping {label}: something listens on port {port}");
             continue;
         }
-        let tmp = scratch();
-        let out = run(tmp.path(), &["-s", label, "-o", "out"]);
-        assert_exit(&out, 1);
+        let (_, out) = download(1, &["-s", label]);
         let line = one_stderr_line(&out);
         assert!(
             line.contains(&format!("localhost:{port}"))
@@ -445,9 +424,7 @@ fn delay_and_error_rate_with_another_server_are_usage_errors() {
 
 #[test]
 fn delay_applies_to_the_embedded_server() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--delay", "0.05", "br", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (_, out) = download(0, &["--delay", "0.05", "br"]);
     let r = quiet_report(&out);
     assert_eq!(r.counts, ["  1 flag downloaded."]);
     assert!(r.elapsed >= 0.05, "a 0.05 s delay, {} s elapsed", r.elapsed);
@@ -470,9 +447,7 @@ fn unknown_server_labels_and_modes_are_usage_errors() {
 /// generated data serves it (both make the same deterministic GIFs).
 fn embedded_mode_saves_served_bytes(mode: &str) {
     let server = Server::start(&[]);
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-a", "--mode", mode, "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["-a", "--mode", mode]);
     let r = quiet_report(&out);
     assert_embedded_site(&r);
     assert_eq!(r.counts, ["194 flags downloaded."]);
