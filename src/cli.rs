@@ -4,6 +4,10 @@
 //! so a mistake is a usage error (exit 2) before any work starts. Rules that join several
 //! options are in [`DownloadArgs::check`].
 
+// The doc comments below are `--help`, written for a terminal: `<cc>` and a bare URL are
+// what a user reads there, not HTML or links for rustdoc.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+
 use crate::codes::{parse_cc_arg, CcArg};
 use crate::download::mode::parse_max_req;
 use crate::download::Mode;

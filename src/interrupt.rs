@@ -10,6 +10,10 @@
 //! removed here first: the process's [`ScratchDir`]s (a bench run's temporary folder,
 //! which a terminal's second Ctrl-C, sent to the bench and its run alike, left behind
 //! full of flags).
+//!
+//! The signals themselves come through tokio's signal layer, the one the crate uses
+//! ([`StopSignals`], which `serve` waits on too): the blocking modes run no runtime, so
+//! the handler has a thread of its own with a small runtime that only listens.
 
 use crate::save::Saver;
 use std::io;
@@ -64,10 +68,93 @@ fn watch_run(watched: Watched) {
     *WATCHED.lock().unwrap_or_else(|e| e.into_inner()) = Some(watched);
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        // Failing to install (another handler exists) only loses the clean stop: Ctrl-C
-        // then ends the process the default way, and the next run clears temporaries.
-        let _ = ctrlc::set_handler(on_interrupt);
+        // Failing to install only loses the clean stop: Ctrl-C then ends the process the
+        // default way, and the next run clears temporaries.
+        let _ = install();
     });
+}
+
+/// Starts the thread that calls [`on_interrupt`] on each stop signal, and returns once
+/// the signals are registered, so that a Ctrl-C right after [`watch`] is already ours.
+fn install() -> io::Result<()> {
+    let (registered, outcome) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("flags-dl-signals".into())
+        .spawn(move || {
+            // Only the I/O driver: on Unix, tokio's signals arrive through it.
+            let listening = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .and_then(|runtime| {
+                    let signals = runtime.block_on(async { StopSignals::register() })?;
+                    Ok((runtime, signals))
+                });
+            let (runtime, mut signals) = match listening {
+                Ok(listening) => listening,
+                Err(e) => {
+                    let _ = registered.send(Err(e));
+                    return;
+                }
+            };
+            let _ = registered.send(Ok(()));
+            // A signal that lands while `on_interrupt` runs is seen when it returns. Two
+            // that land before this thread wakes for the first are one to tokio (ctrlc's
+            // pipe kept them apart): they stop the run cleanly, as the first does alone.
+            runtime.block_on(async move {
+                while signals.recv().await {
+                    on_interrupt();
+                }
+            });
+        })?;
+    outcome
+        .recv()
+        .unwrap_or_else(|_| Err(io::Error::other("the signal thread ended")))
+}
+
+/// Ctrl-C (SIGINT) and, on Unix, SIGTERM and SIGHUP (a closed terminal): the signals that
+/// stop a run or a server, registered with tokio as one stream.
+pub struct StopSignals {
+    #[cfg(unix)]
+    kinds: [tokio::signal::unix::Signal; 3],
+}
+
+impl StopSignals {
+    /// Registers for the stop signals now (from within a tokio runtime, whose I/O driver
+    /// delivers them): from here on they no longer end the process.
+    pub fn register() -> io::Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(StopSignals {
+                kinds: [
+                    signal(SignalKind::interrupt())?,
+                    signal(SignalKind::terminate())?,
+                    signal(SignalKind::hangup())?,
+                ],
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(StopSignals {})
+        }
+    }
+
+    /// Waits for the next stop signal; false if the runtime that delivers them is gone.
+    pub async fn recv(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            let [interrupt, terminate, hangup] = &mut self.kinds;
+            tokio::select! {
+                got = interrupt.recv() => got.is_some(),
+                got = terminate.recv() => got.is_some(),
+                got = hangup.recv() => got.is_some(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
+    }
 }
 
 fn on_interrupt() {

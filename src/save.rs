@@ -14,10 +14,12 @@
 //! never followed or reused), and a commit renames it into place only while its name
 //! still holds the very file we wrote, and never leaves the final name a symlink.
 
+use rustix::fs::{open, Mode, OFlags};
+use rustix::io::Errno;
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -195,22 +197,14 @@ fn create_temporary(dir: &Path, file_name: &str, pid: u32) -> io::Result<(PathBu
         // the random part makes the name impossible to plant in advance.
         let tag: u32 = rand::random();
         let temp = dir.join(format!(".{file_name}.{pid}.t{tag:08x}{TEMP_SUFFIX}"));
-        // `create_new` is O_CREAT|O_EXCL, which already refuses a symlink at the name;
-        // O_NOFOLLOW says so outright, and refuses it on any system that would not.
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&temp)
-        {
-            Ok(file) => return Ok((temp, file)),
-            Err(e)
-                if e.kind() == io::ErrorKind::AlreadyExists
-                    || e.raw_os_error() == Some(libc::ELOOP) =>
-            {
-                last = Some(e);
-            }
-            Err(e) => return Err(e),
+        // O_CREAT|O_EXCL already refuses a symlink at the name; O_NOFOLLOW says so
+        // outright, and refuses it on any system that would not. 0o666 less the umask, as
+        // `File::create` makes it.
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
+        match open(&temp, flags | OFlags::CLOEXEC, Mode::from_raw_mode(0o666)) {
+            Ok(fd) => return Ok((temp, fs::File::from(fd))),
+            Err(e) if e == Errno::EXIST || e == Errno::LOOP => last = Some(io::Error::from(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     Err(io::Error::new(

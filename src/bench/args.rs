@@ -5,6 +5,10 @@
 //! checked by clap value parsers, so a bad item is a usage error (exit 2) that names it,
 //! before any server starts. This module does not run anything and prints nothing.
 
+// The doc comments of the options are `flags-dl bench --help`, written for a terminal:
+// `<mode>` is what a user reads there, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 use crate::cli::{CodeArgs, ServerArgs};
 use crate::download::mode::{parse_max_req, MAX_IN_FLIGHT};
 use crate::download::Mode;

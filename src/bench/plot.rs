@@ -28,7 +28,7 @@ const FONT: &str = "sans-serif";
 type Series = (Mode, Http);
 
 /// The colour of each series, and what it does, for the legend. Async over HTTP/2 differs
-/// from async over HTTP/1.1 by its colour and by triangles for points (see [`point`]), so
+/// from async over HTTP/1.1 by its colour and by triangles for points (see [`draw_points`]), so
 /// that the two stay apart for a reader who cannot tell red from green.
 fn look((mode, http): Series) -> (RGBColor, &'static str) {
     match (mode, http) {

@@ -674,30 +674,13 @@ fn bind_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
 }
 
 /// Registers for Ctrl-C and, on Unix, SIGTERM and SIGHUP now, and returns what completes
-/// on any of them.
+/// on any of them. A closed terminal (or `kill -HUP`) stops the server as cleanly, its CA
+/// file removed, where the default action left it behind.
 fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        // A closed terminal (or `kill -HUP`): stopped as cleanly, its CA file removed,
-        // where the default action left it behind.
-        let mut hangup = signal(SignalKind::hangup())?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
-                _ = hangup.recv() => {},
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
+    let mut signals = crate::interrupt::StopSignals::register()?;
+    Ok(async move {
+        signals.recv().await;
+    })
 }
 
 /// Writes one line to stderr, ignoring failure: a server whose log reader has gone away

@@ -34,22 +34,19 @@ const LINES: [(&str, u64); 3] = [("sequential", 1), ("async", 1), ("async", 4)];
 fn a_tiny_bench_prints_its_table_and_writes_every_export() {
     let dir = scratch();
     let file = |name: &str| dir.path().join(name);
-    let output = flags_dl()
-        .args(TINY)
-        .arg("5")
-        .arg("--export-json")
-        .arg(file("bench.json"))
-        .arg("--export-csv")
-        .arg(file("bench.csv"))
-        .arg("--export-markdown")
-        .arg(file("bench.md"))
-        .arg("--plot")
-        .arg(file("bench.svg"))
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = stdout_of_success(
+        flags_dl()
+            .args(TINY)
+            .arg("5")
+            .arg("--export-json")
+            .arg(file("bench.json"))
+            .arg("--export-csv")
+            .arg(file("bench.csv"))
+            .arg("--export-markdown")
+            .arg(file("bench.md"))
+            .arg("--plot")
+            .arg(file("bench.svg")),
+    );
     assert!(stdout.contains("5 flags"), "{stdout}");
     for (mode, m) in LINES {
         let line = stdout
@@ -311,25 +308,22 @@ fn child_run_by_hand_says_what_it_is_for() {
 fn per_code_errors_are_reported_not_fatal() {
     let dir = scratch();
     let csv = dir.path().join("runs.csv");
-    let output = flags_dl()
-        .args([
-            "bench", "--modes", "async", "-m", "4", "--runs", "2", "--warmup", "0",
-        ])
-        .args([
-            "--delay",
-            "0",
-            "--error-rate",
-            "1",
-            "-l",
-            "3",
-            "--export-csv",
-        ])
-        .arg(&csv)
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = stdout_of_success(
+        flags_dl()
+            .args([
+                "bench", "--modes", "async", "-m", "4", "--runs", "2", "--warmup", "0",
+            ])
+            .args([
+                "--delay",
+                "0",
+                "--error-rate",
+                "1",
+                "-l",
+                "3",
+                "--export-csv",
+            ])
+            .arg(&csv),
+    );
     assert!(stdout.contains("6 errors"), "{stdout}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
@@ -355,14 +349,26 @@ fn bad_list_items_are_usage_errors_that_name_them() {
     }
 }
 
+/// The stdout of a run that must succeed.
+fn stdout_of_success(cmd: &mut assert_cmd::Command) -> String {
+    let output = cmd.assert().success().get_output().clone();
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// The stderr of `flags-dl bench ARGS`, which must be a usage error (exit 2) that ran
 /// nothing.
 fn usage_error(args: &[&str]) -> String {
+    failed_start(2, args)
+}
+
+/// The stderr of `flags-dl bench ARGS`, which must exit with `code` having run nothing
+/// (nothing on stdout).
+fn failed_start(code: i32, args: &[&str]) -> String {
     let output = flags_dl()
         .arg("bench")
         .args(args)
         .assert()
-        .code(2)
+        .code(code)
         .get_output()
         .clone();
     assert!(output.stdout.is_empty(), "{args:?}: ran anyway");
@@ -375,18 +381,15 @@ fn usage_error(args: &[&str]) -> String {
 fn a_bench_over_tls_compares_async_over_http_1_1_and_http_2_everywhere() {
     let dir = scratch();
     let file = |name: &str| dir.path().join(name);
-    let output = flags_dl()
-        .current_dir(dir.path())
-        .args(["bench", "--tls", "--modes", "threads,async", "-m", "4"])
-        .args(["--runs", "1", "--warmup", "0", "--delay", "0", "-l", "5"])
-        .args(["--export-json", "b.json", "--export-csv", "b.csv"])
-        .args(["--export-markdown", "b.md", "--plot", "b.svg"])
-        .args(["--timeline", "t.svg"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = stdout_of_success(
+        flags_dl()
+            .current_dir(dir.path())
+            .args(["bench", "--tls", "--modes", "threads,async", "-m", "4"])
+            .args(["--runs", "1", "--warmup", "0", "--delay", "0", "-l", "5"])
+            .args(["--export-json", "b.json", "--export-csv", "b.csv"])
+            .args(["--export-markdown", "b.md", "--plot", "b.svg"])
+            .args(["--timeline", "t.svg"]),
+    );
     assert!(stdout.contains("over HTTPS"), "{stdout}");
     // (mode, what answered) of each line, in the table's order.
     let lines = [
@@ -490,23 +493,14 @@ fn http_2_without_tls_is_a_one_line_usage_error() {
 
 #[test]
 fn delay_with_another_server_is_a_usage_error() {
-    flags_dl()
-        .args(["bench", "-s", "http://127.0.0.1:9/flags", "--delay", "0.5"])
-        .assert()
-        .code(2);
+    usage_error(&["-s", "http://127.0.0.1:9/flags", "--delay", "0.5"]);
 }
 
 #[test]
 fn an_unreachable_server_fails_to_start() {
     // A port that was free a moment ago: nothing listens there.
-    let port = free_port();
-    let output = flags_dl()
-        .args(["bench", "-s", &format!("http://127.0.0.1:{port}/flags")])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let url = format!("http://127.0.0.1:{}/flags", free_port());
+    let stderr = failed_start(1, &["-s", &url]);
     assert!(stderr.contains("cannot reach"), "{stderr}");
 }
 
@@ -514,17 +508,8 @@ fn an_unreachable_server_fails_to_start() {
 fn an_export_into_a_missing_folder_fails_before_any_run() {
     let dir = scratch();
     let path = dir.path().join("missing").join("bench.json");
-    let output = flags_dl()
-        .args(TINY)
-        .arg("5")
-        .arg("--export-json")
-        .arg(&path)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert!(output.stdout.is_empty(), "ran anyway");
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let path = path.to_str().unwrap();
+    let stderr = failed_start(1, &[&TINY[1..], &["5", "--export-json", path]].concat());
     assert!(stderr.contains("bench.json"), "{stderr}");
 }
 

@@ -3,10 +3,10 @@
 //! stderr, the exit status and the files on disk.
 
 use crate::harness::{
-    all_codes, assert_exit, file_names, flags_dl, free_port, gif_names, one_stderr_line, report,
-    run, scratch, shared_flags, show, text, Report, Server, POP20_SORTED,
+    all_codes, assert_exit, assert_stderr_has, assert_stdout_has, file_names, flags_dl, free_port,
+    gif_names, one_stderr_line, report, run, scratch, shared_flags, show, split_verbose, text,
+    Report, Scratch, Server, Tally, POP20_SORTED,
 };
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Output;
@@ -72,9 +72,7 @@ fn no_codes_fetches_the_books_top_20_and_prints_the_books_report() {
 
 #[test]
 fn two_letter_codes_are_case_insensitive_and_saved_in_lower_case() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["br", "Us", "cN", "BR", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["br", "Us", "cN", "BR"]);
     let r = quiet_report(&out);
     assert_eq!(r.searching, "Searching for 3 flags: BR, CN, US");
     assert_eq!(r.connections, "3 concurrent connections will be used.");
@@ -87,9 +85,7 @@ fn two_letter_codes_are_case_insensitive_and_saved_in_lower_case() {
 
 #[test]
 fn one_code_reads_in_the_singular() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["br", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (_, out) = download(0, &["br"]);
     let r = quiet_report(&out);
     assert_eq!(r.searching, "Searching for 1 flag: BR");
     assert_eq!(r.connections, "1 connection will be used.");
@@ -103,9 +99,7 @@ fn one_letter_means_the_26_codes_that_start_with_it() {
         .filter(|cc| cc.starts_with('B'))
         .collect();
     for arg in ["b", "B"] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &[arg, "-v", "-o", "out"]);
-        assert_exit(&out, 0);
+        let (tmp, out) = download(0, &[arg, "-v"]);
         let r = report(&out);
         assert_eq!(r.searching, "Searching for 26 flags: from BA to BZ");
         let verbose = r.verbose_sorted();
@@ -134,9 +128,7 @@ fn one_letter_means_the_26_codes_that_start_with_it() {
 #[test]
 fn up_to_ten_codes_are_listed_by_name() {
     // The help's own example: the first 10 of the codes that start with A, B or C.
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-l", "10", "A", "B", "C", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (_, out) = download(0, &["-l", "10", "A", "B", "C"]);
     let r = quiet_report(&out);
     assert_eq!(
         r.searching,
@@ -147,35 +139,42 @@ fn up_to_ten_codes_are_listed_by_name() {
 #[test]
 fn bad_codes_are_usage_errors_that_name_the_value() {
     for bad in ["BRA", "b1", "1", "é", "B-", "xyz"] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &["BR", bad, "-o", "out"]);
-        assert_exit(&out, 2);
-        assert!(
-            text(&out.stderr).contains(&format!("'{bad}'")),
-            "the error should name {bad:?}:\n{}",
-            show(&out)
-        );
-        assert_eq!(text(&out.stdout), "", "{}", show(&out));
-        assert!(
-            !tmp.path().join("out").exists(),
-            "a usage error should not create the output folder"
-        );
+        assert_stderr_has(&usage_error(&["BR", bad]), &format!("'{bad}'"));
     }
+}
+
+/// Runs `flags-dl <args> -o out` in a folder of its own, which must exit with `code`;
+/// returns the folder (`out` in it holds what was saved) and the run.
+fn download(code: i32, args: &[&str]) -> (Scratch, Output) {
+    let tmp = scratch();
+    let out = run(tmp.path(), &[args, &["-o", "out"]].concat());
+    assert_exit(&out, code);
+    (tmp, out)
+}
+
+/// Runs `flags-dl <args> -o out` in a folder of its own, which must be a usage error:
+/// exit 2, nothing on stdout, no output folder made. Returns the run.
+fn usage_error(args: &[&str]) -> Output {
+    let tmp = scratch();
+    let out = run(tmp.path(), &[args, &["-o", "out"]].concat());
+    assert_exit(&out, 2);
+    assert_eq!(text(&out.stdout), "", "{}", show(&out));
+    assert!(
+        !tmp.path().join("out").exists(),
+        "a usage error should not create the output folder"
+    );
+    out
 }
 
 #[test]
 fn all_fetches_the_194_codes_from_ad_to_zw() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-a", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["-a"]);
     let r = quiet_report(&out);
     assert_eq!(r.searching, "Searching for 194 flags: from AD to ZW");
     assert_eq!(r.counts, ["194 flags downloaded."]);
     assert_eq!(file_names(&tmp.path().join("out")), gif_names(&all_codes()));
     // The long form too.
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--all", "-l", "12", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (_, out) = download(0, &["--all", "-l", "12"]);
     assert_eq!(
         quiet_report(&out).searching,
         "Searching for 12 flags: from AD to BA"
@@ -184,9 +183,7 @@ fn all_fetches_the_194_codes_from_ad_to_zw() {
 
 #[test]
 fn limit_keeps_the_first_n_codes_after_sorting() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-a", "-l", "3", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["-a", "-l", "3"]);
     let r = quiet_report(&out);
     assert_eq!(r.searching, "Searching for 3 flags: AD, AE, AF");
     assert_eq!(r.counts, ["  3 flags downloaded."]);
@@ -196,9 +193,7 @@ fn limit_keeps_the_first_n_codes_after_sorting() {
     );
 
     // Sorting comes first, whatever the order on the command line.
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--limit", "2", "us", "cn", "br", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["--limit", "2", "us", "cn", "br"]);
     assert_eq!(
         quiet_report(&out).searching,
         "Searching for 2 flags: BR, CN"
@@ -214,24 +209,13 @@ fn limit_zero_and_max_req_zero_are_usage_errors() {
         ["--limit", "0"],
         ["--max-req", "0"],
     ] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &[args[0], args[1], "-o", "out"]);
-        assert_exit(&out, 2);
-        assert!(
-            text(&out.stderr).contains("'0'"),
-            "should name the value:\n{}",
-            show(&out)
-        );
-        assert_eq!(text(&out.stdout), "");
-        assert!(!tmp.path().join("out").exists());
+        assert_stderr_has(&usage_error(&args), "'0'");
     }
 }
 
 #[test]
 fn every_finds_194_flags_and_482_not_found_and_exits_0() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-e", "-m", "100", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["-e", "-m", "100"]);
     let r = quiet_report(&out);
     assert_eq!(r.searching, "Searching for 676 flags: from AA to ZZ");
     assert_eq!(r.connections, "100 concurrent connections will be used.");
@@ -243,9 +227,7 @@ fn every_finds_194_flags_and_482_not_found_and_exits_0() {
 
 #[test]
 fn verbose_prints_one_line_per_code_and_zero_counts_are_left_out() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-v", "br", "xx", "us", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["-v", "br", "xx", "us"]);
     let r = report(&out);
     let verbose = r.verbose_sorted();
     assert_eq!(verbose, ["BR OK", "US OK", "XX not found"]);
@@ -254,9 +236,7 @@ fn verbose_prints_one_line_per_code_and_zero_counts_are_left_out() {
     assert_eq!(file_names(&tmp.path().join("out")), ["br.gif", "us.gif"]);
 
     // Only not-found codes: the downloaded count stays, the error line does not appear.
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--verbose", "xx", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["--verbose", "xx"]);
     let r = report(&out);
     assert_eq!(r.verbose, ["XX not found"]);
     assert_eq!(r.counts, ["  0 flags downloaded.", "  1 not found."]);
@@ -306,9 +286,7 @@ fn a_custom_url_is_reported_as_given_without_trailing_slash() {
 
 #[test]
 fn error_rate_one_gives_only_errors_and_exit_1() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--error-rate", "1", "-v", "-o", "out"]);
-    assert_exit(&out, 1);
+    let (tmp, out) = download(1, &["--error-rate", "1", "-v"]);
     let r = report(&out);
     assert_embedded_site(&r);
     let verbose = r.verbose_sorted();
@@ -332,31 +310,21 @@ fn counts_are_three_wide_and_agree_with_the_verbose_lines() {
     );
     let r = report(&out);
     assert_eq!(r.verbose.len(), 676, "{}", show(&out));
-    let mut tally: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut ok = Vec::new();
     for line in &r.verbose {
-        let (cc, rest) = line.split_once(' ').unwrap();
+        let (cc, rest) = split_verbose(line);
         assert!(
             cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()),
             "{line}"
         );
-        let kind = match rest {
-            "OK" => "ok",
-            "not found" => "not found",
-            _ if rest == TEAPOT => "error",
-            _ => panic!("unexpected -v line {line:?}"),
-        };
-        tally.entry(kind).or_default().push(cc.to_string());
+        assert!(["OK", "not found", TEAPOT].contains(&rest), "{line:?}");
+        if rest == "OK" {
+            ok.push(cc.to_string());
+        }
     }
-    let ok = tally.get("ok").cloned().unwrap_or_default();
-    let not_found = tally.get("not found").map_or(0, Vec::len);
-    let errors = tally.get("error").map_or(0, Vec::len);
-    assert!(errors > 0 && !ok.is_empty(), "{tally:?}");
-    let mut expected = vec![format!("{:3} flags downloaded.", ok.len())];
-    if not_found > 0 {
-        expected.push(format!("{not_found:3} not found."));
-    }
-    expected.push(format!("{errors:3} errors."));
-    assert_eq!(r.counts, expected);
+    let tally = Tally::of(&r.verbose);
+    assert!(tally.error > 0 && tally.ok > 0, "{tally:?}");
+    assert_eq!(r.counts, tally.count_lines());
     assert_exit(&out, 1);
     assert_eq!(file_names(&tmp.path().join("out")), gif_names(&ok));
 }
@@ -367,9 +335,7 @@ fn counts_are_three_wide_and_agree_with_the_verbose_lines() {
 fn a_refused_connection_is_one_stderr_line_and_exit_1_not_one_error_per_code() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/flags");
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-s", &url, "-o", "out"]);
-    assert_exit(&out, 1);
+    let (_, out) = download(1, &["-s", &url]);
     let line = one_stderr_line(&out);
     assert!(
         line.contains("cannot reach") && line.contains(&url),
@@ -399,9 +365,7 @@ fn local_label_with_nothing_on_port_8000_says_to_start_flags_dl_serve_local() {
         return;
     }
     for label in ["LOCAL", "local"] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &["-s", label, "-o", "out"]);
-        assert_exit(&out, 1);
+        let (_, out) = download(1, &["-s", label]);
         let line = one_stderr_line(&out);
         assert!(
             line.contains("LOCAL")
@@ -420,9 +384,7 @@ fn delay_and_error_labels_with_nothing_listening_name_their_preset() {
             println!("skipping {label}: something listens on port {port}");
             continue;
         }
-        let tmp = scratch();
-        let out = run(tmp.path(), &["-s", label, "-o", "out"]);
-        assert_exit(&out, 1);
+        let (_, out) = download(1, &["-s", label]);
         let line = one_stderr_line(&out);
         assert!(
             line.contains(&format!("localhost:{port}"))
@@ -452,24 +414,17 @@ fn embedded_is_the_default_and_its_label_is_case_insensitive() {
 fn delay_and_error_rate_with_another_server_are_usage_errors() {
     let url = format!("http://127.0.0.1:{}/flags", free_port());
     for (option, value) in [("--delay", "0.1"), ("--error-rate", "0.5")] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &[option, value, "-s", &url, "-o", "out"]);
-        assert_exit(&out, 2);
-        let line = one_stderr_line(&out);
+        let line = one_stderr_line(&usage_error(&[option, value, "-s", &url]));
         assert!(
             line.contains(option) && line.contains("embedded server only"),
             "{line}"
         );
-        assert_eq!(text(&out.stdout), "");
-        assert!(!tmp.path().join("out").exists());
     }
 }
 
 #[test]
 fn delay_applies_to_the_embedded_server() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--delay", "0.05", "br", "-o", "out"]);
-    assert_exit(&out, 0);
+    let (_, out) = download(0, &["--delay", "0.05", "br"]);
     let r = quiet_report(&out);
     assert_eq!(r.counts, ["  1 flag downloaded."]);
     assert!(r.elapsed >= 0.05, "a 0.05 s delay, {} s elapsed", r.elapsed);
@@ -482,16 +437,7 @@ fn unknown_server_labels_and_modes_are_usage_errors() {
         ["-s", "ftp://127.0.0.1/flags"],
         ["--mode", "fast"],
     ] {
-        let tmp = scratch();
-        let out = run(tmp.path(), &[args[0], args[1], "-o", "out"]);
-        assert_exit(&out, 2);
-        assert!(
-            text(&out.stderr).contains(args[1]),
-            "should name {:?}:\n{}",
-            args[1],
-            show(&out)
-        );
-        assert!(!tmp.path().join("out").exists());
+        assert_stderr_has(&usage_error(&args), args[1]);
     }
 }
 
@@ -501,9 +447,7 @@ fn unknown_server_labels_and_modes_are_usage_errors() {
 /// generated data serves it (both make the same deterministic GIFs).
 fn embedded_mode_saves_served_bytes(mode: &str) {
     let server = Server::start(&[]);
-    let tmp = scratch();
-    let out = run(tmp.path(), &["-a", "--mode", mode, "-o", "out"]);
-    assert_exit(&out, 0);
+    let (tmp, out) = download(0, &["-a", "--mode", mode]);
     let r = quiet_report(&out);
     assert_embedded_site(&r);
     assert_eq!(r.counts, ["194 flags downloaded."]);
@@ -654,11 +598,7 @@ fn proxy_variables_do_not_apply_to_loopback_servers() {
             .output()
             .unwrap();
         assert_exit(&out, 0);
-        assert!(
-            text(&out.stdout).contains("  2 flags downloaded."),
-            "{}",
-            show(&out)
-        );
+        assert_stdout_has(&out, "  2 flags downloaded.");
     }
 }
 
@@ -697,35 +637,19 @@ fn a_flag_given_twice_means_what_it_means_once() {
         ],
     );
     assert_exit(&out, 0);
-    assert!(
-        text(&out.stdout).contains("2 concurrent connections will be used."),
-        "{}",
-        show(&out)
-    );
+    assert_stdout_has(&out, "2 concurrent connections will be used.");
 }
 
 #[test]
 fn list_with_json_quiet_or_verbose_is_a_usage_error() {
-    let tmp = scratch();
     for other in ["--json", "-q", "-v"] {
-        let out = run(tmp.path(), &["--all", "--list", other]);
-        assert_exit(&out, 2);
-        assert!(
-            text(&out.stderr).contains("'--list' cannot be used with"),
-            "{}",
-            show(&out)
-        );
+        let out = usage_error(&["--all", "--list", other]);
+        assert_stderr_has(&out, "'--list' cannot be used with");
     }
 }
 
 #[test]
 fn timeouts_below_a_millisecond_are_refused_not_rounded_to_zero() {
-    let tmp = scratch();
-    let out = run(tmp.path(), &["--timeout", "1e-300", "br"]);
-    assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("give seconds from 0.001 to 86400"),
-        "{}",
-        show(&out)
-    );
+    let out = usage_error(&["--timeout", "1e-300", "br"]);
+    assert_stderr_has(&out, "give seconds from 0.001 to 86400");
 }

@@ -12,9 +12,12 @@
 //! (`cc` lower case); a path with no scenario gets a 404.
 //! The server counts hits per path, with the time of each, and the body bytes it managed
 //! to send, so a test can assert how many requests a client made, how far apart, and
-//! whether it abandoned a body early. Dropping the server stops it.
+//! whether it abandoned a body early. Dropping the server stops it, and fails the test if
+//! a path it was given a scenario for was never asked for (a test whose run never reached
+//! its server proves nothing), or if a path the test marked [`FaultServer::unrequested`]
+//! was.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,6 +118,8 @@ pub struct FaultServer {
 #[derive(Default)]
 struct State {
     routes: Mutex<HashMap<String, Scenario>>,
+    /// Paths no request may come for, routed or not.
+    unrequested: Mutex<HashSet<String>>,
     hits: Mutex<HashMap<String, Vec<Instant>>>,
     sent: Mutex<HashMap<String, u64>>,
     stop: AtomicBool,
@@ -159,7 +164,9 @@ impl FaultServer {
         self.addr
     }
 
-    /// Answers `path` (query excluded) with `scenario`.
+    /// Answers `path` (query excluded) with `scenario`. Unless it is marked
+    /// [`FaultServer::unrequested`], dropping the server fails the test if no request for
+    /// it came.
     pub fn route(&self, path: &str, scenario: Scenario) -> &Self {
         lock(&self.state.routes).insert(path.to_string(), scenario);
         self
@@ -173,6 +180,13 @@ impl FaultServer {
     /// Answers the metadata of `cc` with `scenario`.
     pub fn metadata(&self, cc: &str, scenario: Scenario) -> &Self {
         self.route(&metadata_path(cc), scenario)
+    }
+
+    /// Marks `path` as one no request may come for: dropping the server fails the test if
+    /// one did.
+    pub fn unrequested(&self, path: &str) -> &Self {
+        lock(&self.state.unrequested).insert(path.to_string());
+        self
     }
 
     /// How many requests for `path` were read.
@@ -207,6 +221,27 @@ impl Drop for FaultServer {
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
         }
+        // A test already failing says why; a second panic would abort the process.
+        if thread::panicking() {
+            return;
+        }
+        let unrequested = lock(&self.state.unrequested);
+        let mut unreached: Vec<String> = lock(&self.state.routes)
+            .keys()
+            .filter(|path| self.hits(path) == 0 && !unrequested.contains(*path))
+            .cloned()
+            .collect();
+        unreached.sort();
+        assert!(
+            unreached.is_empty(),
+            "the fault server was never asked for {unreached:?}: the run did not reach it"
+        );
+        let mut asked: Vec<&String> = unrequested.iter().filter(|p| self.hits(p) > 0).collect();
+        asked.sort();
+        assert!(
+            asked.is_empty(),
+            "the fault server was asked for {asked:?}, which the test expects no request for"
+        );
     }
 }
 

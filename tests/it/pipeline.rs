@@ -7,9 +7,10 @@
 //! so the whole module is (`main.rs` compiles it on Unix only).
 
 use crate::harness::{
-    all_codes, assert_exit, assert_no_stderr, assert_no_stdout, bin_path, command, file_names,
-    free_port, gif_names, json_run, lines, parse_ndjson, run, run_env, run_stdin, scratch, show,
-    text, tool, CodeLine, Spawned, Status, RUN_TIMEOUT,
+    all_codes, assert_exit, assert_no_stderr, assert_no_stdout, assert_stderr_has,
+    assert_stdout_has, bin_path, command, file_names, free_port, gif_names, json_run, lines,
+    parse_ndjson, run, run_env, run_stdin, scratch, show, text, tool, CodeLine, Spawned, Status,
+    RUN_TIMEOUT,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -622,11 +623,7 @@ fn color_always_paints_the_verbose_lines() {
         ],
     );
     assert_exit(&out, 1);
-    assert!(
-        text(&out.stdout).contains("CN \x1b[31merror:"),
-        "{}",
-        show(&out)
-    );
+    assert_stdout_has(&out, "CN \x1b[31merror:");
 }
 
 /// Runs `command` through `sh` on a pseudo-terminal (util-linux `script`) and returns
@@ -722,11 +719,7 @@ fn help_shows_the_environment_variables() {
     // And the value in force, when set.
     let out = run_env(tmp.path(), &[("FLAGS_DL_MAX_REQ", "3")], &["--help"]);
     assert_exit(&out, 0);
-    assert!(
-        text(&out.stdout).contains("[env: FLAGS_DL_MAX_REQ=3]"),
-        "{}",
-        show(&out)
-    );
+    assert_stdout_has(&out, "[env: FLAGS_DL_MAX_REQ=3]");
 }
 
 #[test]
@@ -937,7 +930,7 @@ fn completions_for_an_unknown_shell_is_a_usage_error() {
     let out = run(tmp.path(), &["completions", "nosh"]);
     assert_exit(&out, 2);
     assert_no_stdout(&out);
-    assert!(text(&out.stderr).contains("nosh"), "{}", show(&out));
+    assert_stderr_has(&out, "nosh");
 }
 
 // ---- The man page ----

@@ -3,7 +3,7 @@
 
 use crate::harness::{
     all_codes, assert_decodable_gif, flags_dl, free_port, lines, raw_request, scratch,
-    shared_flags, RawResponse, Server, Spawned, RUN_TIMEOUT,
+    shared_flags, RawResponse, Server, Spawned,
 };
 use std::net::TcpListener;
 use std::path::Path;
@@ -470,10 +470,7 @@ fn sigterm_right_after_the_address_stops_the_server_cleanly() {
     for _ in 0..5 {
         let server =
             Server::from_banner(Spawned::start(Server::command(&["--port", "0", "--quiet"])));
-        let process = server.into_process();
-        process.signal("TERM");
-        let (status, _, stderr) = process.finish(RUN_TIMEOUT);
-        assert_eq!(status.code(), Some(0), "{stderr}");
+        let stderr = server.stop("TERM").stderr;
         assert!(stderr.contains("Server stopped."), "{stderr}");
     }
 }

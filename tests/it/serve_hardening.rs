@@ -105,15 +105,10 @@ fn a_fifo_in_the_folder_is_404_and_hangs_nothing() {
     }
     let answer = raw_request(server.addr, "GET", "/flags/br/br.gif");
     assert_eq!(answer.status, Some(200), "still serving: {}", answer.head);
-    let process = server.into_process();
-    let asked = Instant::now();
-    process.signal("TERM");
-    let (status, _, stderr) = process.finish(Duration::from_secs(5));
-    assert!(status.success(), "{stderr}");
+    let took = server.stop("TERM").took;
     assert!(
-        asked.elapsed() < Duration::from_secs(2),
-        "stopped {:?} after SIGTERM",
-        asked.elapsed()
+        took < Duration::from_secs(2),
+        "stopped {took:?} after SIGTERM"
     );
 }
 
@@ -173,12 +168,7 @@ fn ctrl_c_stops_the_server_within_a_second_whatever_its_connections_are_doing() 
     // The half head has reached the server once a request after it is answered.
     assert_eq!(server.get("/flags/br/br.gif").status, Some(200));
 
-    let process = server.into_process();
-    let asked = Instant::now();
-    process.signal("INT");
-    let (status, _, stderr) = process.finish(Duration::from_secs(5));
-    let took = asked.elapsed();
-    assert!(status.success(), "{stderr}");
+    let took = server.stop("INT").took;
     assert!(
         took < Duration::from_secs(1),
         "stopped {took:?} after Ctrl-C"

@@ -200,10 +200,8 @@ fn the_server_sees_http2_from_async_and_http11_from_threads() {
         ],
     );
     assert_exit(&out, 0);
-    let process = server.into_process();
-    process.signal("TERM");
-    let (_, stdout, stderr) = process.finish(std::time::Duration::from_secs(10));
-    let log = format!("{stdout}{stderr}");
+    let stopped = server.stop("TERM");
+    let log = format!("{}{}", stopped.stdout, stopped.stderr);
     let line = |cc: &str| {
         log.lines()
             .find(|l| l.contains(&format!("{cc} 200")))

@@ -91,3 +91,55 @@ pub fn split_verbose(line: &str) -> (&str, &str) {
     line.split_once(' ')
         .unwrap_or_else(|| panic!("not a -v line: {line:?}"))
 }
+
+/// How many codes of a run ended each way, as its `-v` lines say.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub ok: usize,
+    pub not_found: usize,
+    pub error: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+}
+
+impl Tally {
+    /// Tallies `-v` lines (`BR OK`, `BR OK (after 2 attempts)`, `CN not found`,
+    /// `US error: ...`, `FR skipped: already saved`, `JP cancelled`), failing the test on
+    /// any other line.
+    pub fn of<S: AsRef<str>>(lines: &[S]) -> Tally {
+        let mut tally = Tally::default();
+        for line in lines {
+            let (_, what) = split_verbose(line.as_ref());
+            let count = match what {
+                "OK" => &mut tally.ok,
+                _ if what.starts_with("OK (after ") => &mut tally.ok,
+                "not found" => &mut tally.not_found,
+                _ if what.starts_with("error: ") => &mut tally.error,
+                "skipped: already saved" => &mut tally.skipped,
+                "cancelled" => &mut tally.cancelled,
+                _ => panic!("not a -v line: {:?}", line.as_ref()),
+            };
+            *count += 1;
+        }
+        tally
+    }
+
+    /// The count lines the book prints after the rule for this tally: the flags downloaded
+    /// always, the other counts only when not zero.
+    pub fn count_lines(&self) -> Vec<String> {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let mut lines = vec![format!("{:3} flag{} downloaded.", self.ok, plural(self.ok))];
+        let others = [
+            (self.not_found, "not found".to_string()),
+            (self.error, format!("error{}", plural(self.error))),
+            (self.skipped, "skipped (already saved)".to_string()),
+            (self.cancelled, "cancelled".to_string()),
+        ];
+        for (n, what) in others {
+            if n > 0 {
+                lines.push(format!("{n:3} {what}."));
+            }
+        }
+        lines
+    }
+}

@@ -171,6 +171,24 @@ pub fn assert_no_stdout(out: &Output) {
     );
 }
 
+/// Fails unless the run's stdout holds `part`.
+pub fn assert_stdout_has(out: &Output, part: &str) {
+    assert!(
+        text(&out.stdout).contains(part),
+        "no {part:?} in stdout:\n{}",
+        show(out)
+    );
+}
+
+/// Fails unless the run's stderr holds `part`.
+pub fn assert_stderr_has(out: &Output, part: &str) {
+    assert!(
+        text(&out.stderr).contains(part),
+        "no {part:?} in stderr:\n{}",
+        show(out)
+    );
+}
+
 /// The one line a run wrote to stderr.
 pub fn one_stderr_line(out: &Output) -> String {
     let lines = lines(&out.stderr);

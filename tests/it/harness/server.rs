@@ -9,10 +9,22 @@ use super::http::{raw_request, RawResponse};
 use super::run::{bin_path, command};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a started server has to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a server has to stop after [`Server::stop`]'s signal.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server that [`Server::stop`] stopped.
+pub struct Stopped {
+    /// From the signal to the exit.
+    pub took: Duration,
+    /// What it wrote to stdout after its banner, and to stderr.
+    pub stdout: String,
+    pub stderr: String,
+}
 
 /// A port on 127.0.0.1 that nothing listens on (it was free a moment ago).
 pub fn free_port() -> u16 {
@@ -146,13 +158,23 @@ impl Server {
         self.process.id()
     }
 
-    /// The server's process, to signal it and wait for its exit.
-    pub fn into_process(self) -> Spawned {
-        self.process
+    /// Sends `SIG<signal>` (`TERM`, `INT`, `HUP`) and waits for the exit, failing the
+    /// test unless the server stops cleanly (exit 0) within [`STOP_TIMEOUT`].
+    pub fn stop(self, signal: &str) -> Stopped {
+        self.process.signal(signal);
+        let sent = Instant::now();
+        let (status, stdout, stderr) = self.process.finish(STOP_TIMEOUT);
+        let took = sent.elapsed();
+        assert!(status.success(), "{status} after SIG{signal}: {stderr}");
+        Stopped {
+            took,
+            stdout,
+            stderr,
+        }
     }
 
-    /// [`Server::into_process`], leaving a `--tls` CA file for the server itself to
-    /// remove, so that a test can see whether it does.
+    /// The server's process, to signal it and wait for its exit, leaving a `--tls` CA
+    /// file for the server itself to remove, so that a test can see whether it does.
     pub fn into_process_keeping_files(mut self) -> Spawned {
         if let Some(file) = self._ca_file.take() {
             std::mem::forget(file);
