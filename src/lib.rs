@@ -30,11 +30,6 @@ mod bench;
 mod cli;
 mod codes;
 mod countries;
-// For the rewrite of download/ to drop, with the two lints it names: with rust-version at
-// 1.88, clippy asks for `u64::is_multiple_of` (1.87) in `failure::human_bytes`, and
-// rustdoc finds a redundant link target in `asyncio::download_one`; the branch that
-// raised the one and added `cargo doc` left download/ alone while it was being rewritten.
-#[allow(clippy::manual_is_multiple_of, rustdoc::redundant_explicit_links)]
 mod download;
 pub mod error;
 mod files;

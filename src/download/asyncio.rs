@@ -149,7 +149,7 @@ fn answer_began(pace: &Pace, came_up: &ConnectionUp, sent: &reqwest::Result<reqw
 }
 
 /// Fetches and saves one code, retrying transient failures, admitted by the run's
-/// [`Pace`](super::pace::Pace) only while a request is in flight: a retry's wait holds up
+/// [`Pace`] only while a request is in flight: a retry's wait holds up
 /// no other code.
 pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) -> Outcome {
     if let Some(path) = job.existing_file(&cc) {
