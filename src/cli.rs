@@ -298,6 +298,13 @@ pub struct ReliabilityArgs {
     #[arg(long, value_name = "LIST", default_value = "408,429,500,502,503,504", value_parser = parse_status_list)]
     pub retry_status: StatusList,
 
+    /// How the run paces itself to the server: `auto` opens every connection at once
+    /// until the server's listen queue overflows (a handshake dropped), and sends fewer
+    /// requests while it refuses them (429, 503); `off` sends exactly -m at once and
+    /// opens every connection they need, as the book's scripts do.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_enum)]
+    pub pace: crate::download::PaceMode,
+
     /// The most the run waits in all when the server asks it to (a 429 or 503 with
     /// Retry-After); past it, every code not yet fetched ends as an error of kind
     /// `refused`. 0 never waits.

@@ -15,7 +15,7 @@ use super::failure::{
     is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError, H2Close, Resends,
 };
 use super::outcome::{conclude, DownloadStatus, Outcome};
-use super::pace::{AnswerSlot, AnswerWatch, OpenSlot, Pace};
+use super::pace::{Late, Pace};
 use super::response::{Fetched, FlagFetch, Head};
 use super::{Event, Job};
 use crate::proxy::ProxyChoice;
@@ -36,7 +36,7 @@ pub async fn get_flag(
 ) -> Result<Fetched, FetchError> {
     let job = fetch.job();
     loop {
-        let sent = answer_in_time(&job.pace, client.get(fetch.url()).send()).await?;
+        let sent = client.get(fetch.url()).send().await;
         let mut response = sent.map_err(|e| {
             let mut error = describe_reqwest(&e, job);
             // Failing before any response is what a kept-alive connection that the
@@ -54,7 +54,6 @@ pub async fn get_flag(
             retry_after: header("retry-after"),
             content_type: header("content-type"),
             content_length: response.content_length(),
-            connection: header("connection"),
         })?;
         loop {
             match response.chunk().await {
@@ -72,78 +71,6 @@ pub async fn get_flag(
         }
         if let Some(fetched) = fetch.on_end()? {
             return Ok(fetched);
-        }
-    }
-}
-
-/// The connection of the request this task is sending, if [`PacedConnect`] opened one
-/// for it: the wait for an answer is timed from when it came up, not from the wait for
-/// an opening slot before it; and it may count as opening until the answer begins.
-type ConnectionUp = Arc<std::sync::Mutex<Option<Up>>>;
-
-#[derive(Debug)]
-struct Up {
-    at: Instant,
-    /// Given back with the request's wait for its answer.
-    slot: Option<AnswerSlot>,
-}
-
-tokio::task_local! {
-    static CONNECTION_UP: ConnectionUp;
-}
-
-/// Waits for a request's answer to begin, or abandons it once it is late compared with
-/// the others (see [`AnswerWatch`]): the caller then sends it again on a new connection.
-/// Only a request whose connection this task opened is watched: against a server that
-/// closes each connection, that is every request.
-async fn answer_in_time<F: std::future::Future<Output = reqwest::Result<reqwest::Response>>>(
-    pace: &Pace,
-    send: F,
-) -> Result<F::Output, FetchError> {
-    // Until a first answer tells what kind of server this is, or while the request's
-    // connection is being opened (which has a watch of its own), look again this often.
-    const LOOK_AGAIN: Duration = Duration::from_millis(50);
-    let epoch = pace.open_epoch();
-    let came_up = ConnectionUp::default();
-    let mut send = std::pin::pin!(CONNECTION_UP.scope(came_up.clone(), send));
-    loop {
-        let up = came_up
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|up| up.at);
-        let wait = match (pace.answer_watch(), up) {
-            (AnswerWatch::Never, _) => {
-                let sent = send.await;
-                answer_began(pace, &came_up, &sent);
-                return Ok(sent);
-            }
-            (AnswerWatch::NotYet, _) | (_, None) => LOOK_AGAIN,
-            (AnswerWatch::After(limit), Some(up)) => match limit.checked_sub(up.elapsed()) {
-                Some(left) if !left.is_zero() => left,
-                _ => {
-                    pace.answer_was_late(up.elapsed(), epoch);
-                    return Err(FetchError::late_answer(limit));
-                }
-            },
-        };
-        if let Ok(sent) = tokio::time::timeout(wait, send.as_mut()).await {
-            answer_began(pace, &came_up, &sent);
-            return Ok(sent);
-        }
-    }
-}
-
-/// The request's answer began, or it failed: tells the pace, if the request opened a
-/// connection of its own.
-fn answer_began(pace: &Pace, came_up: &ConnectionUp, sent: &reqwest::Result<reqwest::Response>) {
-    if let Some(up) = came_up.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        if sent.is_ok() {
-            // How long after its connection came up tells the pace whether the server
-            // answers promptly.
-            pace.answer_after_connect(up.at.elapsed());
-        } else if let Some(slot) = up.slot.take() {
-            slot.unanswered();
         }
     }
 }
@@ -519,41 +446,43 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let pace = self.pace.clone();
         Box::pin(async move {
+            // Until a first attempt came up to a far server, nothing says how long one
+            // takes: look again this often.
+            const LOOK_AGAIN: Duration = Duration::from_millis(10);
             let slot = pace.open().await;
-            let Some(late_after) = pace.late_after() else {
-                let connection = inner.call(request).await?;
-                came_up(slot, &pace);
-                return Ok(connection);
-            };
-            match tokio::time::timeout(late_after, inner.call(request)).await {
-                Ok(Ok(connection)) => {
-                    came_up(slot, &pace);
-                    Ok(connection)
-                }
-                Ok(Err(e)) => Err(e),
-                Err(_) => {
-                    slot.late();
-                    Err(Box::new(LateConnect(late_after)) as BoxError)
+            let connect = inner.call(request);
+            tokio::pin!(connect);
+            // Each poll of the connect (its system call among them) under the pace's lock
+            // where it asks for one (see `Pace::connecting`).
+            let connect = std::future::poll_fn(|cx| {
+                let _one_at_a_time = pace.connecting();
+                std::future::Future::poll(connect.as_mut(), cx)
+            });
+            let mut connect = std::pin::pin!(connect);
+            loop {
+                let wait = match pace.late_after() {
+                    Late::Never => {
+                        let connection = connect.await?;
+                        slot.came_up();
+                        return Ok(connection);
+                    }
+                    Late::NotYet => LOOK_AGAIN,
+                    Late::After(late) => match late.checked_sub(slot.elapsed()) {
+                        Some(left) if !left.is_zero() => left,
+                        _ => {
+                            slot.late();
+                            return Err(Box::new(LateConnect(late)) as BoxError);
+                        }
+                    },
+                };
+                // Dropped on an error, the slot says the attempt failed.
+                if let Ok(connected) = tokio::time::timeout(wait, connect.as_mut()).await {
+                    let connection = connected?;
+                    slot.came_up();
+                    return Ok(connection);
                 }
             }
         })
-    }
-}
-
-/// The connection came up: the pace learns it, and the request's [`answer_in_time`]
-/// times its wait for an answer from now.
-fn came_up(slot: OpenSlot<'_>, pace: &Arc<Pace>) {
-    let mut slot = slot.came_up(pace);
-    let _ = CONNECTION_UP.try_with(|up| {
-        *up.lock().unwrap_or_else(|e| e.into_inner()) = Some(Up {
-            at: Instant::now(),
-            slot: slot.take(),
-        })
-    });
-    // Outside `answer_in_time` (hyper finishing a connection in the background), no one
-    // waits for this one's answer, and the slot is given back at once.
-    if let Some(slot) = slot {
-        slot.unanswered();
     }
 }
 

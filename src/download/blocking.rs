@@ -5,14 +5,13 @@
 
 use super::body::Flow;
 use super::failure::{is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError};
-use super::pace::{AnswerSlot, AnswerWatch, Pace};
+use super::pace::{Late, Pace};
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
 use crate::proxy::{ProxyChoice, ProxyRules};
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::Instant;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     time, Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
@@ -429,44 +428,8 @@ pub fn get_flag_blocking(
     let job = fetch.job();
     let mut buf = vec![0; CHUNK];
     loop {
-        // A late answer is abandoned (see `AnswerWatch`) by a shorter wait for the head.
-        let late_after = match job.pace.answer_watch() {
-            AnswerWatch::After(limit) if limit < job.timeout => Some(limit),
-            _ => None,
-        };
-        let (started, epoch) = (Instant::now(), job.pace.open_epoch());
-        let request = agent.get(fetch.url());
-        let sent = match late_after {
-            Some(limit) => request
-                .config()
-                .timeout_recv_response(Some(limit))
-                .build()
-                .call(),
-            None => request.call(),
-        };
-        // Abandoned by the shorter wait for the head.
-        let late = late_after.filter(|_| {
-            matches!(
-                &sent,
-                Err(ureq::Error::Timeout(ureq::Timeout::RecvResponse))
-            )
-        });
-        // The answer began, or will not: how long after its connection came up tells the
-        // pace whether the server answers promptly.
-        if let Some((up, slot)) = CONNECTION_UP.with(|kept| kept.borrow_mut().take()) {
-            if sent.is_ok() {
-                job.pace.answer_after_connect(up.elapsed());
-            } else if let (Some(slot), None) = (slot, late) {
-                // A failure says nothing of the server's queue; a late answer counts as
-                // one that queued (the slot, dropped, says so), as in async mode.
-                slot.unanswered();
-            }
-        }
+        let sent = agent.get(fetch.url()).call();
         let mut response = sent.map_err(|e| {
-            if let Some(limit) = late {
-                job.pace.answer_was_late(started.elapsed(), epoch);
-                return FetchError::late_answer(limit);
-            }
             // Failing before any response is what a kept-alive connection that the server
             // has closed looks like; the caller sends the request again on a new
             // connection.
@@ -489,7 +452,6 @@ pub fn get_flag_blocking(
             retry_after: header("retry-after"),
             content_type: header("content-type"),
             content_length,
-            connection: header("connection"),
         })?;
         let mut reader = response.body_mut().as_reader();
         loop {
@@ -539,12 +501,6 @@ fn describe_ureq(e: ureq::Error, job: &Job, url: &str) -> FetchError {
     }
 }
 
-thread_local! {
-    /// When the connection [`PacedConnector`] opened on this thread for the request it is
-    /// sending came up, and its [`AnswerSlot`] if the pace keeps one.
-    static CONNECTION_UP: std::cell::RefCell<Option<(Instant, Option<AnswerSlot>)>> = const { std::cell::RefCell::new(None) };
-}
-
 /// Opens each new connection at the run's pace: waits for an opening slot, and abandons an
 /// attempt that is late compared with the others (see [`Pace`]), opening a new one at
 /// once instead of waiting for TCP's retransmission, until `--connect-timeout` runs out.
@@ -566,9 +522,19 @@ impl Connector<()> for PacedConnector {
         let started = std::time::Instant::now();
         let budget: std::time::Duration = *details.timeout.after;
         loop {
-            let slot = self.pace.open_blocking();
+            let mut slot = self.pace.open_blocking();
+            // On this machine the handshake is over when the call returns (see
+            // `Pace::connecting`), so the lock is held for microseconds, or for the
+            // attempt's late limit when its handshake was dropped.
+            let one_at_a_time = self.pace.connecting();
+            slot.start_now();
             let left = budget.saturating_sub(started.elapsed());
-            let late_after = self.pace.late_after().unwrap_or(left);
+            // A blocking connect's limit is set as it starts: before anything says how
+            // long one takes (a far server), it is the whole of what is left.
+            let late_after = match self.pace.late_after() {
+                Late::After(late) => late.min(left),
+                Late::Never | Late::NotYet => left,
+            };
             // Only the attempt's own time limit is shortened; everything else is the
             // request's.
             let attempt = ConnectionDetails {
@@ -579,18 +545,18 @@ impl Connector<()> for PacedConnector {
                 resolver: details.resolver,
                 now: time::Instant::now(),
                 timeout: NextTimeout {
-                    after: time::Duration::Exact(left.min(late_after)),
+                    after: time::Duration::Exact(late_after),
                     ..details.timeout
                 },
                 current_time: details.current_time.clone(),
                 run_connector: details.run_connector.clone(),
                 register_shutdown: details.register_shutdown.clone(),
             };
-            match self.inner.connect(&attempt, chained) {
+            let connected = self.inner.connect(&attempt, chained);
+            drop(one_at_a_time);
+            match connected {
                 Ok(connection) => {
-                    // Kept, if the pace says so, until the request's answer begins.
-                    let slot = slot.came_up(&self.pace);
-                    CONNECTION_UP.with(|kept| *kept.borrow_mut() = Some((Instant::now(), slot)));
+                    slot.came_up();
                     return Ok(connection);
                 }
                 Err(ureq::Error::Timeout(_)) if left > late_after => slot.late(),

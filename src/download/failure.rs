@@ -65,8 +65,8 @@ pub struct FetchError {
     /// kept-alive connection the server had already closed. Sent again at once, on a new
     /// connection, without counting an attempt (RFC 9112 §9.3.1 allows it for a GET).
     pub stale_connection: bool,
-    /// The pace abandoned the connection attempt, or the wait for an answer, as late
-    /// (see `pace`): sent again at once on a new connection, without counting an attempt.
+    /// The pace abandoned the connection attempt as late (see `pace`): made again at once,
+    /// without counting an attempt.
     pub late_connect: bool,
 }
 
@@ -134,17 +134,6 @@ impl FetchError {
             ErrorKind::Timeout,
             format!("timed out after {} s", limit.as_secs_f64()),
         )
-    }
-
-    /// An answer abandoned as late by the pace (see `pace::AnswerWatch`): sent again at
-    /// once on a new connection, as a late connection attempt is.
-    pub fn late_answer(after: Duration) -> FetchError {
-        let mut error = FetchError::transient(
-            ErrorKind::Timeout,
-            format!("no answer after {} ms", after.as_millis()),
-        );
-        error.late_connect = true;
-        error
     }
 
     /// A body larger than `limit`.

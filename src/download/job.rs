@@ -88,7 +88,7 @@ impl Job {
             proxies: Arc::default(),
             existing,
             cancel: CancellationToken::new(),
-            pace: Arc::new(Pace::new(max_req, settings.max_wait)),
+            pace: Arc::new(Pace::new(max_req, settings.max_wait, settings.pace)),
         }
     }
 

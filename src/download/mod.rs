@@ -33,7 +33,7 @@ pub use failure::ErrorKind;
 pub use job::Job;
 pub use mode::{requests_in_flight, Mode};
 pub use outcome::{DownloadStatus, Outcome};
-pub use pace::ServerWait;
+pub use pace::{PaceMode, ServerWait};
 
 /// What a run tells its caller as it goes.
 #[derive(Debug)]
@@ -49,6 +49,13 @@ pub enum Event {
 /// Runs every code of `job` in `mode`, calling `on_event` on the calling thread: once per
 /// code as each finishes, and for what the pace has to say as it happens.
 pub fn download_many(mode: Mode, job: &Job, on_event: &mut dyn FnMut(Event)) -> anyhow::Result<()> {
+    // A handshake with this machine takes microseconds: one that takes milliseconds was
+    // dropped (see `pace::opening`). Not so through a proxy, which may be far.
+    let direct =
+        url::Url::parse(&job.base_url).is_ok_and(|url| job.proxies.for_url(&url).is_none());
+    let loopback = direct && crate::site::is_loopback(&job.base_url);
+    job.pace
+        .set_route(loopback, job.base_url.starts_with("https:"));
     match mode {
         Mode::Async => asyncio::run_tasks(job, on_event),
         // The book's thread pool: `max_req` OS threads, each on its own kept-alive

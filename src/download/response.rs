@@ -57,20 +57,6 @@ pub struct Head<'a> {
     pub retry_after: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub content_length: Option<u64>,
-    /// The `Connection` header.
-    pub connection: Option<&'a str>,
-}
-
-impl Head<'_> {
-    /// Whether the server keeps the connection open for the next request: HTTP/1.1 or
-    /// HTTP/2 without `Connection: close` (`python3 -m http.server` speaks HTTP/1.0, and
-    /// so needs a new connection per request).
-    pub fn keeps_alive(&self) -> bool {
-        matches!(self.version, Some("1.1" | "2"))
-            && !self
-                .connection
-                .is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
-    }
 }
 
 /// What is being fetched now.
@@ -148,12 +134,7 @@ impl<'j> FlagFetch<'j> {
         self.status = Some(head.status);
         self.version = head.version;
         let retry_after = head.retry_after.and_then(parse_retry_after);
-        self.job
-            .pace
-            .on_answer(self.ticket, head.status, retry_after);
-        if head.keeps_alive() {
-            self.job.pace.server_keeps_alive();
-        }
+        self.ticket.answered(head.status, retry_after);
         let drain = |verdict| Ok(Reading::Drain(Drain::default(), verdict));
         let reading = match head.status {
             200 => self.read_ok(head),

@@ -30,7 +30,7 @@ pub use cases::check_each;
 pub use child::Spawned;
 pub use data::{all_codes, assert_decodable_gif, gif_names, shared_flags, POP20_SORTED};
 pub use http::{raw_request, raw_request_with, RawResponse};
-pub use ndjson::{json_run, parse_ndjson, CodeLine, Status, Summary};
+pub use ndjson::{json_run, parse_ndjson, CodeLine, JsonRun, Status, Summary};
 pub use report::{report, split_verbose, Report, Tally};
 pub use run::{
     assert_exit, assert_no_stderr, assert_no_stdout, assert_stderr_has, assert_stdout_has,

@@ -26,6 +26,7 @@ pub struct CodeLine {
     pub status: Status,
     pub path: Option<String>,
     pub bytes: u64,
+    pub ms: u64,
     pub attempts: u32,
     pub http_status: Option<u16>,
     pub http_version: Option<String>,

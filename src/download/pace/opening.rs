@@ -1,0 +1,235 @@
+//! Opening connections: all at once, until the server shows that its listen queue
+//! overflowed; from then on, a few at a time.
+//!
+//! The rule. An attempt to connect is *late* once it has been pending [`Opening::late_after`]:
+//! [`LATE_FACTOR`] times the time attempts typically take to come up, and at least
+//! [`LOOPBACK_FLOOR`] to a server on this machine (from the very first attempt, since a
+//! handshake there takes microseconds) or [`REMOTE_FLOOR`] elsewhere (once one has come
+//! up: before that, nothing says how long a far server takes). A late attempt is
+//! abandoned and made again at once: a server whose listen queue is full drops the
+//! handshake, and the kernel would send it again only after a second.
+//!
+//! Until an attempt is late, every connection is opened at once, as the book's scripts
+//! open them: a server that takes them (nginx, flags-dl's own, a delaying server, a rate
+//! limiter) pays nothing for the pace. The first late attempt is the evidence that the
+//! queue overflows (`python3 -m http.server` and `slow_server.py` queue 5): from then on at
+//! most `window` attempts are pending at once. Attempts come up as fast as the server
+//! takes connections off its queue, so a server that takes them promptly still gets them
+//! all within milliseconds, and one that is slow gets them at its own rate, not in bursts
+//! its queue drops. The window starts at half the attempts that came up before the first
+//! late one, grows by one per window of attempts that come up, and halves, once per burst,
+//! when one is late; never below one.
+//!
+//! Over TLS, attempts are not watched (see `Pace::set_route`): their time is the handshake's.
+//!
+//! This type decides; it neither waits nor reads the clock: time comes in with each event
+//! (as `quinn`'s congestion controllers have it), so tests script it.
+
+use std::time::Duration;
+
+/// Late after this many times the typical time to come up: a dropped handshake takes a
+/// second, a prompt one tens of microseconds on loopback and one round trip elsewhere, so
+/// any factor between 2 and 100 tells them apart; 4 leaves room for a loaded machine.
+const LATE_FACTOR: u32 = 4;
+
+/// The least a connect to this machine may take before it is late. MEASURE: loopback
+/// handshake times under load, and what the floor costs `http.server`.
+pub const LOOPBACK_FLOOR: Duration = Duration::from_millis(2);
+
+/// The least a connect elsewhere may take before it is late: a network's jitter.
+pub const REMOTE_FLOOR: Duration = Duration::from_millis(25);
+
+/// Connection attempts, as the server has shown it takes them.
+#[derive(Debug)]
+pub struct Opening {
+    /// Attempts pending now.
+    pending: usize,
+    /// `None` until an attempt was late; then the most attempts pending at once.
+    window: Option<f64>,
+    /// The least time before an attempt is late (see the module's rule).
+    floor: Duration,
+    /// Whether the floor holds before any attempt came up (a server on this machine).
+    floor_from_start: bool,
+    /// How long attempts take to come up, smoothed as TCP smooths its round trip (7/8 of
+    /// the old, 1/8 of the new): not the slowest, since one that came up only after TCP
+    /// sent its handshake again (1 s) would make every later one wait 4 s to be late.
+    typical: Option<Duration>,
+    /// Bumped at each halving: an attempt begun before it was part of the same burst,
+    /// and its lateness is the same news.
+    epoch: u64,
+    /// Attempts that came up, and that were late, in all.
+    pub(super) came_up: u32,
+    pub(super) late: u32,
+}
+
+/// What a late attempt changed, for `-v`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Narrowed {
+    pub took: Duration,
+    /// Attempts pending at once before and after (`None`: all at once).
+    pub before: Option<usize>,
+    pub after: usize,
+}
+
+impl Opening {
+    /// Attempts to a server on this machine (`loopback`) or elsewhere.
+    pub fn new(loopback: bool) -> Opening {
+        Opening {
+            pending: 0,
+            window: None,
+            floor: if loopback {
+                LOOPBACK_FLOOR
+            } else {
+                REMOTE_FLOOR
+            },
+            floor_from_start: loopback,
+            typical: None,
+            epoch: 0,
+            came_up: 0,
+            late: 0,
+        }
+    }
+
+    /// Begins an attempt if the window has room: its burst, for [`Opening::late`].
+    pub fn begin(&mut self) -> Option<u64> {
+        if self
+            .window
+            .is_some_and(|window| self.pending >= (window as usize).max(1))
+        {
+            return None;
+        }
+        self.pending += 1;
+        Some(self.epoch)
+    }
+
+    /// How long an attempt may be pending before it is late; `None` while nothing says.
+    pub fn late_after(&self) -> Option<Duration> {
+        match self.typical {
+            Some(typical) => Some((typical * LATE_FACTOR).max(self.floor)),
+            None => self.floor_from_start.then_some(self.floor),
+        }
+    }
+
+    /// Whether attempts are watched from the first (a server on this machine).
+    pub fn watched_from_start(&self) -> bool {
+        self.floor_from_start
+    }
+
+    /// An attempt came up after `took`.
+    pub fn came_up(&mut self, took: Duration) {
+        self.pending -= 1;
+        self.came_up += 1;
+        self.typical = Some(self.typical.map_or(took, |t| (t * 7 + took) / 8));
+        if let Some(window) = &mut self.window {
+            *window += 1.0 / *window;
+        }
+    }
+
+    /// An attempt of burst `epoch` was late after `took`, and is abandoned.
+    pub fn late(&mut self, epoch: u64, took: Duration) -> Option<Narrowed> {
+        self.pending -= 1;
+        self.late += 1;
+        if epoch != self.epoch {
+            return None;
+        }
+        self.epoch += 1;
+        let before = self.window;
+        let after = match before {
+            Some(window) => (window / 2.0).max(1.0),
+            None => (f64::from(self.came_up) / 2.0).max(1.0),
+        };
+        self.window = Some(after);
+        Some(Narrowed {
+            took,
+            before: before.map(|w| w as usize),
+            after: after as usize,
+        })
+    }
+
+    /// An attempt failed for another reason (refused, timed out for good): no news of
+    /// the server's queue.
+    pub fn failed(&mut self) {
+        self.pending -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const US: Duration = Duration::from_micros(50);
+
+    #[test]
+    fn a_server_that_takes_every_connection_gets_them_all_at_once() {
+        let mut opening = Opening::new(true);
+        let begun: Vec<_> = (0..1000).map(|_| opening.begin().unwrap()).collect();
+        for _ in begun {
+            opening.came_up(US);
+        }
+        assert_eq!(opening.window, None, "never late: no window");
+        assert_eq!(
+            opening.late_after(),
+            Some(LOOPBACK_FLOOR),
+            "50 µs × 4 < the floor"
+        );
+    }
+
+    #[test]
+    fn a_late_attempt_opens_the_window_at_half_of_what_came_up_and_one_burst_halves_once() {
+        let mut opening = Opening::new(true);
+        let burst: Vec<_> = (0..100).map(|_| opening.begin().unwrap()).collect();
+        for _ in 0..8 {
+            opening.came_up(US);
+        }
+        let late = opening.late(burst[8], Duration::from_millis(2)).unwrap();
+        assert_eq!((late.before, late.after), (None, 4));
+        for &epoch in &burst[9..] {
+            assert_eq!(
+                opening.late(epoch, Duration::from_millis(2)),
+                None,
+                "same burst"
+            );
+        }
+        assert_eq!(opening.pending, 0);
+        let window: Vec<_> = std::iter::from_fn(|| opening.begin()).collect();
+        assert_eq!(window.len(), 4);
+        let late = opening.late(window[0], Duration::from_millis(2)).unwrap();
+        assert_eq!((late.before, late.after), (Some(4), 2));
+        assert_eq!(opening.late, 93);
+    }
+
+    #[test]
+    fn the_window_grows_by_one_per_window_that_comes_up_and_never_shrinks_below_one() {
+        let mut opening = Opening::new(true);
+        let first = opening.begin().unwrap();
+        opening.late(first, Duration::from_millis(3));
+        assert_eq!(opening.window, Some(1.0), "nothing came up: one at a time");
+        for _ in 0..2 {
+            opening.begin().unwrap();
+            opening.came_up(US);
+        }
+        assert_eq!(opening.window, Some(2.5), "1 + 1/1 + 1/2");
+        let epoch = opening.begin().unwrap();
+        opening.late(epoch, Duration::from_millis(3));
+        let epoch = opening.begin().unwrap();
+        opening.late(epoch, Duration::from_millis(3));
+        assert_eq!(opening.window, Some(1.0));
+    }
+
+    #[test]
+    fn far_servers_are_not_late_until_one_came_up_and_then_after_four_of_it() {
+        let mut opening = Opening::new(false);
+        assert_eq!(opening.late_after(), None, "a far server may take 300 ms");
+        opening.begin().unwrap();
+        opening.came_up(Duration::from_millis(40));
+        assert_eq!(opening.late_after(), Some(Duration::from_millis(160)));
+        let mut near = Opening::new(false);
+        near.begin().unwrap();
+        near.came_up(Duration::from_millis(1));
+        assert_eq!(
+            near.late_after(),
+            Some(REMOTE_FLOOR),
+            "the floor for jitter"
+        );
+    }
+}
