@@ -328,13 +328,14 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     if let Some(e) = write_error {
         return Err(anyhow::Error::new(e).context(STDOUT));
     }
+    let pace = job.pace.stats();
     let end = RunEnd {
         counter,
         elapsed,
-        peak_in_flight: job.pace.peak(),
-        pace_lowered: job.pace.times_lowered(),
-        connections: job.pace.connections(),
-        late_connects: job.pace.late_connects(),
+        peak_in_flight: pace.peak_in_flight,
+        pace_lowered: pace.lowered,
+        connections: pace.connections,
+        late_connects: pace.late_connects,
         http2,
     };
     reporter.finish(&run, &end).context(STDOUT)?;

@@ -340,7 +340,7 @@ pub fn run_once(
         };
         crate::timeline::write_pictures(&run, spec.timeline.as_deref(), spec.trace.as_deref())?;
     }
-    measured.peak_in_flight = job.pace.peak();
+    measured.peak_in_flight = job.pace.stats().peak_in_flight;
     measured.interrupted = cancel.is_cancelled();
     drop(job);
     // Removed here; one the OS will not let us remove is litter in the temp folder, not a

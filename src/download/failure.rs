@@ -111,7 +111,7 @@ impl FetchError {
             format!(
                 "{}: the server asks to wait {}, past --max-wait ({} of {} waited in all); raise --max-wait to wait longer",
                 status_text(why.status),
-                secs(why.asked),
+                secs(why.wait),
                 secs(why.waited),
                 secs(why.max_wait)
             ),

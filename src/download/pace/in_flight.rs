@@ -39,32 +39,23 @@ struct Budget {
     started: usize,
 }
 
-/// The run gave up on the server: what every request not yet sent ends with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    /// The status that asked for the wait past `--max-wait`.
-    pub status: u16,
-    /// The wait it asked for.
-    pub asked: Duration,
-    /// What the run had waited in all.
-    pub waited: Duration,
-    pub max_wait: Duration,
-}
-
 /// The run began to wait because the server asked it to, or gave up waiting.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerWait {
     /// The status that asked: 429 or 503.
     pub status: u16,
-    /// How long the run now waits (the server's `Retry-After`, or a short pause without).
+    /// The wait it asked for (its `Retry-After`, or a short pause without).
     pub wait: Duration,
-    /// What the run has waited in all, this wait included.
+    /// What the run has waited in all, this wait included unless it gave up.
     pub waited: Duration,
     /// `--max-wait`.
     pub max_wait: Duration,
-    /// This wait is past `--max-wait`: the run gives up instead of waiting.
+    /// The wait is past `--max-wait`: the run gives up instead of waiting.
     pub gave_up: bool,
 }
+
+/// The run gave up on the server: what every request not yet sent ends with.
+pub type Refused = ServerWait;
 
 /// Why a request may not start now.
 #[derive(Debug, PartialEq, Eq)]
@@ -87,7 +78,7 @@ pub struct Told {
 }
 
 /// The requests in flight of one run.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct InFlight {
     ceiling: usize,
     max_wait: Duration,
@@ -121,18 +112,7 @@ impl InFlight {
             ceiling,
             max_wait,
             window: ceiling as f64,
-            in_flight: 0,
-            peak: 0,
-            lowered: 0,
-            paused_until: None,
-            epoch: 0,
-            stale_in_flight: 0,
-            answered_in_period: 0,
-            budget: None,
-            waited: Duration::ZERO,
-            refused: None,
-            probing: false,
-            probe_up: false,
+            ..InFlight::default()
         }
     }
 
@@ -310,25 +290,22 @@ impl InFlight {
     }
 
     /// The server asks for a wait past `--max-wait`: every request not yet sent is refused.
-    fn give_up(&mut self, status: u16, asked: Duration) -> Told {
+    fn give_up(&mut self, status: u16, wait: Duration) -> Told {
         if self.refused.is_some() {
             return Told::default();
         }
-        self.refused = Some(Refused {
+        let (waited, max_wait, gave_up) = (self.waited, self.max_wait, true);
+        let refused = ServerWait {
             status,
-            asked,
-            waited: self.waited,
-            max_wait: self.max_wait,
-        });
+            wait,
+            waited,
+            max_wait,
+            gave_up,
+        };
+        self.refused = Some(refused.clone());
         self.paused_until = None;
         Told {
-            wait: Some(ServerWait {
-                status,
-                wait: asked,
-                waited: self.waited,
-                max_wait: self.max_wait,
-                gave_up: true,
-            }),
+            wait: Some(refused),
             note: None,
         }
     }
@@ -412,7 +389,7 @@ mod tests {
         let told = requests.answered(t0 + SEC, epoch, 503, Some(5 * SEC));
         assert!(told.wait.is_some_and(|w| w.gave_up));
         let refused = requests.refused().expect("5 s more is past 3 s in all");
-        assert_eq!((refused.status, refused.asked), (503, 5 * SEC));
+        assert_eq!((refused.status, refused.wait), (503, 5 * SEC));
         assert!(matches!(requests.admit(t0 + SEC), Err(Hold::Refused(_))));
     }
 

@@ -20,11 +20,14 @@
 //! late one, grows by one per window of attempts that come up, and halves, once per burst,
 //! when one is late; never below one.
 //!
-//! Over TLS, attempts are not watched (see `Pace::set_route`): their time is the handshake's.
+//! Attempts are not watched over TLS: their time is mostly the handshake's, CPU on both
+//! sides (a hundred at once on two cores take a hundred times one), and says nothing of a
+//! listen queue; watched, it made thousands of attempts late. Nor with `--pace off`.
 //!
 //! This type decides; it neither waits nor reads the clock: time comes in with each event
 //! (as `quinn`'s congestion controllers have it), so tests script it.
 
+use super::Late;
 use std::time::Duration;
 
 /// Late after this many times the typical time to come up: a dropped handshake takes a
@@ -40,7 +43,7 @@ pub const LOOPBACK_FLOOR: Duration = Duration::from_millis(2);
 pub const REMOTE_FLOOR: Duration = Duration::from_millis(25);
 
 /// Connection attempts, as the server has shown it takes them.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Opening {
     /// Attempts pending now.
     pending: usize,
@@ -50,6 +53,8 @@ pub struct Opening {
     floor: Duration,
     /// Whether the floor holds before any attempt came up (a server on this machine).
     floor_from_start: bool,
+    /// Attempts are not watched at all (TLS, `--pace off`).
+    unwatched: bool,
     /// How long attempts take to come up, smoothed as TCP smooths its round trip (7/8 of
     /// the old, 1/8 of the new): not the slowest, since one that came up only after TCP
     /// sent its handshake again (1 s) would make every later one wait 4 s to be late.
@@ -62,31 +67,20 @@ pub struct Opening {
     pub(super) late: u32,
 }
 
-/// What a late attempt changed, for `-v`.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Narrowed {
-    pub took: Duration,
-    /// Attempts pending at once before and after (`None`: all at once).
-    pub before: Option<usize>,
-    pub after: usize,
-}
-
 impl Opening {
-    /// Attempts to a server on this machine (`loopback`) or elsewhere.
-    pub fn new(loopback: bool) -> Opening {
+    /// Attempts to a server on this machine (`loopback`) or elsewhere; `unwatched`, never
+    /// late.
+    pub fn new(loopback: bool, unwatched: bool) -> Opening {
+        let floor = if loopback {
+            LOOPBACK_FLOOR
+        } else {
+            REMOTE_FLOOR
+        };
         Opening {
-            pending: 0,
-            window: None,
-            floor: if loopback {
-                LOOPBACK_FLOOR
-            } else {
-                REMOTE_FLOOR
-            },
-            floor_from_start: loopback,
-            typical: None,
-            epoch: 0,
-            came_up: 0,
-            late: 0,
+            floor,
+            floor_from_start: loopback && !unwatched,
+            unwatched,
+            ..Opening::default()
         }
     }
 
@@ -102,11 +96,13 @@ impl Opening {
         Some(self.epoch)
     }
 
-    /// How long an attempt may be pending before it is late; `None` while nothing says.
-    pub fn late_after(&self) -> Option<Duration> {
+    /// How long an attempt may be pending before it is late.
+    pub fn late_after(&self) -> Late {
         match self.typical {
-            Some(typical) => Some((typical * LATE_FACTOR).max(self.floor)),
-            None => self.floor_from_start.then_some(self.floor),
+            _ if self.unwatched => Late::Never,
+            Some(typical) => Late::After((typical * LATE_FACTOR).max(self.floor)),
+            None if self.floor_from_start => Late::After(self.floor),
+            None => Late::NotYet,
         }
     }
 
@@ -125,8 +121,9 @@ impl Opening {
         }
     }
 
-    /// An attempt of burst `epoch` was late after `took`, and is abandoned.
-    pub fn late(&mut self, epoch: u64, took: Duration) -> Option<Narrowed> {
+    /// An attempt of burst `epoch` was late after `took`, and is abandoned: the note for
+    /// `-v`, if the window narrowed.
+    pub fn late(&mut self, epoch: u64, took: Duration) -> Option<String> {
         self.pending -= 1;
         self.late += 1;
         if epoch != self.epoch {
@@ -139,11 +136,15 @@ impl Opening {
             None => (f64::from(self.came_up) / 2.0).max(1.0),
         };
         self.window = Some(after);
-        Some(Narrowed {
-            took,
-            before: before.map(|w| w as usize),
-            after: after as usize,
-        })
+        let before = before.map_or_else(
+            || "all at once".into(),
+            |w| format!("{} at once", w as usize),
+        );
+        Some(format!(
+            "pace: a connection was not up after {:.1} ms (its handshake dropped by a full listen queue): opening it again, and at most {} at once (was {before})",
+            took.as_secs_f64() * 1000.0,
+            after as usize
+        ))
     }
 
     /// An attempt failed for another reason (refused, timed out for good): no news of
@@ -161,7 +162,7 @@ mod tests {
 
     #[test]
     fn a_server_that_takes_every_connection_gets_them_all_at_once() {
-        let mut opening = Opening::new(true);
+        let mut opening = Opening::new(true, false);
         let begun: Vec<_> = (0..1000).map(|_| opening.begin().unwrap()).collect();
         for _ in begun {
             opening.came_up(US);
@@ -169,20 +170,23 @@ mod tests {
         assert_eq!(opening.window, None, "never late: no window");
         assert_eq!(
             opening.late_after(),
-            Some(LOOPBACK_FLOOR),
+            Late::After(LOOPBACK_FLOOR),
             "50 µs × 4 < the floor"
         );
     }
 
     #[test]
     fn a_late_attempt_opens_the_window_at_half_of_what_came_up_and_one_burst_halves_once() {
-        let mut opening = Opening::new(true);
+        let mut opening = Opening::new(true, false);
         let burst: Vec<_> = (0..100).map(|_| opening.begin().unwrap()).collect();
         for _ in 0..8 {
             opening.came_up(US);
         }
         let late = opening.late(burst[8], Duration::from_millis(2)).unwrap();
-        assert_eq!((late.before, late.after), (None, 4));
+        assert!(
+            late.ends_with("at most 4 at once (was all at once)"),
+            "{late}"
+        );
         for &epoch in &burst[9..] {
             assert_eq!(
                 opening.late(epoch, Duration::from_millis(2)),
@@ -194,13 +198,16 @@ mod tests {
         let window: Vec<_> = std::iter::from_fn(|| opening.begin()).collect();
         assert_eq!(window.len(), 4);
         let late = opening.late(window[0], Duration::from_millis(2)).unwrap();
-        assert_eq!((late.before, late.after), (Some(4), 2));
+        assert!(
+            late.ends_with("at most 2 at once (was 4 at once)"),
+            "{late}"
+        );
         assert_eq!(opening.late, 93);
     }
 
     #[test]
     fn the_window_grows_by_one_per_window_that_comes_up_and_never_shrinks_below_one() {
-        let mut opening = Opening::new(true);
+        let mut opening = Opening::new(true, false);
         let first = opening.begin().unwrap();
         opening.late(first, Duration::from_millis(3));
         assert_eq!(opening.window, Some(1.0), "nothing came up: one at a time");
@@ -218,17 +225,24 @@ mod tests {
 
     #[test]
     fn far_servers_are_not_late_until_one_came_up_and_then_after_four_of_it() {
-        let mut opening = Opening::new(false);
-        assert_eq!(opening.late_after(), None, "a far server may take 300 ms");
+        let mut opening = Opening::new(false, false);
+        assert_eq!(
+            opening.late_after(),
+            Late::NotYet,
+            "a far server may take 300 ms"
+        );
         opening.begin().unwrap();
         opening.came_up(Duration::from_millis(40));
-        assert_eq!(opening.late_after(), Some(Duration::from_millis(160)));
-        let mut near = Opening::new(false);
+        assert_eq!(
+            opening.late_after(),
+            Late::After(Duration::from_millis(160))
+        );
+        let mut near = Opening::new(false, false);
         near.begin().unwrap();
         near.came_up(Duration::from_millis(1));
         assert_eq!(
             near.late_after(),
-            Some(REMOTE_FLOOR),
+            Late::After(REMOTE_FLOOR),
             "the floor for jitter"
         );
     }
