@@ -450,15 +450,7 @@ where
             // takes: look again this often.
             const LOOK_AGAIN: Duration = Duration::from_millis(10);
             let slot = pace.open().await;
-            let connect = inner.call(request);
-            tokio::pin!(connect);
-            // Each poll of the connect (its system call among them) under the pace's lock
-            // where it asks for one (see `Pace::connecting`).
-            let connect = std::future::poll_fn(|cx| {
-                let _one_at_a_time = pace.connecting();
-                std::future::Future::poll(connect.as_mut(), cx)
-            });
-            let mut connect = std::pin::pin!(connect);
+            let mut connect = std::pin::pin!(inner.call(request));
             loop {
                 let wait = match pace.late_after() {
                     Late::Never => {

@@ -522,12 +522,7 @@ impl Connector<()> for PacedConnector {
         let started = std::time::Instant::now();
         let budget: std::time::Duration = *details.timeout.after;
         loop {
-            let mut slot = self.pace.open_blocking();
-            // On this machine the handshake is over when the call returns (see
-            // `Pace::connecting`), so the lock is held for microseconds, or for the
-            // attempt's late limit when its handshake was dropped.
-            let one_at_a_time = self.pace.connecting();
-            slot.start_now();
+            let slot = self.pace.open_blocking();
             let left = budget.saturating_sub(started.elapsed());
             // A blocking connect's limit is set as it starts: before anything says how
             // long one takes (a far server), it is the whole of what is left.
@@ -552,9 +547,7 @@ impl Connector<()> for PacedConnector {
                 run_connector: details.run_connector.clone(),
                 register_shutdown: details.register_shutdown.clone(),
             };
-            let connected = self.inner.connect(&attempt, chained);
-            drop(one_at_a_time);
-            match connected {
+            match self.inner.connect(&attempt, chained) {
                 Ok(connection) => {
                     slot.came_up();
                     return Ok(connection);

@@ -153,6 +153,15 @@ impl SmallFiles {
 }
 
 impl FlagData {
+    /// Makes a generated flag's files now, if they are not made yet; nothing for a folder.
+    pub fn prepare(&self, cc: &str) {
+        if let FlagData::Generated(files) = self {
+            if let Some(flag) = files.get(cc) {
+                flag.files();
+            }
+        }
+    }
+
     /// The generated data set.
     pub fn generated() -> FlagData {
         let files = countries::countries()

@@ -83,8 +83,6 @@ pub struct Pace {
     /// Woken one per attempt or request ended; all when admission changed for everyone.
     open_gate: Gate,
     admit_gate: Gate,
-    /// Held while a connect to this machine is made (see [`Pace::connecting`]).
-    connect_lock: Mutex<()>,
     /// `-v` notes and the server's waits, for the driver to show as they come.
     news: Mutex<(Vec<String>, Vec<ServerWait>)>,
     news_ready: Notify,
@@ -165,7 +163,6 @@ impl Pace {
             requests: Mutex::new(InFlight::new(ceiling, max_wait)),
             open_gate: Gate::default(),
             admit_gate: Gate::default(),
-            connect_lock: Mutex::default(),
             news: Mutex::default(),
             news_ready: Notify::new(),
             given_up: CancellationToken::new(),
@@ -238,18 +235,6 @@ impl Pace {
     /// How long an attempt may be pending before it is late and made again.
     pub fn late_after(&self) -> Late {
         lock(&self.opening).late_after()
-    }
-
-    /// To be held while a connect is made (the system call, not the wait for it) when
-    /// attempts to this machine are watched. There the whole handshake runs inside the
-    /// call, and two made at once on two cores can both pass the server's check for the
-    /// last place in its queue: the second's last packet is then dropped, the connection
-    /// looks up, and its request waits a second or more unacknowledged. Made one at a
-    /// time, none did (BENCHMARKS.md, section 11). `None` where it is not needed.
-    pub fn connecting(&self) -> Option<MutexGuard<'_, ()>> {
-        lock(&self.opening)
-            .watched_from_start()
-            .then(|| lock(&self.connect_lock))
     }
 
     /// Why the run gave up on the server, if it did.
@@ -380,12 +365,6 @@ impl<'a> OpenSlot<'a> {
     /// How long the attempt has been pending.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
-    }
-
-    /// The attempt starts now: a wait before it (for [`Pace::connecting`]'s lock) is no
-    /// part of how long a connect takes.
-    pub fn start_now(&mut self) {
-        self.started = Instant::now();
     }
 
     /// The connection came up.
