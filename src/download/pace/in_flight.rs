@@ -247,10 +247,14 @@ impl InFlight {
         retry_after: Option<Duration>,
     ) -> String {
         if let Some(asked) = retry_after.filter(|p| !p.is_zero()) {
-            // A rate limit: what it answered this period is what it takes. A period that
-            // straddled two of the server's windows answered less than the server takes:
-            // never lower by more than half.
+            // A rate limit: what it answered this period, less a twentieth, is what it
+            // takes: a token bucket refills while its first burst is answered (51
+            // answered by a bucket of 50 at 50/s), and the next period has no such
+            // refill (the matrix's keep-alive limiter: a second refusal and a second
+            // wait, 4.2 s instead of 3.2). A period that straddled two of the server's
+            // windows answered less than the server takes: never lower by more than half.
             let answered = self.answered_in_period.max(1);
+            let answered = answered - answered / 20;
             let per_period = match self.budget {
                 Some(budget) => answered.max(budget.per_period / 2),
                 None => answered,

@@ -195,7 +195,7 @@ impl Pace {
     /// the run has given up on the server, none may: [`Refused`].
     pub async fn admit(&self) -> Result<Ticket<'_>, Refused> {
         let epoch = wait_for(&self.admit_gate, &self.requests, admission).await?;
-        Ok(Ticket { pace: self, epoch })
+        Ok(Ticket::new(self, epoch))
     }
 
     /// [`Pace::admit`] for a blocking thread; `None` once `cancelled` says so.
@@ -204,14 +204,14 @@ impl Pace {
         cancelled: impl Fn() -> bool,
     ) -> Option<Result<Ticket<'_>, Refused>> {
         let admitted = wait_blocking(&self.admit_gate, &self.requests, cancelled, admission)?;
-        Some(admitted.map(|epoch| Ticket { pace: self, epoch }))
+        Some(admitted.map(|epoch| Ticket::new(self, epoch)))
     }
 
     /// Admits a request at once, for unit tests elsewhere that need a ticket.
     #[cfg(test)]
     pub fn try_admit_for_tests(&self) -> Ticket<'_> {
         let epoch = lock(&self.requests).admit(Instant::now()).expect("room");
-        Ticket { pace: self, epoch }
+        Ticket::new(self, epoch)
     }
 
     /// Waits until a new connection may be opened; it counts as pending until the slot
@@ -297,9 +297,19 @@ pub struct Ticket<'a> {
     pace: &'a Pace,
     /// The episode of refusals it was admitted in.
     epoch: u64,
+    admitted: Instant,
 }
 
-impl Ticket<'_> {
+impl<'a> Ticket<'a> {
+    fn new(pace: &'a Pace, epoch: u64) -> Ticket<'a> {
+        let admitted = Instant::now();
+        Ticket {
+            pace,
+            epoch,
+            admitted,
+        }
+    }
+
     /// Whether this is the probe's request: while the probe runs, it is the only one.
     pub fn probe(&self) -> bool {
         lock(&self.pace.requests).probing()
@@ -310,6 +320,9 @@ impl Ticket<'_> {
         let pace = self.pace;
         if pace.off {
             return;
+        }
+        if lock(&pace.opening).answered(self.admitted.elapsed()) {
+            pace.open_gate.wake_one();
         }
         let mut requests = lock(&pace.requests);
         let probing = requests.probing();

@@ -20,6 +20,16 @@
 //! late one, grows by one per window of attempts that come up, and halves, once per burst,
 //! when one is late; never below one.
 //!
+//! Once the queue has overflowed, a server that answers promptly (within [`PROMPT`]:
+//! `http.server` takes a millisecond) is taking its connections off the queue as fast as it
+//! works, so a connection up but not yet answered may well still be in the queue: it counts
+//! against the window until an answer comes (with one request per connection, as such
+//! servers have, connections up less answers), and the window grows per answer. Without
+//! it the queue stayed full: thousands of dropped handshakes, and, when two of ours raced
+//! for its last place, a request stuck for a retransmission (120-240 ms, 1 run in 4). A
+//! server that thinks before it answers (`slow_server.py`: 0.5-5 s) is not prompt: it
+//! takes its connections at once and gets every request in flight.
+//!
 //! Attempts are not watched over TLS: their time is mostly the handshake's, CPU on both
 //! sides (a hundred at once on two cores take a hundred times one), and says nothing of a
 //! listen queue; watched, it made thousands of attempts late. Nor with `--pace off`.
@@ -41,6 +51,10 @@ const LATE_FACTOR: u32 = 4;
 /// of 5 drains in about 3 ms at `http.server`'s pace (194 flags in 110-130 ms), so a
 /// dropped handshake noticed after 2 ms leaves the server no idle time.
 pub const LOOPBACK_FLOOR: Duration = Duration::from_millis(2);
+
+/// Answers that come within this of their request are prompt: the server works rather
+/// than waits (`slow_server.py` waits 0.5 s at least).
+const PROMPT: Duration = Duration::from_millis(300);
 
 /// The least a connect elsewhere may take before it is late: a network's jitter.
 pub const REMOTE_FLOOR: Duration = Duration::from_millis(25);
@@ -68,6 +82,10 @@ pub struct Opening {
     /// Attempts that came up, and that were late, in all.
     pub(super) came_up: u32,
     pub(super) late: u32,
+    /// Requests answered in all, and whether one was answered promptly (see the module's
+    /// rule).
+    answered: u32,
+    prompt: bool,
 }
 
 impl Opening {
@@ -91,12 +109,33 @@ impl Opening {
     pub fn begin(&mut self) -> Option<u64> {
         if self
             .window
-            .is_some_and(|window| self.pending >= (window as usize).max(1))
+            .is_some_and(|window| self.in_use() >= (window as usize).max(1))
         {
             return None;
         }
         self.pending += 1;
         Some(self.epoch)
+    }
+
+    /// Attempts that count against the window: those pending, and, against a prompt
+    /// server, connections up and not yet answered.
+    fn in_use(&self) -> usize {
+        let unanswered = self.came_up.saturating_sub(self.answered);
+        self.pending + if self.prompt { unanswered as usize } else { 0 }
+    }
+
+    /// A request was answered `took` after it was admitted: true if that may let another
+    /// attempt begin.
+    pub fn answered(&mut self, took: Duration) -> bool {
+        self.answered += 1;
+        let Some(window) = &mut self.window else {
+            return false;
+        };
+        self.prompt |= took < PROMPT;
+        if self.prompt {
+            *window += 1.0 / *window;
+        }
+        self.prompt
     }
 
     /// How long an attempt may be pending before it is late.
@@ -114,7 +153,8 @@ impl Opening {
         self.pending -= 1;
         self.came_up += 1;
         self.typical = Some(self.typical.map_or(took, |t| (t * 7 + took) / 8));
-        if let Some(window) = &mut self.window {
+        // Against a prompt server the window grows by its answers instead.
+        if let Some(window) = self.window.as_mut().filter(|_| !self.prompt) {
             *window += 1.0 / *window;
         }
     }
@@ -219,6 +259,35 @@ mod tests {
         let epoch = opening.begin().unwrap();
         opening.late(epoch, Duration::from_millis(3));
         assert_eq!(opening.window, Some(1.0));
+    }
+
+    #[test]
+    fn once_late_a_prompt_servers_connections_count_until_answered() {
+        let mut opening = Opening::new(true, false);
+        let burst: Vec<_> = (0..10).map(|_| opening.begin().unwrap()).collect();
+        for _ in 0..4 {
+            opening.came_up(US);
+        }
+        opening.late(burst[4], Duration::from_millis(2));
+        (5..10).for_each(|i| drop(opening.late(burst[i], Duration::from_millis(2))));
+        assert_eq!(opening.window, Some(2.0));
+        assert!(opening.answered(Duration::from_millis(1)), "prompt");
+        // 4 up, 1 answered: 3 unanswered fill the window of 2.
+        assert_eq!(opening.begin(), None, "the unanswered may still be queued");
+        for _ in 0..3 {
+            opening.answered(Duration::from_millis(1));
+        }
+        assert!(opening.begin().is_some(), "answered: the queue took them");
+        let mut thinking = Opening::new(true, false);
+        let (first, second) = (thinking.begin().unwrap(), thinking.begin().unwrap());
+        thinking.late(first, Duration::from_millis(2));
+        assert_eq!(second, first, "the same burst");
+        thinking.came_up(US);
+        assert!(!thinking.answered(Duration::from_secs(2)), "not prompt");
+        assert!(
+            thinking.begin().is_some(),
+            "its unanswered connections do not count"
+        );
     }
 
     #[test]
