@@ -23,6 +23,7 @@ pub use in_flight::{Refused, ServerWait};
 
 use in_flight::{Hold, InFlight};
 use opening::Opening;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -83,6 +84,8 @@ pub struct Pace {
     /// Woken one per attempt or request ended; all when admission changed for everyone.
     open_gate: Gate,
     admit_gate: Gate,
+    /// Requests in flight now, for the opening window (see [`opening`]).
+    in_flight: AtomicUsize,
     /// `-v` notes and the server's waits, for the driver to show as they come.
     news: Mutex<(Vec<String>, Vec<ServerWait>)>,
     news_ready: Notify,
@@ -163,6 +166,7 @@ impl Pace {
             requests: Mutex::new(InFlight::new(ceiling, max_wait)),
             open_gate: Gate::default(),
             admit_gate: Gate::default(),
+            in_flight: AtomicUsize::new(0),
             news: Mutex::default(),
             news_ready: Notify::new(),
             given_up: CancellationToken::new(),
@@ -217,18 +221,17 @@ impl Pace {
     /// Waits until a new connection may be opened; it counts as pending until the slot
     /// says how it ended.
     pub async fn open(&self) -> OpenSlot<'_> {
-        let epoch = wait_for(&self.open_gate, &self.opening, |o| o.begin().ok_or(None)).await;
+        let in_flight = &self.in_flight;
+        let begin = |o: &mut Opening| o.begin(in_flight.load(Ordering::Relaxed)).ok_or(None);
+        let epoch = wait_for(&self.open_gate, &self.opening, begin).await;
         OpenSlot::new(self, epoch)
     }
 
     /// [`Pace::open`] for a blocking thread.
     pub fn open_blocking(&self) -> OpenSlot<'_> {
-        let begun = wait_blocking(
-            &self.open_gate,
-            &self.opening,
-            || false,
-            |o| o.begin().ok_or(None),
-        );
+        let in_flight = &self.in_flight;
+        let begin = |o: &mut Opening| o.begin(in_flight.load(Ordering::Relaxed)).ok_or(None);
+        let begun = wait_blocking(&self.open_gate, &self.opening, || false, begin);
         OpenSlot::new(self, begun.expect("never cancelled"))
     }
 
@@ -302,6 +305,7 @@ pub struct Ticket<'a> {
 
 impl<'a> Ticket<'a> {
     fn new(pace: &'a Pace, epoch: u64) -> Ticket<'a> {
+        pace.in_flight.fetch_add(1, Ordering::Relaxed);
         let admitted = Instant::now();
         Ticket {
             pace,
@@ -343,6 +347,7 @@ impl<'a> Ticket<'a> {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
+        self.pace.in_flight.fetch_sub(1, Ordering::Relaxed);
         let mut requests = lock(&self.pace.requests);
         let probing = requests.probing();
         requests.done(self.epoch);
