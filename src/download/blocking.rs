@@ -4,7 +4,7 @@
 //! mode; this only sends requests and reads chunks.
 
 use super::body::Flow;
-use super::failure::{is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError};
+use super::failure::{is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError, Resend};
 use super::pace::{Late, Pace};
 use super::response::{Fetched, FlagFetch, Head};
 use super::Job;
@@ -431,12 +431,14 @@ pub fn get_flag_blocking(
         let sent = agent.get(fetch.url()).call();
         let mut response = sent.map_err(|e| {
             // Failing before any response is what a kept-alive connection that the server
-            // has closed looks like; the caller sends the request again on a new
-            // connection.
-            let stale = matches!(&e, ureq::Error::Io(io) if is_closed_connection(io));
-            let mut error = describe_ureq(e, job, fetch.url());
-            error.stale_connection = stale;
-            error
+            // has closed looks like: sent again on a new connection.
+            let closed = matches!(&e, ureq::Error::Io(io) if is_closed_connection(io));
+            let error = describe_ureq(e, job, fetch.url());
+            if closed {
+                error.resend(Resend::Unprocessed)
+            } else {
+                error
+            }
         })?;
         let headers = response.headers();
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
