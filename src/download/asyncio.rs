@@ -4,8 +4,8 @@
 //!
 //! A task holds a permit only while its request is in flight: it gives the permit back
 //! before a retry's wait, so one code's backoff never holds up another's request. On
-//! cancellation every task ends at once with [`DownloadStatus::Cancelled`], so each code
-//! is still counted once.
+//! cancellation every task ends at once with [`super::DownloadStatus::Cancelled`], so each
+//! code is still counted once.
 //!
 //! The runtime is built here, explicitly, rather than by `#[tokio::main]`: the blocking
 //! modes must run outside any runtime, and the embedded server has a runtime of its own.
@@ -17,7 +17,7 @@ use super::failure::{
 };
 use super::outcome::Outcome;
 use super::pace::{Late, Pace};
-use super::response::{Fetched, FlagFetch, Head};
+use super::response::{Fetched, FlagFetch, Head, CLIENT_MAX_HEADERS};
 use super::{Event, Job};
 use crate::proxy::ProxyChoice;
 use std::error::Error as _;
@@ -37,7 +37,12 @@ pub async fn get_flag(
 ) -> Result<Fetched, FetchError> {
     let job = fetch.job();
     loop {
-        let sent = client.get(fetch.url()).send().await;
+        let request = fetch.request()?.map(|()| reqwest::Body::default());
+        let mut request =
+            reqwest::Request::try_from(request).map_err(|e| describe_reqwest(&e, job))?;
+        // A GET sends no body, not an empty one.
+        *request.body_mut() = None;
+        let sent = client.execute(request).await;
         let mut response = sent.map_err(|e| {
             let error = describe_reqwest(&e, job);
             // Failing before any response is what a kept-alive connection that the
@@ -48,16 +53,11 @@ pub async fn get_flag(
                 error
             }
         })?;
-        let headers = response.headers();
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        fetch.on_head(&Head {
-            status: response.status().as_u16(),
-            version: http_version(response.version()),
-            location: header("location"),
-            retry_after: header("retry-after"),
-            content_type: header("content-type"),
-            content_length: response.content_length(),
-        })?;
+        fetch.on_head(&Head::read(
+            response.status(),
+            response.version(),
+            response.headers(),
+        ))?;
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
@@ -191,16 +191,6 @@ pub fn run_tasks(job: &Job, on_event: &mut dyn FnMut(Event)) -> anyhow::Result<(
     Ok(())
 }
 
-/// The version as NDJSON names it.
-fn http_version(version: reqwest::Version) -> Option<&'static str> {
-    match version {
-        reqwest::Version::HTTP_10 => Some("1.0"),
-        reqwest::Version::HTTP_11 => Some("1.1"),
-        reqwest::Version::HTTP_2 => Some("2"),
-        _ => None,
-    }
-}
-
 /// One client, and so one connection pool, for every task of the run.
 pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
@@ -212,7 +202,9 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::none())
         // New connections open at the run's pace (see `pace`).
         .connector_layer(PacedConnectLayer(job.pace.clone()))
-        .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")));
+        // hyper's HTTP/1.1 parser reads up to some 400 KB of head; HTTP/2's list would
+        // be refused past 16 KiB: up to the same as ureq, so that `FlagFetch` decides.
+        .http2_max_header_list_size(CLIENT_MAX_HEADERS as u32);
     if job.http1_only {
         builder = builder.http1_only();
     }
@@ -335,6 +327,11 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
                     ErrorKind::ConnectionClosed,
                     "connection closed before the response was complete",
                 );
+            }
+            // A head of more bytes, or more fields, than hyper holds (see
+            // `response::MAX_FIELDS`).
+            if hyper_error.is_parse_too_large() {
+                return FetchError::headers_too_large();
             }
             if hyper_error.is_parse() {
                 return FetchError::malformed();

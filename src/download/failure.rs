@@ -198,6 +198,17 @@ impl FetchError {
         )
     }
 
+    /// A header block over the limit (see [`super::response::MAX_HEADERS`]), worded the
+    /// same whichever limit, flags-dl's or a client's own, met it first. Retried as any
+    /// malformed answer is.
+    pub fn headers_too_large() -> FetchError {
+        let limit = human_bytes(super::response::MAX_HEADERS as u64);
+        FetchError::transient(
+            ErrorKind::Malformed,
+            format!("the server's response headers are over {limit}"),
+        )
+    }
+
     /// The TLS handshake with `host` failed: for a certificate, the hint to trust its CA.
     pub fn tls(host: &str, e: &rustls::Error) -> FetchError {
         let reason = match e {
