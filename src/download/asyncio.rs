@@ -17,7 +17,7 @@ use super::failure::{
 };
 use super::outcome::Outcome;
 use super::pace::{Late, Pace};
-use super::response::{Fetched, FlagFetch, Head, CLIENT_MAX_HEADERS};
+use super::response::{Fetched, FlagFetch, CLIENT_MAX_HEADERS};
 use super::{Event, Job};
 use crate::proxy::ProxyChoice;
 use std::error::Error as _;
@@ -43,21 +43,9 @@ pub async fn get_flag(
         // A GET sends no body, not an empty one.
         *request.body_mut() = None;
         let sent = client.execute(request).await;
-        let mut response = sent.map_err(|e| {
-            let error = describe_reqwest(&e, job);
-            // Failing before any response is what a kept-alive connection that the
-            // server has closed looks like: sent again on a new connection.
-            if closed_before_response(&e) {
-                error.resend(Resend::Unprocessed)
-            } else {
-                error
-            }
-        })?;
-        fetch.on_head(&Head::read(
-            response.status(),
-            response.version(),
-            response.headers(),
-        ))?;
+        let mut response = sent
+            .map_err(|e| describe_reqwest(&e, job).before_response(closed_before_response(&e)))?;
+        fetch.on_response(response.status(), response.version(), response.headers())?;
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {

@@ -4,9 +4,9 @@
 //! mode; this only sends requests and reads chunks.
 
 use super::body::Flow;
-use super::failure::{is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError, Resend};
+use super::failure::{is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError};
 use super::pace::{Late, Pace};
-use super::response::{Fetched, FlagFetch, Head, CLIENT_MAX_HEADERS};
+use super::response::{Fetched, FlagFetch, CLIENT_MAX_HEADERS};
 use super::Job;
 use crate::proxy::{ProxyChoice, ProxyRules};
 use std::io::Read;
@@ -432,21 +432,10 @@ pub fn get_flag_blocking(
     loop {
         let sent = agent.run(fetch.request()?);
         let mut response = sent.map_err(|e| {
-            // Failing before any response is what a kept-alive connection that the server
-            // has closed looks like: sent again on a new connection.
             let closed = matches!(&e, ureq::Error::Io(io) if is_closed_connection(io));
-            let error = describe_ureq(e, job, fetch.url());
-            if closed {
-                error.resend(Resend::Unprocessed)
-            } else {
-                error
-            }
+            describe_ureq(e, job, fetch.url()).before_response(closed)
         })?;
-        fetch.on_head(&Head::read(
-            response.status(),
-            response.version(),
-            response.headers(),
-        ))?;
+        fetch.on_response(response.status(), response.version(), response.headers())?;
         let mut reader = response.body_mut().as_reader();
         loop {
             match reader.read(&mut buf) {

@@ -128,6 +128,17 @@ impl FetchError {
         }
     }
 
+    /// This failure of a request that got no response; `closed`: the connection was closed
+    /// or reset before any arrived, which is what a kept-alive connection the server had
+    /// already closed looks like, so the request is sent again on a new one.
+    pub fn before_response(self, closed: bool) -> FetchError {
+        if closed {
+            self.resend(Resend::Unprocessed)
+        } else {
+            self
+        }
+    }
+
     /// Whether another attempt may help.
     pub fn is_transient(&self) -> bool {
         self.retry != Retry::Final

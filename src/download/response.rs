@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! loop {
-//!     send fetch.request()?           -> fetch.on_head(&Head::read(status, version, headers))?
+//!     send fetch.request()?           -> fetch.on_response(status, version, headers)?
 //!     for each chunk of the body      -> fetch.feed(chunk)?   (stop at Flow::Enough)
 //!     a read error                    -> fetch.read_failed(e)?
 //!     at the end                      -> if let Some(done) = fetch.on_end()? { return done }
@@ -192,6 +192,16 @@ impl<'j> FlagFetch<'j> {
                 let shown = crate::text::short(&crate::site::shown_url(&self.url));
                 FetchError::new(ErrorKind::Other, format!("cannot request {shown}: {e}"))
             })
+    }
+
+    /// Reads a response's head as either client parsed it: [`FlagFetch::on_head`].
+    pub fn on_response(
+        &mut self,
+        status: hyper::StatusCode,
+        version: hyper::Version,
+        headers: &hyper::HeaderMap,
+    ) -> Result<(), FetchError> {
+        self.on_head(&Head::read(status, version, headers))
     }
 
     /// Reads a response's status and headers; says where its body goes.
