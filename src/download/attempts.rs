@@ -46,12 +46,13 @@ pub enum Step {
     Done(Outcome),
 }
 
-/// What the rules make of a failed request (see [`decide`]).
+/// What the rules make of a request's end (see [`decide`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Decision {
     Resend,
     Retry(Duration),
-    GiveUp,
+    /// No more requests: the result stands, a success or the code's failure.
+    Done,
 }
 
 /// How often one attempt's request was sent again at once, on a new connection, without
@@ -83,7 +84,7 @@ impl Resends {
 
 /// The rules, stated once: a request the server never processed is sent again at once
 /// while its budget lasts; a transient failure on attempt `attempt` (1-based) is tried
-/// again after [`RetryPolicy::wait`] while `--retries` allows; anything else gives up.
+/// again after [`RetryPolicy::wait`] while `--retries` allows; anything else is final.
 fn decide(
     error: &FetchError,
     attempt: u32,
@@ -98,7 +99,7 @@ fn decide(
     if policy.should_retry(attempt, error.is_transient()) {
         Decision::Retry(policy.wait(attempt, error.retry_after))
     } else {
-        Decision::GiveUp
+        Decision::Done
     }
 }
 
@@ -146,7 +147,7 @@ impl Attempts {
         track: impl FnOnce() -> String,
     ) -> Step {
         let decision = match &fetched {
-            Ok(_) => Decision::GiveUp,
+            Ok(_) => Decision::Done,
             Err(e) => decide(e, self.made, &mut self.resends, &job.retry),
         };
         if decision == Decision::Resend {
@@ -204,10 +205,10 @@ mod tests {
         ));
         assert_eq!(
             decide(&closed(), policy.retries + 1, &mut resends, &policy),
-            Decision::GiveUp
+            Decision::Done
         );
         let teapot = FetchError::status(418, &policy, None);
-        assert_eq!(decide(&teapot, 1, &mut resends, &policy), Decision::GiveUp);
+        assert_eq!(decide(&teapot, 1, &mut resends, &policy), Decision::Done);
     }
 
     #[test]
@@ -233,7 +234,7 @@ mod tests {
         for _ in 0..Resends::LATE {
             assert_eq!(decide(&late, 1, &mut resends, &policy), Decision::Resend);
         }
-        assert_eq!(decide(&late, 1, &mut resends, &policy), Decision::GiveUp);
+        assert_eq!(decide(&late, 1, &mut resends, &policy), Decision::Done);
     }
 
     #[test]
