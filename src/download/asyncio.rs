@@ -4,24 +4,25 @@
 //!
 //! A task holds a permit only while its request is in flight: it gives the permit back
 //! before a retry's wait, so one code's backoff never holds up another's request. On
-//! cancellation every task ends at once with [`DownloadStatus::Cancelled`], so each code
-//! is still counted once.
+//! cancellation every task ends at once with [`super::DownloadStatus::Cancelled`], so each
+//! code is still counted once.
 //!
 //! The runtime is built here, explicitly, rather than by `#[tokio::main]`: the blocking
 //! modes must run outside any runtime, and the embedded server has a runtime of its own.
 
+use super::attempts::{Attempts, Step};
 use super::body::Flow;
 use super::failure::{
-    is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError, H2Close, Resends,
+    is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError, H2Close, Resend,
 };
-use super::outcome::{conclude, DownloadStatus, Outcome};
+use super::outcome::Outcome;
 use super::pace::{Late, Pace};
-use super::response::{Fetched, FlagFetch, Head};
+use super::response::{Fetched, FlagFetch, CLIENT_MAX_HEADERS};
 use super::{Event, Job};
 use crate::proxy::ProxyChoice;
 use std::error::Error as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinSet;
 
 /// Fetches one flag and saves it (under `--names`, after its `metadata.json`): the
@@ -36,25 +37,15 @@ pub async fn get_flag(
 ) -> Result<Fetched, FetchError> {
     let job = fetch.job();
     loop {
-        let sent = client.get(fetch.url()).send().await;
-        let mut response = sent.map_err(|e| {
-            let mut error = describe_reqwest(&e, job);
-            // Failing before any response is what a kept-alive connection that the
-            // server has closed looks like; the caller sends the request again on a new
-            // connection.
-            error.stale_connection |= error.transient && closed_before_response(&e);
-            error
-        })?;
-        let headers = response.headers();
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        fetch.on_head(&Head {
-            status: response.status().as_u16(),
-            version: http_version(response.version()),
-            location: header("location"),
-            retry_after: header("retry-after"),
-            content_type: header("content-type"),
-            content_length: response.content_length(),
-        })?;
+        let request = fetch.request()?.map(|()| reqwest::Body::default());
+        let mut request =
+            reqwest::Request::try_from(request).map_err(|e| describe_reqwest(&e, job))?;
+        // A GET sends no body, not an empty one.
+        *request.body_mut() = None;
+        let sent = client.execute(request).await;
+        let mut response = sent
+            .map_err(|e| describe_reqwest(&e, job).before_response(closed_before_response(&e)))?;
+        fetch.on_response(response.status(), response.version(), response.headers())?;
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
@@ -75,80 +66,42 @@ pub async fn get_flag(
     }
 }
 
-/// Fetches and saves one code, retrying transient failures, admitted by the run's
-/// [`Pace`] only while a request is in flight: a retry's wait holds up
-/// no other code.
+/// Fetches and saves one code, its attempts as [`Attempts`] rules them, admitted by the
+/// run's [`Pace`] only while a request is in flight: a retry's wait holds up no other code.
 pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) -> Outcome {
-    if let Some(path) = job.existing_file(&cc) {
-        return Outcome::skipped(&cc, path);
+    let mut attempts = Attempts::default();
+    if let Some(skipped) = attempts.skipped(&job, &cc) {
+        return skipped;
     }
-    let cancelled = |attempts| {
-        let mut outcome = Outcome::without_request(&cc, DownloadStatus::Cancelled);
-        outcome.attempts = attempts;
-        outcome
-    };
-    let mut started = None;
-    let mut attempt = 0;
-    // The last attempt's failure, for the status a refusal of the run reports.
-    let mut last: Option<FetchError> = None;
     loop {
-        let fetched = {
-            let ticket = tokio::select! {
-                ticket = job.pace.admit() => ticket,
-                () = job.cancel.cancelled() => return cancelled(attempt),
-            };
-            let ticket = match ticket {
-                Ok(ticket) => ticket,
-                Err(refused) => {
-                    let started = *started.get_or_insert_with(Instant::now);
-                    let error = FetchError::refused(&refused).after(last.as_ref());
-                    return conclude(&job, &cc, Err(error), started, attempt);
-                }
-            };
-            attempt += 1;
-            let attempt_start = Instant::now();
-            started.get_or_insert(attempt_start);
-            let fetch = async {
-                let mut resends = Resends::default();
-                loop {
-                    match get_flag(&client, FlagFetch::new(&job, &cc, &ticket)).await {
-                        Err(e) if resends.again(&e) => {}
-                        other => return other,
-                    }
-                }
-            };
-            let fetch = probe_until_pooled(&job.pace, ticket.probe(), fetch);
-            let fetched = tokio::select! {
-                fetched = fetch => fetched,
-                () = job.cancel.cancelled() => return cancelled(attempt),
-            };
-            let retried =
-                matches!(&fetched, Err(e) if job.retry.should_retry(attempt, e.transient));
-            job.record(
-                &cc,
-                || format!("task {cc}"),
-                attempt_start,
-                &fetched,
-                retried,
-            );
-            fetched
+        let admitted = tokio::select! {
+            admitted = job.pace.admit() => admitted,
+            () = job.cancel.cancelled() => return attempts.cancelled(&cc),
         };
-        match fetched {
-            Err(e) if job.retry.should_retry(attempt, e.transient) => {
-                let wait = job.retry.wait(attempt, e.retry_after);
-                last = Some(e);
-                // A run that gives up on the server ends this wait too: the code is then
-                // refused at once, not after the wait.
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = job.pace.given_up() => {}
-                    () = job.cancel.cancelled() => return cancelled(attempt),
-                }
+        let ticket = match admitted {
+            Ok(ticket) => ticket,
+            Err(refused) => return attempts.refused(&job, &cc, &refused),
+        };
+        attempts.begin();
+        let wait = loop {
+            let fetch = get_flag(&client, FlagFetch::new(&job, &cc, &ticket));
+            let fetched = tokio::select! {
+                fetched = probe_until_pooled(&job.pace, ticket.probe(), fetch) => fetched,
+                () = job.cancel.cancelled() => return attempts.cancelled(&cc),
+            };
+            match attempts.next_step(&job, &cc, fetched, || format!("task {cc}")) {
+                Step::Resend => {}
+                Step::Retry(wait) => break wait,
+                Step::Done(outcome) => return outcome,
             }
-            fetched => {
-                let started = started.expect("set before the first request");
-                return conclude(&job, &cc, fetched, started, attempt);
-            }
+        };
+        drop(ticket);
+        // A run that gives up on the server ends this wait too: the code is then refused
+        // at once, not after the wait.
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = job.pace.given_up() => {}
+            () = job.cancel.cancelled() => return attempts.cancelled(&cc),
         }
     }
 }
@@ -226,16 +179,6 @@ pub fn run_tasks(job: &Job, on_event: &mut dyn FnMut(Event)) -> anyhow::Result<(
     Ok(())
 }
 
-/// The version as NDJSON names it.
-fn http_version(version: reqwest::Version) -> Option<&'static str> {
-    match version {
-        reqwest::Version::HTTP_10 => Some("1.0"),
-        reqwest::Version::HTTP_11 => Some("1.1"),
-        reqwest::Version::HTTP_2 => Some("2"),
-        _ => None,
-    }
-}
-
 /// One client, and so one connection pool, for every task of the run.
 pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
@@ -247,7 +190,9 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::none())
         // New connections open at the run's pace (see `pace`).
         .connector_layer(PacedConnectLayer(job.pace.clone()))
-        .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")));
+        // hyper's HTTP/1.1 parser reads up to some 400 KB of head; HTTP/2's list would
+        // be refused past 16 KiB: up to the same as ureq, so that `FlagFetch` decides.
+        .http2_max_header_list_size(CLIENT_MAX_HEADERS as u32);
     if job.http1_only {
         builder = builder.http1_only();
     }
@@ -356,9 +301,8 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
         }
         if cause.downcast_ref::<LateConnect>().is_some() {
             // Abandoned by the pace: sent again at once on a new connection.
-            let mut error = FetchError::transient(ErrorKind::Connect, cause.to_string());
-            error.late_connect = true;
-            return error;
+            return FetchError::transient(ErrorKind::Connect, cause.to_string())
+                .resend(Resend::LateConnect);
         }
         if let Some(error) = cause.downcast_ref::<h2::Error>().and_then(describe_h2) {
             return error;
@@ -371,6 +315,11 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
                     ErrorKind::ConnectionClosed,
                     "connection closed before the response was complete",
                 );
+            }
+            // A head of more bytes, or more fields, than hyper holds (see
+            // `response::MAX_FIELDS`).
+            if hyper_error.is_parse_too_large() {
+                return FetchError::headers_too_large();
             }
             if hyper_error.is_parse() {
                 return FetchError::malformed();

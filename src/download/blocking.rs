@@ -6,7 +6,7 @@
 use super::body::Flow;
 use super::failure::{is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError};
 use super::pace::{Late, Pace};
-use super::response::{Fetched, FlagFetch, Head};
+use super::response::{Fetched, FlagFetch, CLIENT_MAX_HEADERS};
 use super::Job;
 use crate::proxy::{ProxyChoice, ProxyRules};
 use std::io::Read;
@@ -66,7 +66,9 @@ fn config(job: &Job, connections: usize, proxy: Option<ureq::Proxy>) -> ureq::co
         .max_redirects(0)
         .max_idle_connections(connections)
         .max_idle_connections_per_host(connections)
-        .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")))
+        // Above flags-dl's own limit, so that `FlagFetch` decides near it (see
+        // `response::CLIENT_MAX_HEADERS`).
+        .max_response_header_size(CLIENT_MAX_HEADERS)
         .tls_config(tls_config(job))
         .build()
 }
@@ -428,31 +430,12 @@ pub fn get_flag_blocking(
     let job = fetch.job();
     let mut buf = vec![0; CHUNK];
     loop {
-        let sent = agent.get(fetch.url()).call();
+        let sent = agent.run(fetch.request()?);
         let mut response = sent.map_err(|e| {
-            // Failing before any response is what a kept-alive connection that the server
-            // has closed looks like; the caller sends the request again on a new
-            // connection.
-            let stale = matches!(&e, ureq::Error::Io(io) if is_closed_connection(io));
-            let mut error = describe_ureq(e, job, fetch.url());
-            error.stale_connection = stale;
-            error
+            let closed = matches!(&e, ureq::Error::Io(io) if is_closed_connection(io));
+            describe_ureq(e, job, fetch.url()).before_response(closed)
         })?;
-        let headers = response.headers();
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let content_length = header("content-length").and_then(|v| v.trim().parse().ok());
-        fetch.on_head(&Head {
-            status: response.status().as_u16(),
-            version: match response.version() {
-                ureq::http::Version::HTTP_10 => Some("1.0"),
-                ureq::http::Version::HTTP_11 => Some("1.1"),
-                _ => None,
-            },
-            location: header("location"),
-            retry_after: header("retry-after"),
-            content_type: header("content-type"),
-            content_length,
-        })?;
+        fetch.on_response(response.status(), response.version(), response.headers())?;
         let mut reader = response.body_mut().as_reader();
         loop {
             match reader.read(&mut buf) {
@@ -492,6 +475,13 @@ fn describe_ureq(e: ureq::Error, job: &Job, url: &str) -> FetchError {
         ureq::Error::HostNotFound => FetchError::new(ErrorKind::Connect, "host not found"),
         ureq::Error::ConnectionFailed => {
             FetchError::transient(ErrorKind::Connect, "cannot connect")
+        }
+        // A head of more bytes, or more fields, than ureq holds (see `response`'s limits):
+        // whichever a read meets first, one record. ureq's protocol errors are of a type
+        // it does not export: the one for too many fields is known by its words.
+        ureq::Error::LargeResponseHeader(..) => FetchError::headers_too_large(),
+        ureq::Error::Protocol(e) if e.to_string().contains("too many headers") => {
+            FetchError::headers_too_large()
         }
         ureq::Error::Protocol(_) => FetchError::malformed(),
         ureq::Error::Other(other) if other.is::<ProxyRefused>() => {

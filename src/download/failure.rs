@@ -45,8 +45,8 @@ pub enum ErrorKind {
     Other,
 }
 
-/// How one attempt failed, as the user will read it, and what the scheduler needs to
-/// know to decide whether to try again.
+/// How one attempt failed, as the user will read it (its [`fmt::Display`] is the reason),
+/// and whether another attempt may help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchError {
     pub kind: ErrorKind,
@@ -56,19 +56,44 @@ pub struct FetchError {
     pub http_status: Option<u16>,
     /// The HTTP version it answered in.
     pub http_version: Option<&'static str>,
-    /// Whether trying again may help (a reset, a timeout, a 503), as opposed to a final
-    /// answer (a 418, a body that is not a GIF).
-    pub transient: bool,
+    /// Whether, and how soon, another attempt may help.
+    pub retry: Retry,
     /// The server's `Retry-After`, if it sent one.
     pub retry_after: Option<Duration>,
-    /// The connection was closed or reset before any response arrived: most likely a
-    /// kept-alive connection the server had already closed. Sent again at once, on a new
-    /// connection, without counting an attempt (RFC 9112 §9.3.1 allows it for a GET).
-    pub stale_connection: bool,
-    /// The pace abandoned the connection attempt as late (see `pace`): made again at once,
-    /// without counting an attempt.
-    pub late_connect: bool,
 }
+
+/// Whether another attempt at a failed request may help, and how soon it is made (the
+/// rules that act on it are in [`super::attempts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// A final answer (a 418, a body that is not a GIF): another attempt would give the same.
+    Final,
+    /// A failure of the connection or of time (a reset, a timeout, a 503): worth another
+    /// attempt, after a backoff, while `--retries` allows.
+    Transient,
+    /// The request never reached the server's hands: sent again at once, on a new
+    /// connection, without counting an attempt; once those resends are spent, transient.
+    Resend(Resend),
+}
+
+/// Why a request is sent again at once (see [`Retry::Resend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// The connection was closed or reset before any response arrived (most likely a
+    /// kept-alive connection the server had already closed: RFC 9112 §9.3.1 allows the
+    /// resend for a GET), or an HTTP/2 server said it did not process the request.
+    Unprocessed,
+    /// The pace abandoned the connection attempt as late (see `pace`).
+    LateConnect,
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for FetchError {}
 
 impl FetchError {
     /// A final failure: trying again would give the same.
@@ -78,27 +103,58 @@ impl FetchError {
             reason: reason.into(),
             http_status: None,
             http_version: None,
-            transient: false,
+            retry: Retry::Final,
             retry_after: None,
-            stale_connection: false,
-            late_connect: false,
         }
     }
 
     /// A failure of the connection or of time, worth another attempt.
     pub fn transient(kind: ErrorKind, reason: impl Into<String>) -> FetchError {
         FetchError {
-            transient: true,
+            retry: Retry::Transient,
             ..FetchError::new(kind, reason)
         }
+    }
+
+    /// A transient failure before the request reached the server: sent again at once
+    /// (see [`Retry::Resend`]).
+    pub fn resend(self, why: Resend) -> FetchError {
+        match self.retry {
+            Retry::Final => self,
+            _ => FetchError {
+                retry: Retry::Resend(why),
+                ..self
+            },
+        }
+    }
+
+    /// This failure of a request that got no response; `closed`: the connection was closed
+    /// or reset before any arrived, which is what a kept-alive connection the server had
+    /// already closed looks like, so the request is sent again on a new one.
+    pub fn before_response(self, closed: bool) -> FetchError {
+        if closed {
+            self.resend(Resend::Unprocessed)
+        } else {
+            self
+        }
+    }
+
+    /// Whether another attempt may help.
+    pub fn is_transient(&self) -> bool {
+        self.retry != Retry::Final
     }
 
     /// A status other than 200 and 404; transient if the policy retries it.
     pub fn status(code: u16, policy: &RetryPolicy, retry_after: Option<&str>) -> FetchError {
         let reason = status_text(code);
+        let again = if policy.retries_status(code) {
+            Retry::Transient
+        } else {
+            Retry::Final
+        };
         FetchError {
             http_status: Some(code),
-            transient: policy.retries_status(code),
+            retry: again,
             retry_after: retry_after.and_then(retry::parse_retry_after),
             ..FetchError::new(ErrorKind::HttpStatus, reason)
         }
@@ -116,16 +172,6 @@ impl FetchError {
                 secs(why.max_wait)
             ),
         )
-    }
-
-    /// This error, with the status and version of the code's `last` failed attempt, if
-    /// there was one: the last answer the code received.
-    pub fn after(mut self, last: Option<&FetchError>) -> FetchError {
-        if let Some(last) = last {
-            self.http_status = last.http_status;
-            self.http_version = last.http_version;
-        }
-        self
     }
 
     /// `--timeout` (or `--connect-timeout`) passed.
@@ -160,6 +206,17 @@ impl FetchError {
         FetchError::transient(
             ErrorKind::Malformed,
             "malformed response (not valid HTTP/1.1)",
+        )
+    }
+
+    /// A header block over the limit (see [`super::response::MAX_HEADERS`]), worded the
+    /// same whichever limit, flags-dl's or a client's own, met it first. Retried as any
+    /// malformed answer is.
+    pub fn headers_too_large() -> FetchError {
+        let limit = human_bytes(super::response::MAX_HEADERS as u64);
+        FetchError::transient(
+            ErrorKind::Malformed,
+            format!("the server's response headers are over {limit}"),
         )
     }
 
@@ -199,9 +256,12 @@ impl FetchError {
                 code == h2::Reason::NO_ERROR,
             ),
         };
-        let mut error = FetchError::transient(ErrorKind::ConnectionClosed, reason);
-        error.stale_connection = unprocessed;
-        error
+        let error = FetchError::transient(ErrorKind::ConnectionClosed, reason);
+        if unprocessed {
+            error.resend(Resend::Unprocessed)
+        } else {
+            error
+        }
     }
 
     /// The proxy would not, or could not, connect to the server: a SOCKS failure, or a
@@ -245,35 +305,6 @@ pub enum H2Close {
     Reset,
     /// A GOAWAY whose last stream id is below the request's: the server never took it.
     GoAway,
-}
-
-/// How often one attempt's request was sent again at once, on a new connection, without
-/// counting an attempt.
-#[derive(Debug, Default)]
-pub struct Resends {
-    stale: u32,
-    late: u32,
-}
-
-impl Resends {
-    /// A kept-alive connection the server had closed is worth one resend (RFC 9112
-    /// §9.3.1 allows it for a GET); a connection attempt abandoned as late, a few: each
-    /// new attempt meets a server queue with more room.
-    const STALE: u32 = 1;
-    const LATE: u32 = 10;
-
-    /// Whether `e` is worth sending the request again at once; counts the resend.
-    pub fn again(&mut self, e: &FetchError) -> bool {
-        if e.stale_connection && self.stale < Self::STALE {
-            self.stale += 1;
-            true
-        } else if e.late_connect && self.late < Self::LATE {
-            self.late += 1;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 /// Who a TLS handshake for `url` was with, to name in a message: the server, or for an
@@ -397,9 +428,9 @@ mod tests {
         let unavailable = FetchError::status(503, &policy, Some("2"));
         assert_eq!(unavailable.reason, "HTTP 503 Service Unavailable");
         assert_eq!(unavailable.kind, ErrorKind::HttpStatus);
-        assert!(unavailable.transient);
+        assert_eq!(unavailable.retry, Retry::Transient);
         assert_eq!(unavailable.retry_after, Some(Duration::from_secs(2)));
-        assert!(!FetchError::status(418, &policy, None).transient);
+        assert_eq!(FetchError::status(418, &policy, None).retry, Retry::Final);
         assert_eq!(FetchError::status(599, &policy, None).reason, "HTTP 599");
     }
 
@@ -432,13 +463,13 @@ mod tests {
             "the server reset the stream (REFUSED_STREAM)"
         );
         assert_eq!(refused.kind, ErrorKind::ConnectionClosed);
-        assert!(refused.transient && refused.stale_connection);
+        assert_eq!(refused.retry, Retry::Resend(Resend::Unprocessed));
         let turned_away = FetchError::closed_by_h2_server(H2Close::GoAway, h2::Reason::NO_ERROR);
         assert_eq!(
             turned_away.reason,
             "the server closed the connection (GOAWAY NO_ERROR)"
         );
-        assert!(turned_away.transient && turned_away.stale_connection);
+        assert_eq!(turned_away.retry, Retry::Resend(Resend::Unprocessed));
     }
 
     #[test]
@@ -450,7 +481,7 @@ mod tests {
         ] {
             let error = FetchError::closed_by_h2_server(how, code);
             assert_eq!(error.kind, ErrorKind::ConnectionClosed, "{error:?}");
-            assert!(error.transient && !error.stale_connection, "{error:?}");
+            assert_eq!(error.retry, Retry::Transient, "{error:?}");
         }
         assert_eq!(
             FetchError::closed_by_h2_server(H2Close::Reset, h2::Reason::from(0xff)).reason,

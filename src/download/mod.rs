@@ -12,10 +12,11 @@
 //!   `flags2_sequential.py` as a pool of one).
 //!
 //! What a response means ([`response`]), where its body goes ([`body`]), why a fetch
-//! failed ([`failure`]), when to retry ([`retry`]) and how a code ended ([`outcome`]) are
-//! decided once, for all of them.
+//! failed ([`failure`]), what follows each attempt ([`attempts`]), how long a retry waits
+//! ([`retry`]) and how a code ended ([`outcome`]) are decided once, for all of them.
 
 pub mod asyncio;
+pub mod attempts;
 pub mod blocking;
 pub mod body;
 pub mod failure;

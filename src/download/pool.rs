@@ -10,9 +10,9 @@
 //! The workers are detached, not scoped: on Ctrl-C the caller must be able to report and
 //! exit while a worker is still blocked in a read, rather than wait out its timeout.
 
+use super::attempts::{Attempts, Step};
 use super::blocking::{self, get_flag_blocking};
-use super::failure::{FetchError, Resends};
-use super::outcome::{conclude, DownloadStatus, Outcome};
+use super::outcome::{DownloadStatus, Outcome};
 use super::response::FlagFetch;
 use super::{Event, Job};
 use std::cmp::Reverse;
@@ -29,19 +29,35 @@ const STACK_SIZE: usize = 256 * 1024;
 /// How often waiting threads look at the cancellation token.
 const POLL: Duration = Duration::from_millis(50);
 
-/// One unit of work: code `index`, attempt number `attempt` (1-based).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// One unit of work: code `index`, and its attempts so far.
+#[derive(Debug)]
 struct Task {
-    /// When it may run; first so that the heap orders by it.
+    /// When it may run.
     at: Instant,
     index: usize,
-    attempt: u32,
-    /// When its first attempt started, for the outcome's elapsed time.
-    started: Instant,
-    /// The status and version of its last failed attempt, for a refusal of the run.
-    last_status: Option<u16>,
-    last_version: Option<&'static str>,
+    attempts: Attempts,
 }
+
+/// Tasks are ordered by when they may run, for the queue's heap.
+impl Ord for Task {
+    fn cmp(&self, other: &Task) -> std::cmp::Ordering {
+        (self.at, self.index).cmp(&(other.at, other.index))
+    }
+}
+
+impl PartialOrd for Task {
+    fn partial_cmp(&self, other: &Task) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Task {
+    fn eq(&self, other: &Task) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Task {}
 
 #[derive(Default)]
 struct Queue {
@@ -82,10 +98,7 @@ impl Queue {
                 return Some(Task {
                     at: now,
                     index: state.next - 1,
-                    attempt: 1,
-                    started: now,
-                    last_status: None,
-                    last_version: None,
+                    attempts: Attempts::default(),
                 });
             }
             // Only retries that are not due yet: wait for the first of them (or a new one,
@@ -170,72 +183,46 @@ pub fn run_workers(
 
 /// A worker: take a task, attempt it, then report it or queue its retry.
 fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(usize, Outcome)>) {
-    while let Some(task) = queue.take(job) {
+    while let Some(mut task) = queue.take(job) {
         let cc = &job.codes[task.index];
-        if task.attempt == 1 {
-            if let Some(path) = job.existing_file(cc) {
-                if sender
-                    .send((task.index, Outcome::skipped(cc, path)))
-                    .is_err()
-                {
-                    return;
-                }
+        let outcome = match attempt(job, agent, cc, &mut task.attempts) {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(wait)) => {
+                let at = Instant::now() + wait;
+                queue.retry(Task { at, ..task });
                 continue;
             }
-        }
-        let ticket = match job.pace.admit_blocking(|| job.cancel.is_cancelled()) {
             None => return,
-            Some(Ok(ticket)) => ticket,
-            Some(Err(refused)) => {
-                let mut error = FetchError::refused(&refused);
-                error.http_status = task.last_status;
-                error.http_version = task.last_version;
-                let outcome = conclude(job, cc, Err(error), task.started, task.attempt - 1);
-                if sender.send((task.index, outcome)).is_err() {
-                    return;
-                }
-                continue;
-            }
         };
-        let attempt_start = Instant::now();
-        let fetched =
-            with_fresh_connection(|| get_flag_blocking(agent, FlagFetch::new(job, cc, &ticket)));
-        drop(ticket);
-        let retried =
-            matches!(&fetched, Err(e) if job.retry.should_retry(task.attempt, e.transient));
-        let track = || thread::current().name().unwrap_or("worker").to_string();
-        job.record(cc, track, attempt_start, &fetched, retried);
-        match fetched {
-            Err(e) if job.retry.should_retry(task.attempt, e.transient) => {
-                let at = Instant::now() + job.retry.wait(task.attempt, e.retry_after);
-                queue.retry(Task {
-                    at,
-                    attempt: task.attempt + 1,
-                    last_status: e.http_status,
-                    last_version: e.http_version,
-                    ..task
-                });
-            }
-            fetched => {
-                let outcome = conclude(job, cc, fetched, task.started, task.attempt);
-                if sender.send((task.index, outcome)).is_err() {
-                    return;
-                }
-            }
+        if sender.send((task.index, outcome)).is_err() {
+            return;
         }
     }
 }
 
-/// Runs one attempt of `fetch`, and runs it again at once while [`Resends`] says the
-/// failure is worth it: the same request on a fresh connection.
-fn with_fresh_connection<T>(
-    mut fetch: impl FnMut() -> Result<T, FetchError>,
-) -> Result<T, FetchError> {
-    let mut resends = Resends::default();
+/// One attempt at `cc`, with its resends, as [`Attempts`] rules them: the code's outcome,
+/// or the wait before its next attempt. `None` once the run is cancelled.
+fn attempt(
+    job: &Job,
+    agent: &ureq::Agent,
+    cc: &str,
+    attempts: &mut Attempts,
+) -> Option<Result<Outcome, Duration>> {
+    if let Some(skipped) = attempts.skipped(job, cc) {
+        return Some(Ok(skipped));
+    }
+    let ticket = match job.pace.admit_blocking(|| job.cancel.is_cancelled())? {
+        Ok(ticket) => ticket,
+        Err(refused) => return Some(Ok(attempts.refused(job, cc, &refused))),
+    };
+    attempts.begin();
+    let track = || thread::current().name().unwrap_or("worker").to_string();
     loop {
-        match fetch() {
-            Err(e) if resends.again(&e) => {}
-            other => return other,
+        let fetched = get_flag_blocking(agent, FlagFetch::new(job, cc, &ticket));
+        match attempts.next_step(job, cc, fetched, track) {
+            Step::Resend => {}
+            Step::Retry(wait) => return Some(Err(wait)),
+            Step::Done(outcome) => return Some(Ok(outcome)),
         }
     }
 }

@@ -6,18 +6,19 @@
 //!
 //! ```text
 //! loop {
-//!     send GET fetch.url()            -> fetch.on_head(&head)?
+//!     send fetch.request()?           -> fetch.on_response(status, version, headers)?
 //!     for each chunk of the body      -> fetch.feed(chunk)?   (stop at Flow::Enough)
 //!     a read error                    -> fetch.read_failed(e)?
 //!     at the end                      -> if let Some(done) = fetch.on_end()? { return done }
 //! }
 //! ```
 //!
-//! Everything else is here: `metadata.json` first under `--names`, 200 streamed into the
-//! flag's file (see [`super::body`]), 404 as not found, a retryable status with its
-//! `Retry-After`, redirects resolved as RFC 3986 says and followed only to http(s), and a
-//! failure after a 200 reported with that status. Neither client follows redirects itself,
-//! so both follow them the same way.
+//! Everything else is here: the request's head, the limits on the response's
+//! ([`MAX_HEADERS`], [`MAX_FIELDS`]), `metadata.json` first under `--names`, 200 streamed
+//! into the flag's file (see [`super::body`]), 404 as not found, a retryable status with
+//! its `Retry-After`, redirects resolved as RFC 3986 says and followed only to http(s),
+//! and a failure after a 200 reported with that status. Neither client follows redirects
+//! itself, so both follow them the same way.
 
 use super::body::{Capped, Drain, FlagSink, Flow};
 use super::failure::{human_bytes, ErrorKind, FetchError};
@@ -47,6 +48,23 @@ pub enum Fetched {
     NotFound { http_version: Option<&'static str> },
 }
 
+/// The most bytes of header fields a response may have, each counted as HTTP/1.1 writes
+/// it (`Name: value\r\n`); a flag's take a few hundred. Both clients read somewhat more
+/// ([`CLIENT_MAX_HEADERS`]), so that near the limit this rule, on the head either parsed,
+/// decides, the same in every mode.
+pub const MAX_HEADERS: usize = 64 * 1024;
+
+/// The most header fields a response may have: as many as hyper's HTTP/1.1 parser holds.
+/// It refuses more with the error it gives a block too large, so flags-dl counts more as
+/// over the limit in every mode (ureq's parser would hold 128).
+pub const MAX_FIELDS: usize = 100;
+
+/// How many bytes of response head each client reads before refusing it with an error of
+/// its own (mapped to [`FetchError::headers_too_large`]): above [`MAX_HEADERS`] and its
+/// count of bytes (with the status line, and 32 bytes a field in HTTP/2's), below ureq's
+/// 128 KiB input buffer, which a head must fit.
+pub const CLIENT_MAX_HEADERS: usize = 96 * 1024;
+
 /// What the client read of a response before its body.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Head<'a> {
@@ -57,6 +75,39 @@ pub struct Head<'a> {
     pub retry_after: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub content_length: Option<u64>,
+    /// The header fields: how many, and their bytes (see [`MAX_HEADERS`]).
+    pub fields: usize,
+    pub field_bytes: usize,
+}
+
+impl<'a> Head<'a> {
+    /// The head of a response as either client parsed it (both into `http`'s types).
+    pub fn read(
+        status: hyper::StatusCode,
+        version: hyper::Version,
+        headers: &'a hyper::HeaderMap,
+    ) -> Head<'a> {
+        use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        Head {
+            status: status.as_u16(),
+            version: match version {
+                hyper::Version::HTTP_10 => Some("1.0"),
+                hyper::Version::HTTP_11 => Some("1.1"),
+                hyper::Version::HTTP_2 => Some("2"),
+                _ => None,
+            },
+            location: header(LOCATION),
+            retry_after: header(RETRY_AFTER),
+            content_type: header(CONTENT_TYPE),
+            content_length: header(CONTENT_LENGTH).and_then(|v| v.trim().parse().ok()),
+            fields: headers.len(),
+            field_bytes: headers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 4)
+                .sum(),
+        }
+    }
 }
 
 /// What is being fetched now.
@@ -129,8 +180,37 @@ impl<'j> FlagFetch<'j> {
         &self.url
     }
 
+    /// The next request, as both clients send it: a GET of [`FlagFetch::url`] with the
+    /// same header fields.
+    pub fn request(&self) -> Result<hyper::Request<()>, FetchError> {
+        use hyper::header::{ACCEPT, USER_AGENT};
+        hyper::Request::get(&self.url)
+            .header(USER_AGENT, concat!("flags-dl/", env!("CARGO_PKG_VERSION")))
+            .header(ACCEPT, "*/*")
+            .body(())
+            .map_err(|e| {
+                let shown = crate::text::short(&crate::site::shown_url(&self.url));
+                FetchError::new(ErrorKind::Other, format!("cannot request {shown}: {e}"))
+            })
+    }
+
+    /// Reads a response's head as either client parsed it: [`FlagFetch::on_head`].
+    pub fn on_response(
+        &mut self,
+        status: hyper::StatusCode,
+        version: hyper::Version,
+        headers: &hyper::HeaderMap,
+    ) -> Result<(), FetchError> {
+        self.on_head(&Head::read(status, version, headers))
+    }
+
     /// Reads a response's status and headers; says where its body goes.
     pub fn on_head(&mut self, head: &Head<'_>) -> Result<(), FetchError> {
+        // Checked before anything else is read of it: the same record as when a client's
+        // own limit refused it unread.
+        if head.fields > MAX_FIELDS || head.field_bytes > MAX_HEADERS {
+            return Err(FetchError::headers_too_large());
+        }
         self.status = Some(head.status);
         self.version = head.version;
         let retry_after = head.retry_after.and_then(parse_retry_after);
@@ -397,6 +477,28 @@ mod tests {
             let err = fetch.feed(b"<html><body>").unwrap_err();
             assert_eq!((err.kind, err.http_status), (ErrorKind::NotGif, Some(200)));
         });
+    }
+
+    #[test]
+    fn a_head_over_64_kib_or_100_fields_is_refused_before_its_status_counts() {
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert("x-pad", "a".repeat(MAX_HEADERS - 9).parse().unwrap());
+        let head = Head::read(hyper::StatusCode::OK, hyper::Version::HTTP_11, &headers);
+        assert_eq!(head.field_bytes, MAX_HEADERS, "`x-pad: …\r\n`");
+        with_fetch(|fetch| fetch.on_head(&head).unwrap());
+        headers.insert("x", "a".parse().unwrap());
+        let over = Head::read(hyper::StatusCode::OK, hyper::Version::HTTP_11, &headers);
+        with_fetch(|fetch| {
+            let err = fetch.on_head(&over).unwrap_err();
+            assert_eq!(err.reason, "the server's response headers are over 64 KiB");
+            assert_eq!((err.kind, err.http_status), (ErrorKind::Malformed, None));
+        });
+        let mut many = hyper::HeaderMap::new();
+        for i in 0..=MAX_FIELDS {
+            many.append("x", i.into());
+        }
+        let many = Head::read(hyper::StatusCode::OK, hyper::Version::HTTP_11, &many);
+        with_fetch(|fetch| assert!(fetch.on_head(&many).is_err()));
     }
 
     #[test]
