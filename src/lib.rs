@@ -15,6 +15,8 @@
 //! - [`report`]: the book's report, `-v` lines and the progress bar.
 //! - [`bench`](mod@bench): `flags-dl bench`, the timing experiment, its exports and chart.
 //! - [`text`]: outside text made safe for file names and terminals.
+//! - [`address`]: a URL shown with its password masked; whether a host is this machine.
+//! - [`sizes`]: byte counts written for people.
 //! - [`files`]: a certificate or key file read safely: regular files only, 4 MiB at most.
 //! - [`limits`]: the open-file limit.
 //! - [`interrupt`]: Ctrl-C: stop cleanly, report, exit 130.
@@ -26,6 +28,7 @@
 // it), where links to private items, this module map's among them, resolve.
 #![allow(rustdoc::private_intra_doc_links)]
 
+mod address;
 mod bench;
 mod cli;
 mod codes;
@@ -41,11 +44,12 @@ mod report;
 mod save;
 mod serve;
 mod site;
+mod sizes;
 mod text;
 mod timeline;
 
+pub use address::shown_url;
 pub use cli::Cli;
-pub use site::shown_url;
 pub use text::{escaped, escaped_except, short, short_to};
 
 use anyhow::Context;

@@ -242,7 +242,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
 
     let settings = Settings {
         site: args.server.server.label().to_string(),
-        base_url: crate::site::shown_url(&base_url),
+        base_url: crate::address::shown_url(&base_url),
         data_set: data_set(args, &codes),
         code_count: codes.len(),
         flag_count: codes

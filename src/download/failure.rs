@@ -6,6 +6,7 @@
 //! outcome carries to the report, NDJSON (`error_kind`, `error`) and the bench.
 
 use super::retry::{self, RetryPolicy};
+use crate::sizes::human_bytes;
 use std::fmt;
 use std::time::Duration;
 
@@ -369,17 +370,6 @@ pub fn secs(d: Duration) -> String {
         format!("{secs:.0} s")
     } else {
         format!("{secs:.1} s")
-    }
-}
-
-/// A size as the user gave it: `10 MiB`, `64 KiB`, `1000 bytes`.
-pub fn human_bytes(n: u64) -> String {
-    if n >= 1024 * 1024 && n.is_multiple_of(1024 * 1024) {
-        format!("{} MiB", n / (1024 * 1024))
-    } else if n >= 1024 && n.is_multiple_of(1024) {
-        format!("{} KiB", n / 1024)
-    } else {
-        format!("{n} bytes")
     }
 }
 

@@ -53,7 +53,7 @@ pub fn download_many(mode: Mode, job: &Job, on_event: &mut dyn FnMut(Event)) -> 
     // dropped (see `pace::opening`). Not so through a proxy, which may be far.
     let direct =
         url::Url::parse(&job.base_url).is_ok_and(|url| job.proxies.for_url(&url).is_none());
-    let loopback = direct && crate::site::is_loopback(&job.base_url);
+    let loopback = direct && crate::address::is_loopback(&job.base_url);
     job.pace
         .set_route(loopback, job.base_url.starts_with("https:"));
     match mode {

@@ -20,12 +20,13 @@
 //! so both follow them the same way.
 
 use super::body::{Capped, Drain, FlagSink, Flow};
-use super::failure::{human_bytes, ErrorKind, FetchError};
+use super::failure::{ErrorKind, FetchError};
 use super::job::Job;
 use super::pace::Ticket;
 use super::retry::parse_retry_after;
 use crate::save::safe_flag_name;
 use crate::site::{flag_url, metadata_url};
+use crate::sizes::human_bytes;
 use std::path::PathBuf;
 
 /// The most redirects followed for one request, as browsers and curl's default do.
@@ -192,7 +193,7 @@ impl<'j> FlagFetch<'j> {
                 "too many redirects (more than {MAX_REDIRECTS}), or a redirect loop"
             )));
         }
-        let shown = crate::text::short(&crate::site::shown_url(location));
+        let shown = crate::text::short(&crate::address::shown_url(location));
         let next = url::Url::parse(&self.url)
             .and_then(|base| base.join(location))
             .map_err(|_| refuse(format!("redirected to an invalid address ({shown})")))?;
