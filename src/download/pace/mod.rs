@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 const BLOCKING_POLL: Duration = Duration::from_millis(50);
 
 /// `--pace`: whether flags-dl paces itself to the server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PaceMode {
     /// Every connection at once until the server's queue overflows; fewer requests while
     /// it refuses them.

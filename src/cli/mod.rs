@@ -21,6 +21,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod values;
+
 const EXAMPLES: &str = "\
 Examples, after the book's sample runs:
   flags-dl                                  the top 20 by population, from the embedded server
