@@ -1,11 +1,12 @@
 //! How the command line names the values of the layers below it: each type's words, and
 //! the help `--help` shows for each, as clap's `ValueEnum` wants them.
 //!
-//! The types are the download's, the report's and the server's ([`Mode`], [`PaceMode`],
-//! [`ColorChoice`], [`Preset`]); they know nothing of clap, so that only this module
+//! The types are the download's, the report's, the server's and the bench's ([`Mode`],
+//! [`PaceMode`], [`ColorChoice`], [`Preset`], [`Http`]); they know nothing of clap, so that only this module
 //! decides how a value is spelled on the command line. Deriving `ValueEnum` on them would
 //! have put clap, and the help text, in the layers below.
 
+use crate::bench::plan::Http;
 use crate::download::{Mode, PaceMode};
 use crate::report::color::ColorChoice;
 use crate::serve::Preset;
@@ -77,6 +78,23 @@ impl ValueEnum for Preset {
                 .help("Port 8001, a random 0.5–5 s delay per request: `slow_server.py`"),
             Preset::Error => PossibleValue::new("error")
                 .help("Port 8002, a 0.5 s delay and 25% of requests answered 418 I'm a teapot"),
+        })
+    }
+}
+
+impl ValueEnum for Http {
+    fn value_variants<'a>() -> &'a [Http] {
+        &[Http::H1, Http::H2]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Http::H1 => PossibleValue::new("1.1").help(
+                "HTTP/1.1 only: what `--http1.1` asks for, and all that threads and sequential speak",
+            ),
+            Http::H2 => PossibleValue::new("2").help(
+                "HTTP/2 offered by ALPN (with HTTP/1.1 as the fallback): async's default over TLS",
+            ),
         })
     }
 }

@@ -13,7 +13,13 @@
 //!
 //! What a response means ([`response`]), where its body goes ([`body`]), why a fetch
 //! failed ([`failure`]), when to retry ([`retry`]) and how a code ended ([`outcome`]) are
-//! decided once, for all of them.
+//! decided once, for all of them. So is how fast to go ([`pace`]): how many requests are
+//! in flight at once (at most `-m`, fewer while the server refuses them) and how many new
+//! connections open at once; every mode asks it before each request and connection.
+//!
+//! Around them: a run's settings and handles ([`job`]), complete when built; the modes and
+//! the one rule for `-m` ([`mode`]); the certificate authorities trusted ([`trust`]); and
+//! every attempt kept for the pictures ([`record`]).
 
 pub mod asyncio;
 pub mod blocking;
@@ -30,7 +36,7 @@ pub mod retry;
 pub mod trust;
 
 pub use failure::ErrorKind;
-pub use job::Job;
+pub use job::{Job, Parts, Settings};
 pub use mode::{requests_in_flight, Mode};
 pub use outcome::{DownloadStatus, Outcome};
 pub use pace::{PaceMode, ServerWait};

@@ -24,7 +24,7 @@ use super::failure::{ErrorKind, FetchError};
 use super::job::Job;
 use super::pace::Ticket;
 use super::retry::parse_retry_after;
-use crate::save::safe_flag_name;
+use crate::save::{flag_file_name, safe_flag_name};
 use crate::site::{flag_url, metadata_url};
 use crate::sizes::human_bytes;
 use std::path::PathBuf;
@@ -270,11 +270,6 @@ impl<'j> FlagFetch<'j> {
     }
 }
 
-/// The file name a code's flag is saved under without `--names`.
-pub fn flag_file_name(cc: &str) -> String {
-    format!("{}.gif", cc.to_ascii_lowercase())
-}
-
 /// The country name in a `metadata.json` body; anything else is an error for that code.
 pub fn parse_metadata(body: &[u8]) -> Result<String, FetchError> {
     let bad = |why: String| FetchError::new(ErrorKind::Metadata, why);
@@ -299,13 +294,7 @@ mod tests {
     use super::*;
 
     fn job(dir: &std::path::Path) -> Job {
-        Job::new(
-            "http://127.0.0.1:9/flags".into(),
-            vec!["BR".into()],
-            dir.to_path_buf(),
-            4,
-            &crate::cli::ReliabilityArgs::default(),
-        )
+        Job::for_tests("http://127.0.0.1:9/flags", &["BR"], dir)
     }
 
     /// Runs `test` with a fetch of BR, admitted by its run's pace.
