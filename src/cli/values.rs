@@ -21,7 +21,7 @@ impl ValueEnum for Mode {
     fn to_possible_value(&self) -> Option<PossibleValue> {
         Some(match self {
             Mode::Async => PossibleValue::new("async").help(
-                "One tokio task per code, a semaphore capping requests in flight (flags2_asyncio.py)",
+                "One tokio task per code, the pace admitting requests in flight (flags2_asyncio.py)",
             ),
             Mode::Threads => PossibleValue::new("threads")
                 .help("A pool of OS threads doing blocking I/O (flags2_threadpool.py)"),
