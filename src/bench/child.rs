@@ -84,12 +84,14 @@ pub struct Measured {
     pub not_found: usize,
     pub errors: usize,
     pub peak_in_flight: usize,
-    /// The HTTP versions that answered, as [`RunRecord::http_version`](super::run::RunRecord::http_version).
+    /// The HTTP versions that answered, as
+    /// [`RunRecord::http_version`](super::run::RunRecord::http_version).
     #[serde(default)]
     pub http_version: Option<String>,
     /// Ctrl-C cut the run short: its figures measure nothing.
     pub interrupted: bool,
-    /// Filled in by the bench, from the child's process: see [`RunRecord`](super::run::RunRecord).
+    /// Filled in by the bench, from the child's process: see
+    /// [`RunRecord`](super::run::RunRecord).
     #[serde(default)]
     pub peak_rss_bytes: u64,
     #[serde(default)]
