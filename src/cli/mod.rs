@@ -10,9 +10,10 @@
 //! the bench and the server get theirs the same way. Nothing below this module knows
 //! clap or these types.
 //!
-//! Here are the download command's arguments and what all commands share; [`bench`] and
-//! [`serve`] hold those commands' own, `values` how the types below are spelled on the
-//! command line, and [`generate`] the completion scripts and the man page.
+//! Here are the download command's arguments and what all commands share;
+//! [`bench`](mod@bench) and [`serve`] hold those commands' own, `values` how the types
+//! below are spelled on the command line, and [`generate`] the completion scripts and the
+//! man page.
 
 // The doc comments below are `--help`, written for a terminal: `<cc>` and a bare URL are
 // what a user reads there, not HTML or links for rustdoc.
