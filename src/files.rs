@@ -11,6 +11,7 @@
 //! too. It is not for the output folder or the served data, which have rules of their own
 //! ([`crate::save`], the server's `beneath`).
 
+use crate::sizes::{human_bytes, human_size};
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::FileTypeExt;
@@ -31,14 +32,14 @@ pub enum ReadError {
     #[error("not a regular file but {0}")]
     NotRegular(&'static str),
     /// Larger than the bound before it was read.
-    #[error("{}, more than the {} {what} may be", human_size(*.size), crate::download::failure::human_bytes(*.limit))]
+    #[error("{}, more than the {} {what} may be", human_size(*.size), human_bytes(*.limit))]
     TooLarge {
         size: u64,
         limit: u64,
         what: &'static str,
     },
     /// Within the bound when opened, past it while read: it grows.
-    #[error("it grew past the {} {what} may be while it was read", crate::download::failure::human_bytes(*.limit))]
+    #[error("it grew past the {} {what} may be while it was read", human_bytes(*.limit))]
     Grew { limit: u64, what: &'static str },
 }
 
@@ -99,21 +100,6 @@ fn regular(metadata: &Metadata) -> Result<(), ReadError> {
     } else {
         "something else"
     }))
-}
-
-/// A size as a person reads it: `1.0 GiB`, `5.0 MiB`, `900 KiB`, `12 bytes`. Rounded up,
-/// so that a size past a bound never reads as the bound itself.
-fn human_size(n: u64) -> String {
-    const KIB: u64 = 1 << 10;
-    const MIB: u64 = 1 << 20;
-    const GIB: u64 = 1 << 30;
-    let tenths = |unit: u64| (n as f64 / unit as f64 * 10.0).ceil() / 10.0;
-    match n {
-        n if n >= GIB => format!("{:.1} GiB", tenths(GIB)),
-        n if n >= MIB => format!("{:.1} MiB", tenths(MIB)),
-        n if n >= KIB => format!("{} KiB", n.div_ceil(KIB)),
-        n => format!("{n} bytes"),
-    }
 }
 
 #[cfg(test)]
@@ -193,14 +179,5 @@ mod tests {
     fn a_missing_file_says_so() {
         let e = read_regular_bounded(Path::new("/no/such/file.pem"), 10, WHAT).unwrap_err();
         assert!(e.to_string().starts_with("no such file"), "{e}");
-    }
-
-    #[test]
-    fn sizes_read_as_a_person_reads_them() {
-        assert_eq!(human_size(12), "12 bytes");
-        assert_eq!(human_size(900 << 10), "900 KiB");
-        assert_eq!(human_size(5 << 20), "5.0 MiB");
-        assert_eq!(human_size((4 << 20) + 1), "4.1 MiB");
-        assert_eq!(human_size(1 << 30), "1.0 GiB");
     }
 }

@@ -26,7 +26,7 @@
 //! This module does no I/O and knows nothing of either client: it only answers "which
 //! proxy for this URL", and parses what the user and the environment give.
 
-use crate::site::{is_loopback_host, shown_url};
+use crate::address::{is_loopback_host, shown_url};
 use std::fmt;
 use std::net::IpAddr;
 

@@ -303,6 +303,11 @@ const WINDOWS_RESERVED: [&str; 22] = [
     "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
+/// The file name a code's flag is saved under without `--names`: `<cc>.gif`.
+pub fn flag_file_name(cc: &str) -> String {
+    format!("{}.gif", cc.to_ascii_lowercase())
+}
+
 /// The file name for a flag under `--names` (the book's flags3): `<Country_Name>-<cc>.gif`.
 ///
 /// The country name comes from the server and is not trusted. Path separators, `..`,

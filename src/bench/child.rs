@@ -21,14 +21,19 @@
 //! would report at least the bench's own memory (a `/bin/true` started from a 300 MB
 //! process reports 301 MB).
 
-use super::run::{run_once, Measured};
-use crate::download::Mode;
+use super::plan::versions;
+use crate::download::trust::Trust;
+use crate::download::{DownloadStatus, Event, Mode, Parts, Settings};
 use crate::error::{Error, Exit};
+use crate::proxy::ProxyRules;
+use crate::run::{Pictures, Plan};
+use crate::save::Saver;
 use anyhow::Context;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wait4::Wait4;
@@ -68,6 +73,107 @@ pub struct RunSpec {
     /// Write a `.` per code finished, for the bench's progress bar.
     #[serde(default)]
     pub ticks: bool,
+}
+
+/// What one run measured: the child process that ran it tells the first part, the bench
+/// measures the rest from outside.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Measured {
+    pub elapsed: Duration,
+    pub ok: usize,
+    pub not_found: usize,
+    pub errors: usize,
+    pub peak_in_flight: usize,
+    /// The HTTP versions that answered, as
+    /// [`RunRecord::http_version`](super::run::RunRecord::http_version).
+    #[serde(default)]
+    pub http_version: Option<String>,
+    /// Ctrl-C cut the run short: its figures measure nothing.
+    pub interrupted: bool,
+    /// Filled in by the bench, from the child's process: see
+    /// [`RunRecord`](super::run::RunRecord).
+    #[serde(default)]
+    pub peak_rss_bytes: u64,
+    #[serde(default)]
+    pub peak_threads: usize,
+    #[serde(default)]
+    pub cpu_s: f64,
+}
+
+impl Measured {
+    fn count(&mut self, status: &DownloadStatus) {
+        // `matches!` rather than an exhaustive `match`: any other way a code can end is an
+        // error for the bench, whatever statuses the download module grows.
+        if matches!(status, DownloadStatus::Ok) {
+            self.ok += 1;
+        } else if matches!(status, DownloadStatus::NotFound) {
+            self.not_found += 1;
+        } else {
+            self.errors += 1;
+        }
+    }
+}
+
+/// Downloads the codes of `spec` once, with `settings` (but for the HTTP version the spec
+/// offers), into a temporary folder that is removed afterwards, and says how long it took.
+/// `tick` is called once per code; cancelling `cancel` stops the run. The bench calls it
+/// in a child process.
+pub fn run_once(
+    spec: &RunSpec,
+    settings: &Settings,
+    trust: &Trust,
+    cancel: &CancellationToken,
+    tick: &mut dyn FnMut(),
+) -> anyhow::Result<Measured> {
+    // A fresh folder per run: no run finds files (or a warm directory) left by another.
+    // Removed on every way out, a second Ctrl-C's included (see `interrupt`).
+    let dir = crate::interrupt::ScratchDir::new("flags-dl-bench-")
+        .map_err(|e| anyhow::anyhow!("cannot create a temporary folder for a run: {e}"))?;
+    let plan = Plan {
+        mode: spec.mode,
+        parts: Parts {
+            base_url: spec.base_url.clone(),
+            codes: spec.codes.clone(),
+            max_req: spec.max_req,
+            saver: Arc::new(Saver::new(dir.path().to_path_buf())),
+            trust: trust.clone(),
+            // The bench has no proxy options: its runs follow the environment, as a
+            // download does.
+            proxies: Arc::new(ProxyRules::from_env()),
+            cancel: cancel.clone(),
+        },
+        settings: Settings {
+            http1_only: spec.http1_only,
+            ..settings.clone()
+        },
+        pictures: Pictures {
+            timeline: spec.timeline.clone(),
+            trace: spec.trace.clone(),
+        },
+    };
+    let mut measured = Measured::default();
+    let ran = crate::run::one(plan, &mut |event| {
+        // The bench reports its own way: only outcomes count.
+        let Event::Outcome(outcome) = event else {
+            return;
+        };
+        measured.count(&outcome.status);
+        measured.http_version = versions(
+            measured
+                .http_version
+                .as_deref()
+                .into_iter()
+                .chain(outcome.http_version),
+        );
+        tick();
+    })?;
+    measured.elapsed = ran.elapsed;
+    measured.peak_in_flight = ran.pace.peak_in_flight;
+    measured.interrupted = cancel.is_cancelled();
+    // Removed here; one the OS will not let us remove is litter in the temp folder, not a
+    // failed measurement.
+    drop(dir);
+    Ok(measured)
 }
 
 /// Runs `spec` in a child process and measures it: the child's figures, and its memory,
@@ -245,9 +351,10 @@ fn read_status(status: &str) -> (Option<u64>, Option<usize>) {
     (rss, threads)
 }
 
-/// `flags-dl bench --child-run`: reads a [`RunSpec`] line on stdin, runs it, writes the
-/// figures as a JSON line on stdout, and exits once stdin closes.
-pub fn child_main() -> anyhow::Result<Exit> {
+/// `flags-dl bench --child-run`: reads a [`RunSpec`] line on stdin, runs it with
+/// `settings` (a download's without options), writes the figures as a JSON line on stdout,
+/// and exits once stdin closes.
+pub fn child_main(settings: &Settings) -> anyhow::Result<Exit> {
     let not_a_spec = |why: String| {
         Error::Usage(format!(
             "{CHILD_FLAG} is for flags-dl bench itself, which writes a run's spec on stdin ({why})"
@@ -261,16 +368,8 @@ pub fn child_main() -> anyhow::Result<Exit> {
     })?;
     let spec: RunSpec = serde_json::from_slice(&line).map_err(|e| not_a_spec(e.to_string()))?;
     crate::limits::raise_open_files();
-    let trust = match &spec.ca {
-        Some(der) => crate::download::trust::Trust::for_embedded(der.clone().into(), None)
-            .map_err(|e| Error::Usage(e.0))?,
-        None => crate::download::trust::Trust::for_server(
-            &spec.base_url,
-            &crate::proxy::ProxyRules::from_env(),
-            None,
-        )
-        .map_err(|e| Error::Usage(e.0))?,
-    };
+    let ca = spec.ca.clone().map(Into::into);
+    let trust = crate::run::trust(&spec.base_url, ca, None, &ProxyRules::from_env())?;
     let cancel = CancellationToken::new();
     // The terminal's Ctrl-C reaches the bench and this run alike: the bench says so.
     crate::interrupt::watch_cancel_quietly(cancel.clone());
@@ -292,7 +391,7 @@ pub fn child_main() -> anyhow::Result<Exit> {
             let _ = out.write_all(b".").and_then(|()| out.flush());
         }
     };
-    let measured = run_once(&spec, &trust, &cancel, &mut tick)?;
+    let measured = run_once(&spec, settings, &trust, &cancel, &mut tick)?;
     serde_json::to_writer(&mut out, &measured)?;
     out.write_all(b"\n")?;
     out.flush()?;
@@ -363,5 +462,19 @@ mod tests {
         let (sender, results) = mpsc::channel();
         read_child(&b"..."[..], &tick, &sender);
         assert!(results.try_recv().is_err(), "no line, nothing sent");
+    }
+
+    #[test]
+    fn anything_but_ok_and_not_found_is_an_error() {
+        let mut m = Measured::default();
+        m.count(&DownloadStatus::Ok);
+        m.count(&DownloadStatus::NotFound);
+        m.count(&DownloadStatus::Error(
+            crate::download::failure::Failure::new(
+                crate::download::ErrorKind::HttpStatus,
+                "HTTP 418 I'm a teapot",
+            ),
+        ));
+        assert_eq!((m.ok, m.not_found, m.errors), (1, 1, 1));
     }
 }

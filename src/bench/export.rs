@@ -5,7 +5,7 @@
 //! folder renamed over the old one, so a reader (or a bench stopped half way) never finds a
 //! half-written file. This module formats and writes; it does not decide when.
 
-use super::args::Config;
+use super::plan::Config;
 use super::run::RunRecord;
 use super::summary::{decimals, summarize, Summary};
 use super::Settings;
@@ -94,7 +94,7 @@ pub fn csv(records: &[RunRecord]) -> anyhow::Result<String> {
 fn csv_header() -> Vec<String> {
     let blank = RunRecord {
         mode: crate::download::Mode::Sequential,
-        http_offered: super::args::Http::H1,
+        http_offered: super::plan::Http::H1,
         http_version: None,
         max_req: 0,
         max_req_used: 0,
@@ -155,7 +155,7 @@ pub fn markdown(rows: &[Summary]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::args::Http;
+    use crate::bench::plan::Http;
     use crate::download::Mode;
 
     fn record(mode: Mode, max_req: usize, run: usize, elapsed_s: f64) -> RunRecord {
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn markdown_has_a_header_and_one_row_per_summary() {
-        let configs = super::super::args::plan(
+        let configs = super::super::plan::plan(
             &[Mode::Sequential, Mode::Async],
             &[Http::H1, Http::H2],
             &[4],

@@ -4,9 +4,10 @@
 //!
 //! The modules, in the order a bench meets them:
 //!
-//! - [`args`]: the command line and the plan of (mode, HTTP version, max-req) it asks for.
+//! - [`plan`]: the (mode, HTTP version, max-req) triples the [`BenchConfig`] asks for.
 //! - [`run`]: the runner, which times each run and records its raw figures.
-//! - [`child`]: each run in a child process, and what it cost (memory, threads, CPU).
+//! - [`child`]: each run in a child process, the download's own run
+//!   ([`crate::run::one`]), and what it cost (memory, threads, CPU).
 //! - [`summary`]: median, min, max, throughput and speed-up per (mode, HTTP version,
 //!   max-req).
 //! - [`table`]: the table on stdout.
@@ -14,32 +15,72 @@
 //! - [`plot`]: the SVG chart.
 //!
 //! This module only wires them together: it picks the codes and the server, and describes
-//! the bench ([`Settings`]) for the outputs. It does no timing of its own.
+//! the bench ([`Settings`]) for the outputs. It does no timing of its own. What it is asked
+//! to do comes as plain values ([`BenchConfig`]), which `cli` reads from the command line.
 
-pub mod args;
 pub mod child;
 pub mod export;
+pub mod plan;
 pub mod plot;
 pub mod run;
 pub mod summary;
 pub mod table;
 
-pub use args::BenchArgs;
-
-use crate::codes;
+use crate::codes::{self, Selection};
 use crate::countries;
 use crate::download::Mode;
 use crate::error::{Error, Exit};
+use crate::run::{Pictures, Server};
 use crate::serve::inject::DelayRange;
 use crate::site::Site;
-use args::Http;
 use export::Exports;
+use plan::{Config, Http};
 use run::{BenchProgress, Runner};
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long the reachability check waits for a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a bench is asked to do.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Which codes each run downloads.
+    pub selection: Selection,
+    /// One server for the whole bench (the embedded one with
+    /// [`DEFAULT_DELAY`](plan::DEFAULT_DELAY) unless given another).
+    pub server: Server,
+    /// In the order given; sequential is the baseline.
+    pub modes: Vec<Mode>,
+    /// The HTTP versions async runs offer, in order, once each.
+    pub http: Vec<Http>,
+    /// The levels of requests in flight, sorted and distinct (none given:
+    /// [`default_max_req`](plan::default_max_req)).
+    pub max_req: Vec<usize>,
+    /// Timed runs of each (mode, HTTP version, max-req), and untimed runs of each mode
+    /// (and HTTP version) before them.
+    pub runs: usize,
+    pub warmup: usize,
+    /// What is written besides the table: each config's first timed run drawn, the
+    /// exports, the chart.
+    pub pictures: Pictures,
+    pub exports: Exports,
+    pub plot: Option<PathBuf>,
+}
+
+impl BenchConfig {
+    /// The (mode, HTTP version, max-req) triples to time, in the order of `modes`, then
+    /// HTTP/1.1 before HTTP/2, then max-req ascending.
+    pub fn configs(&self, code_count: usize) -> Vec<Config> {
+        let levels = if self.max_req.is_empty() {
+            plan::default_max_req(code_count)
+        } else {
+            self.max_req.clone()
+        };
+        plan::plan(&self.modes, &self.http, &levels)
+    }
+}
 
 /// What was measured, where and on what: the header of the table, the title of the chart,
 /// and the `settings` of the JSON export.
@@ -185,24 +226,20 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// Runs the benchmark and prints its table.
-pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
-    if args.child_run {
-        return child::child_main();
-    }
-    args.check().map_err(Error::Usage)?;
-    let codes = codes::expand_from_stdin(&args.codes.selection())
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    let configs = args.configs(codes.len());
+pub fn run_bench(config: BenchConfig) -> anyhow::Result<Exit> {
+    let codes =
+        codes::expand_from_stdin(&config.selection).map_err(|e| Error::Usage(e.to_string()))?;
+    let configs = config.configs(codes.len());
 
     // Checked before the server starts: a bench that runs for minutes and then cannot write
     // its chart has wasted them.
     for path in [
-        &args.export_json,
-        &args.export_csv,
-        &args.export_markdown,
-        &args.plot,
-        &args.timeline,
-        &args.trace,
+        &config.exports.json,
+        &config.exports.csv,
+        &config.exports.markdown,
+        &config.plot,
+        &config.pictures.timeline,
+        &config.pictures.trace,
     ]
     .into_iter()
     .flatten()
@@ -211,21 +248,21 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     }
 
     // One server for the whole bench, kept alive until the end: dropping it stops it.
-    let delay = args.delay();
+    let server = &config.server;
+    let delay = server.embedded.delay;
     // The bench has no proxy options: its runs follow the environment, as a download does.
     let proxies = crate::proxy::ProxyRules::from_env();
-    let start = crate::start_run(&args.server, delay, CONNECT_TIMEOUT, None, &proxies)?;
+    let start = crate::run::start(server, CONNECT_TIMEOUT, None, &proxies)?;
     let base_url = start.site.base_url.clone();
 
     let runner = Runner {
         base_url: &base_url,
         codes: &codes,
-        runs: args.runs as usize,
-        warmup: args.warmup as usize,
+        runs: config.runs,
+        warmup: config.warmup,
         start: &start,
         cancel: tokio_util::sync::CancellationToken::new(),
-        timeline: args.timeline.clone(),
-        trace: args.trace.clone(),
+        pictures: config.pictures.clone(),
     };
     // Ctrl-C stops the run under way (its child process stops when told) and the bench.
     crate::interrupt::watch_cancel(runner.cancel.clone());
@@ -241,9 +278,9 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     }
 
     let settings = Settings {
-        site: args.server.server.label().to_string(),
-        base_url: crate::site::shown_url(&base_url),
-        data_set: data_set(args, &codes),
+        site: server.site.label().to_string(),
+        base_url: crate::address::shown_url(&base_url),
+        data_set: data_set(&config.selection, &codes),
         code_count: codes.len(),
         flag_count: codes
             .iter()
@@ -252,12 +289,14 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
         codes: codes.clone(),
         delay_min_s: delay.map(|d| d.min.as_secs_f64()),
         delay_max_s: delay.map(|d| d.max.as_secs_f64()),
-        error_rate: match args.server.server {
-            Site::Embedded => Some(args.server.error_rate.unwrap_or(0.0)),
+        error_rate: match server.site {
+            Site::Embedded => Some(server.embedded.error_rate),
             Site::Remote { .. } => None,
         },
         tls: base_url.starts_with("https:"),
-        latency_ms: args.server.latency,
+        // Zero for none, and for another server, whose network is its own.
+        latency_ms: (!server.embedded.latency.is_zero())
+            .then_some(server.embedded.latency.as_millis() as u64),
         modes: dedup(configs.iter().map(|c| c.mode)),
         http: dedup(
             configs
@@ -284,11 +323,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     write!(stdout, "{}", table::header(&settings))?;
     stdout.flush()?;
 
-    let exports = Exports {
-        json: args.export_json.clone(),
-        csv: args.export_csv.clone(),
-        markdown: args.export_markdown.clone(),
-    };
+    let exports = &config.exports;
     // Written once before the first run, and again after every run: a bench stopped half
     // way leaves files that hold every run it finished.
     exports.write(&settings, &configs, &[], false)?;
@@ -311,7 +346,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
         )?;
     }
     exports.write(&settings, &configs, &ran.records, !ran.interrupted)?;
-    if let Some(path) = &args.plot {
+    if let Some(path) = &config.plot {
         if !rows.is_empty() {
             let svg = plot::render_svg(&settings, &rows)?;
             crate::output::write("the plot", path, svg.as_bytes())?;
@@ -326,18 +361,18 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<Exit> {
 }
 
 /// How the codes were chosen, for the header and the JSON settings.
-fn data_set(args: &BenchArgs, codes: &[String]) -> String {
-    let source = if args.codes.every {
+fn data_set(selection: &Selection, codes: &[String]) -> String {
+    let source = if selection.every {
         "every pair AA–ZZ"
-    } else if args.codes.all {
+    } else if selection.all {
         "all the countries of the data set"
-    } else if args.codes.codes.is_empty() {
+    } else if selection.args.is_empty() {
         "the book's top 20 by population"
     } else {
         "the codes given"
     };
-    match args.codes.limit {
-        Some(n) if n as usize == codes.len() => format!("the first {n} by code of {source}"),
+    match selection.limit {
+        Some(n) if n == codes.len() => format!("the first {n} by code of {source}"),
         _ => source.to_string(),
     }
 }

@@ -9,8 +9,8 @@
 //! baseline the others are compared with. This module draws; writing the file is
 //! [`crate::output`]'s.
 
-use super::args::Http;
-use super::summary::{protocol, versions, Summary};
+use super::plan::{versions, Http};
+use super::summary::{protocol, Summary};
 use super::Settings;
 use crate::download::Mode;
 use plotters::coord::CoordTranslate;

@@ -1,19 +1,19 @@
 //! The runner: times each (mode, HTTP version, max-req) `--runs` times, after `--warmup`
 //! untimed runs of each mode over each HTTP version, and records every run's raw figures.
 //!
-//! A run is one ordinary `download_many` into a fresh temporary folder, with a fresh
-//! [`Job`] (so its in-flight gauge starts at zero), timed from the first request to the
-//! last file saved, in a process of its own ([`child`](super::child)) so that its memory
-//! and threads are its own. Nothing here summarizes, prints a table or writes a file: the
+//! A run is one ordinary run of the downloader ([`crate::run::one`]) into a fresh
+//! temporary folder, with a fresh job (so its in-flight gauge starts at zero), timed from
+//! the first request to the last file saved, in a process of its own
+//! ([`child`](super::child)) so that its memory and threads are its own. Nothing here summarizes, prints a table or writes a file: the
 //! caller gets each [`RunRecord`] as it is made and decides what to do with it.
 
-use super::args::{Config, Http};
-use super::child::{run_in_child, RunSpec};
-use super::summary::versions;
-use crate::download::{self, DownloadStatus, Job, Mode};
+use super::child::{run_in_child, Measured, RunSpec};
+use super::plan::{Config, Http};
+use crate::download::Mode;
+use crate::run::{Pictures, RunStart};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The raw figures of one timed run.
@@ -60,13 +60,12 @@ pub struct Runner<'a> {
     pub warmup: usize,
     /// The server, the trust store and the open-file limit, shared with the download
     /// command's start.
-    pub start: &'a crate::RunStart,
+    pub start: &'a RunStart,
     /// One token for the whole bench, given to every run's job: Ctrl-C cancels it, and a
     /// Ctrl-C between two runs still stops the next one from starting.
     pub cancel: CancellationToken,
     /// `--timeline` and `--trace`: drawn for each config's first timed run.
-    pub timeline: Option<std::path::PathBuf>,
-    pub trace: Option<std::path::PathBuf>,
+    pub pictures: Pictures,
 }
 
 /// `t.svg` for async at -m 100: `t-async-m100.svg`, or `t-async-h2-m100.svg` over HTTP/2.
@@ -110,7 +109,7 @@ impl Runner<'_> {
             .requests_in_flight(config.mode, Some(config.max_req), self.codes.len())
     }
 
-    /// Downloads, as [`run_once`] counts them, that [`Runner::run_all`] will make.
+    /// Downloads, as [`run_once`](super::child::run_once) counts them, that [`Runner::run_all`] will make.
     pub fn total_downloads(&self, configs: &[Config]) -> u64 {
         let mut series: Vec<(Mode, Http)> = configs.iter().map(|c| (c.mode, c.http)).collect();
         series.dedup();
@@ -221,8 +220,8 @@ impl Runner<'_> {
             base_url: self.base_url.to_string(),
             codes: self.codes.to_vec(),
             max_req: config.max_req,
-            timeline: draw.and_then(|c| Some(picture_path(self.timeline.as_ref()?, c))),
-            trace: draw.and_then(|c| Some(picture_path(self.trace.as_ref()?, c))),
+            timeline: draw.and_then(|c| Some(picture_path(self.pictures.timeline.as_ref()?, c))),
+            trace: draw.and_then(|c| Some(picture_path(self.pictures.trace.as_ref()?, c))),
             ticks: progress.shown(),
             ca: self.start.site.embedded_ca().map(|ca| ca.to_vec()),
         };
@@ -240,113 +239,6 @@ fn name(config: Config) -> String {
         Http::H1 => config.mode.to_string(),
         Http::H2 => format!("{} h2", config.mode),
     }
-}
-
-/// What one run measured: the child process that ran it tells the first part, the bench
-/// measures the rest from outside.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Measured {
-    pub elapsed: Duration,
-    pub ok: usize,
-    pub not_found: usize,
-    pub errors: usize,
-    pub peak_in_flight: usize,
-    /// The HTTP versions that answered, as [`RunRecord::http_version`].
-    #[serde(default)]
-    pub http_version: Option<String>,
-    /// Ctrl-C cut the run short: its figures measure nothing.
-    pub interrupted: bool,
-    /// Filled in by the bench, from the child's process: see [`RunRecord`].
-    #[serde(default)]
-    pub peak_rss_bytes: u64,
-    #[serde(default)]
-    pub peak_threads: usize,
-    #[serde(default)]
-    pub cpu_s: f64,
-}
-
-impl Measured {
-    fn count(&mut self, status: &DownloadStatus) {
-        // `matches!` rather than an exhaustive `match`: any other way a code can end is an
-        // error for the bench, whatever statuses the download module grows.
-        if matches!(status, DownloadStatus::Ok) {
-            self.ok += 1;
-        } else if matches!(status, DownloadStatus::NotFound) {
-            self.not_found += 1;
-        } else {
-            self.errors += 1;
-        }
-    }
-}
-
-/// Downloads the codes of `spec` once, into a temporary folder that is removed afterwards,
-/// and says how long it took. `tick` is called once per code; cancelling `cancel` stops
-/// the run. The bench calls it in a child process.
-pub fn run_once(
-    spec: &RunSpec,
-    trust: &crate::download::trust::Trust,
-    cancel: &CancellationToken,
-    tick: &mut dyn FnMut(),
-) -> anyhow::Result<Measured> {
-    let (mode, max_req) = (spec.mode, spec.max_req);
-    // A fresh folder per run: no run finds files (or a warm directory) left by another.
-    // Removed on every way out, a second Ctrl-C's included (see `interrupt`).
-    let dir = crate::interrupt::ScratchDir::new("flags-dl-bench-")
-        .map_err(|e| anyhow::anyhow!("cannot create a temporary folder for a run: {e}"))?;
-    // Built before the clock starts: setting up is not downloading.
-    let mut job = Job::new(
-        spec.base_url.clone(),
-        spec.codes.clone(),
-        dir.path().to_path_buf(),
-        max_req,
-        &crate::cli::ReliabilityArgs {
-            http1_only: spec.http1_only,
-            ..Default::default()
-        },
-    );
-    job.cancel = cancel.clone();
-    job.trust = trust.clone();
-    // The bench has no proxy options: its runs follow the environment, as a download does.
-    job.proxies = std::sync::Arc::new(crate::proxy::ProxyRules::from_env());
-    if spec.timeline.is_some() || spec.trace.is_some() {
-        job.recorder = Some(Default::default());
-    }
-    let mut measured = Measured::default();
-    let started = Instant::now();
-    download::download_many(mode, &job, &mut |event| {
-        // The bench reports its own way: only outcomes count.
-        let download::Event::Outcome(outcome) = event else {
-            return;
-        };
-        measured.count(&outcome.status);
-        measured.http_version = versions(
-            measured
-                .http_version
-                .as_deref()
-                .into_iter()
-                .chain(outcome.http_version),
-        );
-        tick();
-    })?;
-    measured.elapsed = started.elapsed();
-    if let Some(recorder) = &job.recorder {
-        let attempts = recorder.attempts();
-        let run = crate::timeline::Run {
-            mode,
-            max_req,
-            started,
-            ended: started + measured.elapsed,
-            attempts: &attempts,
-        };
-        crate::timeline::write_pictures(&run, spec.timeline.as_deref(), spec.trace.as_deref())?;
-    }
-    measured.peak_in_flight = job.pace.stats().peak_in_flight;
-    measured.interrupted = cancel.is_cancelled();
-    drop(job);
-    // Removed here; one the OS will not let us remove is litter in the temp folder, not a
-    // failed measurement.
-    drop(dir);
-    Ok(measured)
 }
 
 /// The progress indicator on stderr: which run is going, and how far the whole bench is.
@@ -399,15 +291,15 @@ impl BenchProgress {
 mod tests {
     use super::*;
 
-    fn start(fd_limit: Option<u64>) -> crate::RunStart {
-        crate::RunStart {
+    fn start(fd_limit: Option<u64>) -> RunStart {
+        RunStart {
             site: crate::site::OpenSite::remote_for_tests("http://127.0.0.1:9/flags"),
             trust: Default::default(),
             fd_limit,
         }
     }
 
-    fn runner<'a>(codes: &'a [String], start: &'a crate::RunStart) -> Runner<'a> {
+    fn runner<'a>(codes: &'a [String], start: &'a RunStart) -> Runner<'a> {
         Runner {
             base_url: "http://127.0.0.1:9/flags",
             codes,
@@ -415,8 +307,7 @@ mod tests {
             warmup: 1,
             start,
             cancel: CancellationToken::new(),
-            timeline: None,
-            trace: None,
+            pictures: Pictures::default(),
         }
     }
 
@@ -468,29 +359,15 @@ mod tests {
     fn total_counts_one_warmup_per_mode() {
         let codes: Vec<String> = (0..5).map(|i| format!("C{i}")).collect();
         let configs =
-            super::super::args::plan(&[Mode::Sequential, Mode::Async], &[Http::H1], &[1, 4]);
+            super::super::plan::plan(&[Mode::Sequential, Mode::Async], &[Http::H1], &[1, 4]);
         // 3 configs x 3 runs + 2 modes x 1 warm-up = 11 runs of 5 codes.
         assert_eq!(runner(&codes, &start(None)).total_downloads(&configs), 55);
         // Async over two versions: 5 configs x 3 runs + 3 warm-ups = 18 runs.
-        let both = super::super::args::plan(
+        let both = super::super::plan::plan(
             &[Mode::Sequential, Mode::Async],
             &[Http::H1, Http::H2],
             &[1, 4],
         );
         assert_eq!(runner(&codes, &start(None)).total_downloads(&both), 90);
-    }
-
-    #[test]
-    fn anything_but_ok_and_not_found_is_an_error() {
-        let mut m = Measured::default();
-        m.count(&DownloadStatus::Ok);
-        m.count(&DownloadStatus::NotFound);
-        m.count(&DownloadStatus::Error(
-            crate::download::failure::Failure::new(
-                crate::download::ErrorKind::HttpStatus,
-                "HTTP 418 I'm a teapot",
-            ),
-        ));
-        assert_eq!((m.ok, m.not_found, m.errors), (1, 1, 1));
     }
 }

@@ -6,7 +6,7 @@
 //! except the choice of decimals and the words for the HTTP version, which they share for
 //! the same reason.
 
-use super::args::{Config, Http};
+use super::plan::{versions, Config, Http};
 use super::run::RunRecord;
 use crate::download::Mode;
 
@@ -84,16 +84,6 @@ pub fn summarize(configs: &[Config], records: &[RunRecord], code_count: usize) -
         }
     }
     rows
-}
-
-/// The HTTP versions that answered, as one value: "1.1", "2", or "1.1+2" when some answers
-/// came over each; `None` when nothing answered. Each item may itself be such a value, so
-/// that the runs' versions combine into their row's.
-pub fn versions<'a>(items: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let mut seen: Vec<&str> = items.into_iter().flat_map(|v| v.split('+')).collect();
-    seen.sort_unstable();
-    seen.dedup();
-    (!seen.is_empty()).then(|| seen.join("+"))
 }
 
 /// The HTTP version of a row for people: "HTTP/2" when the server answered as offered;
@@ -185,7 +175,7 @@ mod tests {
     #[test]
     fn rows_have_median_min_max_errors_peak_and_speedup() {
         let configs =
-            super::super::args::plan(&[Mode::Sequential, Mode::Async], &[Http::H1], &[4, 64]);
+            super::super::plan::plan(&[Mode::Sequential, Mode::Async], &[Http::H1], &[4, 64]);
         let records = [
             record(Mode::Sequential, 1, 1, 4.0, 0),
             record(Mode::Sequential, 1, 2, 4.4, 0),
@@ -211,14 +201,14 @@ mod tests {
 
     #[test]
     fn no_sequential_no_speedup() {
-        let configs = super::super::args::plan(&[Mode::Threads], &[Http::H1], &[4]);
+        let configs = super::super::plan::plan(&[Mode::Threads], &[Http::H1], &[4]);
         let rows = summarize(&configs, &[record(Mode::Threads, 4, 1, 1.0, 0)], 20);
         assert_eq!(rows[0].speedup, None);
     }
 
     #[test]
     fn each_http_version_is_a_row_of_its_own_that_says_what_answered() {
-        let configs = super::super::args::plan(&[Mode::Async], &[Http::H1, Http::H2], &[4]);
+        let configs = super::super::plan::plan(&[Mode::Async], &[Http::H1, Http::H2], &[4]);
         let mut h2 = record(Mode::Async, 4, 1, 0.2, 0);
         h2.http_offered = Http::H2;
         h2.http_version = Some("2".into());
@@ -237,10 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn versions_combine_once_each_in_order() {
-        assert_eq!(versions(["2", "1.1", "2"]).as_deref(), Some("1.1+2"));
-        assert_eq!(versions(["1.1+2", "2"]).as_deref(), Some("1.1+2"));
-        assert_eq!(versions([]), None);
+    fn a_row_names_the_version_that_answered_and_the_one_offered() {
         assert_eq!(protocol(Http::H2, Some("2")), "HTTP/2");
         assert_eq!(protocol(Http::H2, Some("1.1")), "HTTP/1.1 (2 offered)");
     }

@@ -5,7 +5,7 @@
 //! Only text: the numbers come from [`summary`](super::summary), and nothing here writes
 //! to a terminal or a file.
 
-use super::args::Http;
+use super::plan::Http;
 use super::summary::{decimals, Summary};
 use super::Settings;
 use crate::download::Mode;

@@ -1,9 +1,9 @@
 //! The design the project is built around (the book's `flags2_asyncio.py`): one tokio task
-//! per code, a semaphore that caps the requests in flight, and a wait that gathers every
-//! outcome as it finishes.
+//! per code, the pace admitting the requests in flight (where the book has a semaphore),
+//! and a wait that gathers every outcome as it finishes.
 //!
-//! A task holds a permit only while its request is in flight: it gives the permit back
-//! before a retry's wait, so one code's backoff never holds up another's request. On
+//! A task is admitted only while its request is in flight: it gives its place back before
+//! a retry's wait, so one code's backoff never holds up another's request. On
 //! cancellation every task ends at once with [`super::DownloadStatus::Cancelled`], so each
 //! code is still counted once.
 //!
@@ -17,7 +17,7 @@ use super::failure::{
 };
 use super::outcome::Outcome;
 use super::pace::{Late, Pace};
-use super::response::{Fetched, FlagFetch, CLIENT_MAX_HEADERS};
+use super::response::{Fetched, FlagFetch, CLIENT_MAX_HEADERS, MAX_HEADERS};
 use super::{Event, Job};
 use crate::proxy::ProxyChoice;
 use std::error::Error as _;
@@ -319,7 +319,7 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
             // A head of more bytes, or more fields, than hyper holds (see
             // `response::MAX_FIELDS`).
             if hyper_error.is_parse_too_large() {
-                return FetchError::headers_too_large();
+                return FetchError::headers_too_large(MAX_HEADERS);
             }
             if hyper_error.is_parse() {
                 return FetchError::malformed();

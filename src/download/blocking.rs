@@ -6,7 +6,7 @@
 use super::body::Flow;
 use super::failure::{is_closed_connection, tls_in_io, tls_peer, ErrorKind, FetchError};
 use super::pace::{Late, Pace};
-use super::response::{Fetched, FlagFetch, CLIENT_MAX_HEADERS};
+use super::response::{Fetched, FlagFetch, CLIENT_MAX_HEADERS, MAX_HEADERS};
 use super::Job;
 use crate::proxy::{ProxyChoice, ProxyRules};
 use std::io::Read;
@@ -479,9 +479,9 @@ fn describe_ureq(e: ureq::Error, job: &Job, url: &str) -> FetchError {
         // A head of more bytes, or more fields, than ureq holds (see `response`'s limits):
         // whichever a read meets first, one record. ureq's protocol errors are of a type
         // it does not export: the one for too many fields is known by its words.
-        ureq::Error::LargeResponseHeader(..) => FetchError::headers_too_large(),
+        ureq::Error::LargeResponseHeader(..) => FetchError::headers_too_large(MAX_HEADERS),
         ureq::Error::Protocol(e) if e.to_string().contains("too many headers") => {
-            FetchError::headers_too_large()
+            FetchError::headers_too_large(MAX_HEADERS)
         }
         ureq::Error::Protocol(_) => FetchError::malformed(),
         ureq::Error::Other(other) if other.is::<ProxyRefused>() => {

@@ -6,6 +6,7 @@
 //! outcome carries to the report, NDJSON (`error_kind`, `error`) and the bench.
 
 use super::retry::{self, RetryPolicy};
+use crate::sizes::human_bytes;
 use std::fmt;
 use std::time::Duration;
 
@@ -209,11 +210,11 @@ impl FetchError {
         )
     }
 
-    /// A header block over the limit (see [`super::response::MAX_HEADERS`]), worded the
-    /// same whichever limit, flags-dl's or a client's own, met it first. Retried as any
-    /// malformed answer is.
-    pub fn headers_too_large() -> FetchError {
-        let limit = human_bytes(super::response::MAX_HEADERS as u64);
+    /// A header block over `limit` bytes (the response's rule, `response::MAX_HEADERS`),
+    /// worded the same whichever limit, flags-dl's or a client's own, met it first.
+    /// Retried as any malformed answer is.
+    pub fn headers_too_large(limit: usize) -> FetchError {
+        let limit = human_bytes(limit as u64);
         FetchError::transient(
             ErrorKind::Malformed,
             format!("the server's response headers are over {limit}"),
@@ -400,17 +401,6 @@ pub fn secs(d: Duration) -> String {
         format!("{secs:.0} s")
     } else {
         format!("{secs:.1} s")
-    }
-}
-
-/// A size as the user gave it: `10 MiB`, `64 KiB`, `1000 bytes`.
-pub fn human_bytes(n: u64) -> String {
-    if n >= 1024 * 1024 && n.is_multiple_of(1024 * 1024) {
-        format!("{} MiB", n / (1024 * 1024))
-    } else if n >= 1024 && n.is_multiple_of(1024) {
-        format!("{} KiB", n / 1024)
-    } else {
-        format!("{n} bytes")
     }
 }
 

@@ -13,7 +13,14 @@
 //!
 //! What a response means ([`response`]), where its body goes ([`body`]), why a fetch
 //! failed ([`failure`]), what follows each attempt ([`attempts`]), how long a retry waits
-//! ([`retry`]) and how a code ended ([`outcome`]) are decided once, for all of them.
+//! ([`retry`]) and how a code ended ([`outcome`]) are decided once, for all of them. So is
+//! how fast to go ([`pace`]): how many requests are in flight at once (at most `-m`, fewer
+//! while the server refuses them) and how many new connections open at once; every mode
+//! asks it before each request and connection.
+//!
+//! Around them: a run's settings and handles ([`job`]), complete when built; the modes and
+//! the one rule for `-m` ([`mode`]); the certificate authorities trusted ([`trust`]); and
+//! every attempt kept for the pictures ([`record`]).
 
 pub mod asyncio;
 pub mod attempts;
@@ -31,7 +38,7 @@ pub mod retry;
 pub mod trust;
 
 pub use failure::ErrorKind;
-pub use job::Job;
+pub use job::{Job, Parts, Settings};
 pub use mode::{requests_in_flight, Mode};
 pub use outcome::{DownloadStatus, Outcome};
 pub use pace::{PaceMode, ServerWait};
@@ -54,7 +61,7 @@ pub fn download_many(mode: Mode, job: &Job, on_event: &mut dyn FnMut(Event)) -> 
     // dropped (see `pace::opening`). Not so through a proxy, which may be far.
     let direct =
         url::Url::parse(&job.base_url).is_ok_and(|url| job.proxies.for_url(&url).is_none());
-    let loopback = direct && crate::site::is_loopback(&job.base_url);
+    let loopback = direct && crate::address::is_loopback(&job.base_url);
     job.pace
         .set_route(loopback, job.base_url.starts_with("https:"));
     match mode {

@@ -8,12 +8,10 @@ use std::fmt;
 pub const MAX_IN_FLIGHT: usize = 1000;
 
 /// How requests are scheduled: the book's three scripts.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// One tokio task per code, a semaphore capping requests in flight (flags2_asyncio.py).
+    /// One tokio task per code, the pace admitting requests in flight (flags2_asyncio.py).
     Async,
     /// A pool of OS threads doing blocking I/O (flags2_threadpool.py).
     Threads,

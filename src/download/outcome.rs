@@ -1,11 +1,45 @@
 //! How one code ended ([`Outcome`]), and the one place that turns an attempt's result
-//! into it ([`conclude`]), whatever the mode.
+//! into it ([`conclude`]), whatever the mode; and, for the pictures, into how the attempt
+//! ended ([`Job::record`]).
 
 use super::failure::{Failure, FetchError};
 use super::job::Job;
+use super::record::{Attempt, Ended};
 use super::response::Fetched;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+impl Job {
+    /// Keeps one attempt of `cc`, begun at `start` on `track`, if the run records them.
+    pub fn record(
+        &self,
+        cc: &str,
+        track: impl FnOnce() -> String,
+        start: Instant,
+        fetched: &Result<Fetched, FetchError>,
+        retried: bool,
+    ) {
+        if let Some(recorder) = &self.recorder {
+            recorder.add(Attempt {
+                cc: cc.to_string(),
+                track: track(),
+                start,
+                end: Instant::now(),
+                ended: ended(fetched, retried),
+            });
+        }
+    }
+}
+
+/// How `fetched` ended an attempt, given whether it will be tried again.
+fn ended(fetched: &Result<Fetched, FetchError>, retried: bool) -> Ended {
+    match fetched {
+        Ok(Fetched::Saved { .. }) => Ended::Saved,
+        Ok(Fetched::NotFound { .. }) => Ended::NotFound,
+        Err(_) if retried => Ended::Retried,
+        Err(_) => Ended::Failed,
+    }
+}
 
 /// How one code ended (the book's `DownloadStatus`, with the failure for an error).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,8 +3,6 @@
 //! Only a run that asks for a picture records anything: without a [`Recorder`] the modes
 //! skip it with one `Option` check per attempt.
 
-use super::failure::FetchError;
-use super::response::Fetched;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -17,18 +15,6 @@ pub enum Ended {
     Retried,
     /// Failed for good.
     Failed,
-}
-
-impl Ended {
-    /// How `fetched` ended an attempt, given whether it will be tried again.
-    pub fn of(fetched: &Result<Fetched, FetchError>, retried: bool) -> Ended {
-        match fetched {
-            Ok(Fetched::Saved { .. }) => Ended::Saved,
-            Ok(Fetched::NotFound { .. }) => Ended::NotFound,
-            Err(_) if retried => Ended::Retried,
-            Err(_) => Ended::Failed,
-        }
-    }
 }
 
 /// One request of one code (its resends on a fresh connection included).

@@ -21,12 +21,13 @@
 //! itself, so both follow them the same way.
 
 use super::body::{Capped, Drain, FlagSink, Flow};
-use super::failure::{human_bytes, ErrorKind, FetchError};
+use super::failure::{ErrorKind, FetchError};
 use super::job::Job;
 use super::pace::Ticket;
 use super::retry::parse_retry_after;
-use crate::save::safe_flag_name;
+use crate::save::{flag_file_name, safe_flag_name};
 use crate::site::{flag_url, metadata_url};
+use crate::sizes::human_bytes;
 use std::path::PathBuf;
 
 /// The most redirects followed for one request, as browsers and curl's default do.
@@ -189,7 +190,7 @@ impl<'j> FlagFetch<'j> {
             .header(ACCEPT, "*/*")
             .body(())
             .map_err(|e| {
-                let shown = crate::text::short(&crate::site::shown_url(&self.url));
+                let shown = crate::text::short(&crate::address::shown_url(&self.url));
                 FetchError::new(ErrorKind::Other, format!("cannot request {shown}: {e}"))
             })
     }
@@ -209,7 +210,7 @@ impl<'j> FlagFetch<'j> {
         // Checked before anything else is read of it: the same record as when a client's
         // own limit refused it unread.
         if head.fields > MAX_FIELDS || head.field_bytes > MAX_HEADERS {
-            return Err(FetchError::headers_too_large());
+            return Err(FetchError::headers_too_large(MAX_HEADERS));
         }
         self.status = Some(head.status);
         self.version = head.version;
@@ -272,7 +273,7 @@ impl<'j> FlagFetch<'j> {
                 "too many redirects (more than {MAX_REDIRECTS}), or a redirect loop"
             )));
         }
-        let shown = crate::text::short(&crate::site::shown_url(location));
+        let shown = crate::text::short(&crate::address::shown_url(location));
         let next = url::Url::parse(&self.url)
             .and_then(|base| base.join(location))
             .map_err(|_| refuse(format!("redirected to an invalid address ({shown})")))?;
@@ -349,11 +350,6 @@ impl<'j> FlagFetch<'j> {
     }
 }
 
-/// The file name a code's flag is saved under without `--names`.
-pub fn flag_file_name(cc: &str) -> String {
-    format!("{}.gif", cc.to_ascii_lowercase())
-}
-
 /// The country name in a `metadata.json` body; anything else is an error for that code.
 pub fn parse_metadata(body: &[u8]) -> Result<String, FetchError> {
     let bad = |why: String| FetchError::new(ErrorKind::Metadata, why);
@@ -378,13 +374,7 @@ mod tests {
     use super::*;
 
     fn job(dir: &std::path::Path) -> Job {
-        Job::new(
-            "http://127.0.0.1:9/flags".into(),
-            vec!["BR".into()],
-            dir.to_path_buf(),
-            4,
-            &crate::cli::ReliabilityArgs::default(),
-        )
+        Job::for_tests("http://127.0.0.1:9/flags", &["BR"], dir)
     }
 
     /// Runs `test` with a fetch of BR, admitted by its run's pace.

@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 
 /// `--color`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorChoice {
     /// Colour when the output is a terminal and NO_COLOR is not set.
     #[default]

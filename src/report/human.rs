@@ -154,7 +154,7 @@ impl<W: Write> Reporter for Human<W> {
         initial_report(
             &mut self.out,
             &run.site_label,
-            &crate::site::shown_url(&run.base_url),
+            &crate::address::shown_url(&run.base_url),
             &run.codes,
             run.max_req,
         )?;

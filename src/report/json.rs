@@ -159,7 +159,7 @@ impl<W: Write> Reporter for Json<W> {
                 elapsed_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
                 mode: run.mode,
                 max_req: run.max_req,
-                server: &crate::site::shown_url(&run.base_url),
+                server: &crate::address::shown_url(&run.base_url),
                 peak_in_flight: end.peak_in_flight,
                 pace_lowered: end.pace_lowered,
                 connections: end.connections,

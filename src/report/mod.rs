@@ -10,7 +10,7 @@ pub mod human;
 pub mod json;
 
 use crate::download::{DownloadStatus, Mode, Outcome, ServerWait};
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
 /// How many codes ended each way (the book's `counter`).
@@ -83,6 +83,36 @@ pub trait Reporter {
         Ok(())
     }
     fn finish(&mut self, run: &RunInfo, end: &RunEnd) -> io::Result<()>;
+}
+
+/// How the user asked to see a run: `--json`, `-q`, or the book's report (`-v`,
+/// `--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Json,
+    Quiet,
+    Human {
+        verbose: bool,
+        color: color::ColorChoice,
+    },
+}
+
+/// The reporter that `form` asks for, writing to stdout (or, for `-q`, stderr).
+pub fn reporter(form: Form) -> Box<dyn Reporter> {
+    match form {
+        Form::Json => Box::new(json::Json::new(io::stdout().lock())),
+        Form::Quiet => Box::new(Quiet::new(io::stderr())),
+        Form::Human { verbose, color } => Box::new(human::Human::new(
+            io::stdout().lock(),
+            human::Look {
+                verbose,
+                // The bar goes to stderr, and only where a person watches it.
+                bar: io::stderr().is_terminal(),
+                paint: color::Paint(color.stdout()),
+                bar_color: color.stderr(),
+            },
+        )),
+    }
 }
 
 /// The line that tells a person the run waits for the server, or gave up waiting.

@@ -9,13 +9,17 @@
 //! disk never holds up an async worker.
 
 use super::budget::Budget;
-use super::conns::CHUNK;
 use super::data;
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::{Response, StatusCode};
 use tokio::sync::OwnedSemaphorePermit;
+
+/// The largest piece of a body handed to the protocol at once: HTTP/2's default frame
+/// size. A whole flag (5–40 KB) goes out as a few slices of the same bytes (no copy), so
+/// that each slice taken is a sign that the client accepts what it asked for.
+pub const CHUNK: usize = 16 * 1024;
 
 /// A response body: bytes in memory, or a file read in pieces as the client takes them.
 pub type ServeBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;

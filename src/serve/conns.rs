@@ -7,11 +7,11 @@
 //! - **preparing**: a request is being answered (the `--delay` think time, a file read).
 //!   That is the server's own work, never held against the client.
 //! - **sending**: an answer's body is going out. It *moves* each time the protocol takes
-//!   its next chunk (bodies are sliced into [`CHUNK`]s): hyper asks for the next one only
-//!   once the previous one has room to go, over HTTP/1.1 in the socket and over HTTP/2 in
-//!   the client's flow-control window. An answer that has not moved for the send timeout
-//!   is *stalled*: its client accepts nothing (a full receive buffer, or an HTTP/2 window
-//!   it never opens).
+//!   its next chunk (bodies are sliced into [`CHUNK`](super::body::CHUNK)s): hyper asks
+//!   for the next one only once the previous one has room to go, over HTTP/1.1 in the
+//!   socket and over HTTP/2 in the client's flow-control window. An answer that has not
+//!   moved for the send timeout is *stalled*: its client accepts nothing (a full receive
+//!   buffer, or an HTTP/2 window it never opens).
 //! - **idle**: no request yet (silent, or a head sent in part), or between requests.
 //!
 //! What this module decides:
@@ -39,11 +39,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// The largest piece of a body handed to the protocol at once: HTTP/2's default frame
-/// size. A whole flag (5–40 KB) goes out as a few slices of the same bytes (no copy), so
-/// that each slice taken is a sign that the client accepts what it asked for.
-pub const CHUNK: usize = 16 * 1024;
 
 /// A connection that has sent no request is not closed for room within this long of its
 /// accept: long enough for a request sent with the connection to be read, short enough
@@ -421,7 +416,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     fn body() -> super::super::ServeBody {
-        super::super::body::whole(Bytes::from(vec![0u8; 3 * CHUNK]))
+        super::super::body::whole(Bytes::from(vec![0u8; 3 * super::super::body::CHUNK]))
     }
 
     #[tokio::test(start_paused = true)]

@@ -42,7 +42,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// The book's three servers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
     /// Port 8000, no delay: `python3 -m http.server`.
     Local,
@@ -107,14 +107,14 @@ impl Default for Limits {
 }
 
 /// HTTP/2 streams one connection may have open at once (hyper's default too, but not
-/// promised by it): with [`conns::CHUNK`] slices and shared bytes, 100 connections of 200
+/// promised by it): with [`body::CHUNK`] slices and shared bytes, 100 connections of 200
 /// streams asked stay within a few hundred kilobytes each (BENCHMARKS.md).
 const MAX_STREAMS: u32 = 200;
 
 /// What h2 may buffer per stream beyond what the client's window lets go: four slices.
 /// hyper's default is 400 KB, which a client that opens its windows and never reads
 /// turned into 80 MB per connection of 200 streams.
-const MAX_SEND_BUF: usize = 4 * conns::CHUNK;
+const MAX_SEND_BUF: usize = 4 * body::CHUNK;
 
 /// A flag server's data, faults and logging: what every request needs.
 pub struct FlagServer {

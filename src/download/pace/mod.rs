@@ -20,6 +20,7 @@ mod in_flight;
 mod opening;
 
 pub use in_flight::{Refused, ServerWait};
+pub use opening::Late;
 
 use in_flight::{Hold, InFlight};
 use opening::Opening;
@@ -34,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 const BLOCKING_POLL: Duration = Duration::from_millis(50);
 
 /// `--pace`: whether flags-dl paces itself to the server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PaceMode {
     /// Every connection at once until the server's queue overflows; fewer requests while
     /// it refuses them.
@@ -43,17 +44,6 @@ pub enum PaceMode {
     /// Exactly `-m` requests at once and every connection they need, as the book's
     /// scripts do.
     Off,
-}
-
-/// When a connection attempt is late (see [`opening`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Late {
-    /// Never: `--pace off`, or TLS; `--connect-timeout` alone limits it.
-    Never,
-    /// Nothing says yet (a far server, before any attempt came up): ask again soon.
-    NotYet,
-    /// Once pending this long.
-    After(Duration),
 }
 
 /// Where tasks and threads wait for a controller to change.

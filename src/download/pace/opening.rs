@@ -34,8 +34,18 @@
 //! This type decides; it neither waits nor reads the clock: time comes in with each event
 //! (as `quinn`'s congestion controllers have it), so tests script it.
 
-use super::Late;
 use std::time::Duration;
+
+/// When a connection attempt is late (see the module's doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Late {
+    /// Never: `--pace off`, or TLS; `--connect-timeout` alone limits it.
+    Never,
+    /// Nothing says yet (a far server, before any attempt came up): ask again soon.
+    NotYet,
+    /// Once pending this long.
+    After(Duration),
+}
 
 /// Late after this many times the typical time to come up: a dropped handshake takes a
 /// second, a prompt one tens of microseconds on loopback and one round trip elsewhere, so

@@ -3,6 +3,17 @@
 //! Everything that can be checked one value at a time is checked here, by value parsers,
 //! so a mistake is a usage error (exit 2) before any work starts. Rules that join several
 //! options are in [`DownloadArgs::check`].
+//!
+//! The command line is read once, here, into plain configuration (as ripgrep turns its
+//! low-level arguments into high-level ones): [`DownloadArgs::config`] gives the run its
+//! [`DownloadConfig`], [`ReliabilityArgs::settings`] the download its [`Settings`], and
+//! the bench and the server get theirs the same way. Nothing below this module knows
+//! clap or these types.
+//!
+//! Here are the download command's arguments and what all commands share;
+//! [`bench`](mod@bench) and [`serve`] hold those commands' own, `values` how the types
+//! below are spelled on the command line, and [`generate`] the completion scripts and the
+//! man page.
 
 // The doc comments below are `--help`, written for a terminal: `<cc>` and a bare URL are
 // what a user reads there, not HTML or links for rustdoc.
@@ -10,16 +21,24 @@
 
 use crate::codes::{parse_cc_arg, CcArg};
 use crate::download::mode::parse_max_req;
-use crate::download::Mode;
+use crate::download::{Mode, Settings};
 use crate::proxy::{parse_noproxy_option, parse_proxy_option, NoProxy, ProxyOption, ProxyRules};
 use crate::report::color::ColorChoice;
+use crate::report::Form;
+use crate::run::{DownloadConfig, Pictures};
 use crate::serve::inject::{parse_delay, parse_error_rate, DelayRange};
-use crate::serve::Preset;
 use crate::site::Site;
 use clap::{Args, Parser, Subcommand};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub mod bench;
+pub mod generate;
+pub mod serve;
+mod values;
+
+pub use bench::BenchArgs;
+pub use serve::ServeArgs;
 
 const EXAMPLES: &str = "\
 Examples, after the book's sample runs:
@@ -70,7 +89,7 @@ pub enum Command {
     /// never delayed, failed or counted.
     Serve(Box<ServeArgs>),
     /// Time the three modes across levels of concurrency: the book's experiment.
-    Bench(Box<crate::bench::BenchArgs>),
+    Bench(Box<BenchArgs>),
     /// Print a shell completion script: `flags-dl completions bash > ~/.local/share/bash-completion/completions/flags-dl`.
     Completions {
         #[arg(value_enum)]
@@ -143,13 +162,17 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// What the embedded server is asked to be.
-    pub fn embedded(&self, delay: Option<DelayRange>) -> crate::serve::EmbeddedOptions {
-        crate::serve::EmbeddedOptions {
-            delay,
-            error_rate: self.error_rate.unwrap_or(0.0),
-            latency: Duration::from_millis(self.latency.unwrap_or(0)),
-            tls: self.tls,
+    /// The server asked for, the embedded one with `delay` (the download command's
+    /// `--delay`, or the bench's default).
+    pub fn server(&self, delay: Option<DelayRange>) -> crate::run::Server {
+        crate::run::Server {
+            site: self.server.clone(),
+            embedded: crate::serve::EmbeddedOptions {
+                delay,
+                error_rate: self.error_rate.unwrap_or(0.0),
+                latency: Duration::from_millis(self.latency.unwrap_or(0)),
+                tls: self.tls,
+            },
         }
     }
 }
@@ -254,6 +277,28 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
+    /// The report `-v`, `-q`, `--json` and `--color` ask for.
+    pub fn form(&self) -> Form {
+        if self.json {
+            Form::Json
+        } else if self.quiet {
+            Form::Quiet
+        } else {
+            Form::Human {
+                verbose: self.verbose,
+                color: self.color,
+            }
+        }
+    }
+
+    /// `--timeline` and `--trace`.
+    pub fn pictures(&self) -> Pictures {
+        Pictures {
+            timeline: self.timeline.clone(),
+            trace: self.trace.clone(),
+        }
+    }
+
     /// The files asked for with `--timeline` and `--trace`: their folders must exist, so
     /// that a run never ends unable to write what it was asked for.
     pub fn check_pictures(&self) -> Result<(), String> {
@@ -337,9 +382,36 @@ pub struct ReliabilityArgs {
     pub http1_only: bool,
 }
 
+impl ReliabilityArgs {
+    /// The download's settings these options give.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            max_size: self.max_size,
+            retry: crate::download::retry::RetryPolicy {
+                retries: self.retries,
+                statuses: self.retry_status.0.clone(),
+                ..Default::default()
+            },
+            names: self.names,
+            skip_existing: self.skip_existing,
+            http1_only: self.http1_only,
+            max_wait: self.max_wait,
+            pace: self.pace,
+        }
+    }
+}
+
+/// The settings of a download given none of these options: what each run of the bench
+/// uses (but for the HTTP version it offers), so that it behaves as a download without
+/// them does.
+pub fn default_settings() -> Settings {
+    ReliabilityArgs::default().settings()
+}
+
 impl Default for ReliabilityArgs {
-    /// The defaults of the command line: the one place they are written, so that a run
-    /// without these options (the bench's) behaves as a download without them does.
+    /// The defaults of the command line: the one place they are written.
     fn default() -> ReliabilityArgs {
         #[derive(Parser)]
         struct Defaults {
@@ -433,111 +505,25 @@ impl DownloadArgs {
     pub fn check(&self) -> Result<(), String> {
         self.server.check()
     }
-}
 
-/// `flags-dl serve [local|delay|error] [OPTIONS]`.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// The book's servers: local (port 8000, no delay), delay (port 8001, 0.5..5 s delay),
-    /// error (port 8002, 0.5 s delay, 25% of requests answered 418).
-    #[arg(value_enum, default_value_t = Preset::Local)]
-    pub preset: Preset,
-
-    /// Port to listen on, instead of the preset's (0 picks a free one).
-    #[arg(short, long)]
-    pub port: Option<u16>,
-
-    /// Address to listen on.
-    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1")]
-    pub bind: IpAddr,
-
-    /// Serve this folder, in the book's layout (<cc>/<cc>.gif, <cc>/metadata.json),
-    /// instead of the generated flags; for example ../shared/flags.
-    #[arg(short, long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-
-    /// Delay per request in seconds, MIN or MIN..MAX, instead of the preset's.
-    #[arg(long, value_name = "SECS", value_parser = parse_delay)]
-    pub delay: Option<DelayRange>,
-
-    /// Share of requests answered with an error, 0 to 1, instead of the preset's.
-    #[arg(long, value_name = "P", value_parser = parse_error_rate)]
-    pub error_rate: Option<f64>,
-
-    /// Status of the injected errors: 418 as the book has, or e.g. 503 or 429 to exercise
-    /// a client's retries.
-    #[arg(long, value_name = "CODE", default_value_t = 418, value_parser = clap::value_parser!(u16).range(400..=599))]
-    pub error_status: u16,
-
-    /// Send `Retry-After: SECS` with the injected errors.
-    #[arg(long, value_name = "SECS")]
-    pub retry_after: Option<u64>,
-
-    /// Seed for the random delays and errors, to repeat a run exactly.
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-
-    /// No log line per request.
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// A round trip of MS milliseconds on every connection: every byte received and sent
-    /// is held MS/2 each way, so TLS handshakes and each request pay it (unlike --delay,
-    /// the server's think time). It cannot model the TCP handshake, loss or bandwidth.
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    pub latency: Option<u64>,
-
-    /// Speak HTTPS, with HTTP/2 and HTTP/1.1 by ALPN, with a certificate for localhost and
-    /// 127.0.0.1 made at start and signed by a CA of its own, whose PEM file the first line
-    /// names (give it to the client with --cacert).
-    #[arg(long)]
-    pub tls: bool,
-
-    /// With --tls, serve this certificate chain (PEM) instead of making one. A regular
-    /// file of at most 4 MiB.
-    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
-    pub cert: Option<PathBuf>,
-
-    /// With --tls and --cert, the certificate's private key (PEM). A regular file of at
-    /// most 4 MiB.
-    #[arg(long, value_name = "FILE", requires_all = ["tls", "cert"])]
-    pub key: Option<PathBuf>,
-
-    /// Connections served at once. Past it, new ones wait in the listen queue until one
-    /// ends, or until the one that has sent and received nothing for the longest (silent,
-    /// idle, or not taking its answer) is closed to make room; one whose answer is being
-    /// prepared is never closed for room.
-    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub max_connections: u64,
-
-    /// End an answer whose client has taken none of it for SECS: its HTTP/2 stream is
-    /// reset, an HTTP/1.1 connection closed.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
-    pub send_timeout: Duration,
-}
-
-impl ServeArgs {
-    /// The preset, with each option given on the command line taking its place.
-    pub fn config(&self) -> crate::serve::ServeConfig {
-        crate::serve::ServeConfig {
-            bind: self.bind,
-            port: self.port.unwrap_or(self.preset.port()),
-            dir: self.dir.clone(),
-            delay: self.delay.or(self.preset.delay()),
-            error_rate: self.error_rate.unwrap_or(self.preset.error_rate()),
-            error_status: self.error_status,
-            retry_after: self.retry_after,
-            seed: self.seed,
-            quiet: self.quiet,
-            limits: crate::serve::Limits {
-                max_connections: self.max_connections as usize,
-                send_timeout: self.send_timeout,
-                latency: Duration::from_millis(self.latency.unwrap_or(0)),
-                ..crate::serve::Limits::default()
-            },
-            tls: self.tls,
-            cert: self.cert.clone().zip(self.key.clone()),
-        }
+    /// The download command these arguments describe, once they pass [`Self::check`] and
+    /// the folders of their pictures exist; the message is a usage error.
+    pub fn config(&self) -> Result<DownloadConfig, String> {
+        self.check()?;
+        self.output.check_pictures()?;
+        Ok(DownloadConfig {
+            selection: self.codes.selection(),
+            list: self.output.list,
+            server: self.server.server(self.server.delay),
+            mode: self.mode,
+            max_req: self.max_req,
+            out_dir: self.output_dir.clone(),
+            report: self.output.form(),
+            pictures: self.output.pictures(),
+            settings: self.reliability.settings(),
+            cacert: self.reliability.cacert.clone(),
+            proxies: self.proxy.rules(),
+        })
     }
 }
 
@@ -561,25 +547,5 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_secs("0").is_err() && parse_secs("-1").is_err());
-    }
-
-    #[test]
-    fn serve_options_override_the_preset() {
-        let cli = Cli::try_parse_from([
-            "flags-dl",
-            "serve",
-            "error",
-            "--port",
-            "0",
-            "--error-rate",
-            "1",
-        ])
-        .unwrap();
-        let Some(Command::Serve(args)) = cli.command else {
-            panic!("not serve")
-        };
-        let config = args.config();
-        assert_eq!((config.port, config.error_rate), (0, 1.0));
-        assert_eq!(config.delay, Some(DelayRange::fixed(0.5)));
     }
 }

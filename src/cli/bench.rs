@@ -1,29 +1,24 @@
-//! The command line of `flags-dl bench`, and the plan it turns into: which (mode, HTTP
-//! version, max-req) triples to time, how often, and against which codes.
+//! The command line of `flags-dl bench`, and the plain [`BenchConfig`] it is read into.
 //!
 //! Everything that can be checked one item at a time (a mode name, a max-req value) is
 //! checked by clap value parsers, so a bad item is a usage error (exit 2) that names it,
-//! before any server starts. This module does not run anything and prints nothing.
+//! before any server starts; the rules that join options are in [`BenchArgs::check`].
 
 // The doc comments of the options are `flags-dl bench --help`, written for a terminal:
 // `<mode>` is what a user reads there, not an HTML tag.
 #![allow(rustdoc::invalid_html_tags)]
 
-use crate::cli::{CodeArgs, ServerArgs};
-use crate::download::mode::{parse_max_req, MAX_IN_FLIGHT};
+use super::{CodeArgs, ServerArgs};
+use crate::bench::export::Exports;
+use crate::bench::plan::{Http, DEFAULT_DELAY};
+use crate::bench::BenchConfig;
+use crate::download::mode::parse_max_req;
 use crate::download::Mode;
+use crate::run::Pictures;
 use crate::serve::inject::DelayRange;
 use crate::site::Site;
 use clap::Args;
 use std::path::PathBuf;
-use std::time::Duration;
-
-/// The embedded server's delay when none is given: long enough that waiting dominates, as
-/// it does on the real network, short enough that the default bench takes seconds.
-pub const DEFAULT_DELAY: DelayRange = DelayRange {
-    min: Duration::from_millis(100),
-    max: Duration::from_millis(300),
-};
 
 /// `flags-dl bench [CC]... [OPTIONS]`.
 #[derive(Debug, Clone, Args)]
@@ -121,56 +116,6 @@ memory and most threads. Per-code errors are counted in the table, not fatal.
 Exit status: 0 the bench completed; 1 it could not start (server unreachable, export
 folder missing); 2 usage error.";
 
-/// The HTTP version a run offers the server.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-pub enum Http {
-    /// HTTP/1.1 only: what `--http1.1` asks for, and all that threads and sequential speak.
-    #[value(name = "1.1")]
-    #[serde(rename = "1.1")]
-    H1,
-    /// HTTP/2 offered by ALPN (with HTTP/1.1 as the fallback): async's default over TLS.
-    #[value(name = "2")]
-    #[serde(rename = "2")]
-    H2,
-}
-
-impl Http {
-    /// "1.1" or "2", as NDJSON's `http_version` and the exports name it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Http::H1 => "1.1",
-            Http::H2 => "2",
-        }
-    }
-}
-
-impl std::fmt::Display for Http {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One line of the table: a mode over one HTTP version at one level of concurrency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Config {
-    pub mode: Mode,
-    /// What the runs offer the server (always HTTP/1.1 for threads and sequential).
-    pub http: Http,
-    /// As asked for (always 1 for sequential).
-    pub max_req: usize,
-}
-
 impl BenchArgs {
     /// The rules that join several options; the message is a usage error.
     pub fn check(&self) -> Result<(), String> {
@@ -223,72 +168,33 @@ impl BenchArgs {
         }
     }
 
-    /// The (mode, HTTP version, max-req) triples to time, in the order of `--modes`, then
-    /// HTTP/1.1 before HTTP/2, then max-req ascending.
-    pub fn configs(&self, code_count: usize) -> Vec<Config> {
-        let levels = if self.max_req.is_empty() {
-            default_max_req(code_count)
-        } else {
-            let mut levels = self.max_req.clone();
-            levels.sort_unstable();
-            levels.dedup();
-            levels
-        };
-        plan(&self.modes, &self.http_versions(), &levels)
+    /// The bench these arguments describe, once they pass [`Self::check`]; the message is
+    /// a usage error.
+    pub fn config(&self) -> Result<BenchConfig, String> {
+        self.check()?;
+        let mut max_req = self.max_req.clone();
+        max_req.sort_unstable();
+        max_req.dedup();
+        Ok(BenchConfig {
+            selection: self.codes.selection(),
+            server: self.server.server(self.delay()),
+            modes: self.modes.clone(),
+            http: self.http_versions(),
+            max_req,
+            runs: self.runs as usize,
+            warmup: self.warmup as usize,
+            pictures: Pictures {
+                timeline: self.timeline.clone(),
+                trace: self.trace.clone(),
+            },
+            exports: Exports {
+                json: self.export_json.clone(),
+                csv: self.export_csv.clone(),
+                markdown: self.export_markdown.clone(),
+            },
+            plot: self.plot.clone(),
+        })
     }
-}
-
-/// 5, 20, 80, ... up to the first value above `code_count` (at most 1000): each step cuts
-/// the waiting by four until every request is in flight at once, and the point past that
-/// shows the curve flatten. It starts at 5, the book's default for asyncio, not at 1: one
-/// request in flight is what the sequential baseline already measures, and timing it again
-/// in two more modes would make the default bench take a minute instead of under 30 s.
-pub fn default_max_req(code_count: usize) -> Vec<usize> {
-    let mut levels = vec![];
-    let mut m = 5;
-    loop {
-        levels.push(m.min(MAX_IN_FLIGHT));
-        if m > code_count || m >= MAX_IN_FLIGHT {
-            return levels;
-        }
-        m *= 4;
-    }
-}
-
-/// Every mode at every level, except sequential, which has one level: 1; async over each
-/// of `http`, the others over HTTP/1.1, the only version their clients speak (as the
-/// book's `requests`).
-pub fn plan(modes: &[Mode], http: &[Http], levels: &[usize]) -> Vec<Config> {
-    let mut seen = vec![];
-    let mut configs = vec![];
-    for &mode in modes {
-        if seen.contains(&mode) {
-            continue;
-        }
-        seen.push(mode);
-        match mode {
-            Mode::Sequential => configs.push(Config {
-                mode,
-                http: Http::H1,
-                max_req: 1,
-            }),
-            Mode::Threads => configs.extend(levels.iter().map(|&max_req| Config {
-                mode,
-                http: Http::H1,
-                max_req,
-            })),
-            Mode::Async => {
-                for &http in http {
-                    configs.extend(levels.iter().map(|&max_req| Config {
-                        mode,
-                        http,
-                        max_req,
-                    }));
-                }
-            }
-        }
-    }
-    configs
 }
 
 #[cfg(test)]
@@ -345,19 +251,9 @@ mod tests {
     }
 
     #[test]
-    fn default_levels_stop_once_every_code_is_in_flight() {
-        assert_eq!(default_max_req(20), [5, 20, 80]);
-        assert_eq!(default_max_req(194), [5, 20, 80, 320]);
-        assert_eq!(default_max_req(676), [5, 20, 80, 320, 1000]);
-        assert_eq!(default_max_req(3), [5]);
-        assert_eq!(default_max_req(5), [5, 20]);
-        assert_eq!(default_max_req(1000), [5, 20, 80, 320, 1000]);
-    }
-
-    #[test]
     fn sequential_runs_once_and_levels_are_sorted_and_distinct() {
         let args = parse(&["--modes", "async,sequential,async", "-m", "16,4,16"]).unwrap();
-        let configs = args.configs(20);
+        let configs = args.config().unwrap().configs(20);
         let pairs: Vec<_> = configs.iter().map(|c| (c.mode, c.max_req)).collect();
         assert_eq!(
             pairs,
@@ -374,6 +270,8 @@ mod tests {
         let args = parse(&["--tls", "-m", "4,16"]).unwrap();
         assert!(args.check().is_ok());
         let triples: Vec<_> = args
+            .config()
+            .unwrap()
             .configs(20)
             .iter()
             .map(|c| (c.mode, c.http, c.max_req))
