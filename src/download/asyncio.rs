@@ -181,6 +181,10 @@ pub fn run_tasks(job: &Job, on_event: &mut dyn FnMut(Event)) -> anyhow::Result<(
 
 /// One client, and so one connection pool, for every task of the run.
 pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
+    // reqwest is built without a crypto provider of its own (its default, aws-lc, needs
+    // cmake and a C toolchain to build): ring, which ureq and the server use too, is the
+    // process's. Installing fails only when one is already installed, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .timeout(job.timeout)
         .connect_timeout(job.connect_timeout)
@@ -196,12 +200,25 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
     if job.http1_only {
         builder = builder.http1_only();
     }
-    if !job.trust.builtin {
-        builder = builder.tls_built_in_root_certs(false);
-    }
-    for root in job.trust.roots.iter() {
-        builder = builder.add_root_certificate(reqwest::Certificate::from_der(root)?);
-    }
+    // The roots are the run's `Trust`, given whole: reqwest 0.13 would otherwise verify
+    // with the platform's verifier, which on Linux reads the system store itself and has
+    // no bundled roots to fall back on. Where the system has no store (`builtin`), Mozilla's
+    // roots stand in, as reqwest 0.12's built-in roots did and as ureq's do.
+    let builtin = job
+        .trust
+        .builtin
+        .then_some(webpki_root_certs::TLS_SERVER_ROOT_CERTS)
+        .into_iter()
+        .flatten()
+        .map(|der| reqwest::Certificate::from_der(der));
+    let roots = job
+        .trust
+        .roots
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .chain(builtin)
+        .collect::<Result<Vec<_>, _>>()?;
+    builder = builder.tls_backend_rustls().tls_certs_only(roots);
     // Each request's proxy is `proxy`'s decision, the environment's included: reqwest's
     // own reading of the variables (which takes ALL_PROXY before HTTP_PROXY, and proxies
     // this machine) is switched off.

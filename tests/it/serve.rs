@@ -390,6 +390,9 @@ fn delayed_requests_run_concurrently_not_one_after_another() {
         .build()
         .unwrap();
     let (statuses, elapsed) = runtime.block_on(async move {
+        // flags-dl builds reqwest without a crypto provider and installs ring (see
+        // `asyncio::client`); a client of the tests' own does the same.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::new();
         let started = Instant::now();
         let mut set = tokio::task::JoinSet::new();
