@@ -337,6 +337,7 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
         connections: pace.connections,
         late_connects: pace.late_connects,
         http2,
+        timings: job.exchanges.total(),
     };
     reporter.finish(&run, &end).context(STDOUT)?;
     drop(start);

@@ -45,6 +45,8 @@ pub async fn get_flag(
             error.stale_connection |= error.transient && closed_before_response(&e);
             error
         })?;
+        // Phases (issue 20): the connection the answer came over.
+        let (connection, remote) = super::timed::answered_over(&response);
         let headers = response.headers();
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         fetch.on_head(&Head {
@@ -54,6 +56,9 @@ pub async fn get_flag(
             retry_after: header("retry-after"),
             content_type: header("content-type"),
             content_length: response.content_length(),
+            connection,
+            remote,
+            headers: Some(headers),
         })?;
         loop {
             match response.chunk().await {
@@ -144,6 +149,8 @@ pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) ->
                     () = job.pace.given_up() => {}
                     () = job.cancel.cancelled() => return cancelled(attempt),
                 }
+                // Phases (issue 20): the retry queues from the end of its wait.
+                job.exchanges.queue_from(&cc, Instant::now());
             }
             fetched => {
                 let started = started.expect("set before the first request");
@@ -245,6 +252,11 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
         .pool_max_idle_per_host(job.max_req)
         // Redirects are followed by `FlagFetch`, the same way in every mode.
         .redirect(reqwest::redirect::Policy::none())
+        // Phases (issue 20): each connection timed, inside the pace's layer (see `timed`).
+        .dns_resolver(Arc::new(super::timed::TimedResolver))
+        .connector_layer(super::timed::TimedConnectLayer(
+            job.exchanges.connections.clone(),
+        ))
         // New connections open at the run's pace (see `pace`).
         .connector_layer(PacedConnectLayer(job.pace.clone()))
         .user_agent(concat!("flags-dl/", env!("CARGO_PKG_VERSION")));

@@ -2,6 +2,7 @@
 
 use super::failure::FetchError;
 use super::pace::Pace;
+use super::phases::ExchangeLog;
 use super::record::{Attempt, Ended, Recorder};
 use super::response::Fetched;
 use super::retry::RetryPolicy;
@@ -52,6 +53,8 @@ pub struct Job {
     /// How fast to go at the server: requests in flight (at most `max_req`) and new
     /// connections, shared by every request of the run.
     pub pace: Arc<Pace>,
+    /// Every exchange's phases (see [`super::phases`]), and the connections they used.
+    pub exchanges: Arc<ExchangeLog>,
 }
 
 impl Job {
@@ -89,6 +92,7 @@ impl Job {
             existing,
             cancel: CancellationToken::new(),
             pace: Arc::new(Pace::new(max_req, settings.max_wait, settings.pace)),
+            exchanges: Arc::default(),
         }
     }
 

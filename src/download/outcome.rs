@@ -3,6 +3,7 @@
 
 use super::failure::{Failure, FetchError};
 use super::job::Job;
+use super::phases::{ConnectionUse, Phases};
 use super::response::Fetched;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -41,6 +42,10 @@ pub struct Outcome {
     pub http_status: Option<u16>,
     /// The HTTP version of the last answer: `1.0`, `1.1` or `2`.
     pub http_version: Option<&'static str>,
+    /// The phases of its last exchange (see [`super::phases`]).
+    pub timings: Option<Phases>,
+    /// The connection its last exchange went over.
+    pub connection: Option<ConnectionUse>,
 }
 
 impl Outcome {
@@ -55,6 +60,8 @@ impl Outcome {
             attempts: 0,
             http_status: None,
             http_version: None,
+            timings: None,
+            connection: None,
         }
     }
 
@@ -108,5 +115,13 @@ pub fn conclude(
         }
     }
     outcome.elapsed = started.elapsed();
+    if let Some(timings) = job.exchanges.conclude(cc) {
+        // From the end of its first queueing: what queued before it is `timings.queued`.
+        if let Some(ready) = timings.first_ready {
+            outcome.elapsed = ready.elapsed();
+        }
+        outcome.timings = Some(timings.phases);
+        outcome.connection = timings.connection;
+    }
     outcome
 }

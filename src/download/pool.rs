@@ -172,6 +172,10 @@ pub fn run_workers(
 fn work(job: &Job, agent: &ureq::Agent, queue: &Queue, sender: &mpsc::Sender<(usize, Outcome)>) {
     while let Some(task) = queue.take(job) {
         let cc = &job.codes[task.index];
+        if task.attempt > 1 {
+            // Phases (issue 20): a retry queues from the end of its wait.
+            job.exchanges.queue_from(cc, task.at);
+        }
         if task.attempt == 1 {
             if let Some(path) = job.existing_file(cc) {
                 if sender

@@ -23,6 +23,7 @@ use super::body::{Capped, Drain, FlagSink, Flow};
 use super::failure::{human_bytes, ErrorKind, FetchError};
 use super::job::Job;
 use super::pace::Ticket;
+use super::phases::Stopwatch;
 use super::retry::parse_retry_after;
 use crate::save::safe_flag_name;
 use crate::site::{flag_url, metadata_url};
@@ -57,6 +58,12 @@ pub struct Head<'a> {
     pub retry_after: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub content_length: Option<u64>,
+    /// The connection it came over, for its phases (see [`super::phases`]).
+    pub connection: Option<super::phases::ConnKey>,
+    /// The address it came from, where the client tells it.
+    pub remote: Option<std::net::SocketAddr>,
+    /// All its headers, for `--har`.
+    pub headers: Option<&'a http::HeaderMap>,
 }
 
 /// What is being fetched now.
@@ -96,6 +103,8 @@ pub struct FlagFetch<'j> {
     /// The HTTP version it was answered in.
     version: Option<&'static str>,
     reading: Reading<'j>,
+    /// Times each exchange: the first goes out as the fetch is made.
+    stopwatch: Stopwatch<'j>,
 }
 
 impl<'j> FlagFetch<'j> {
@@ -110,6 +119,7 @@ impl<'j> FlagFetch<'j> {
             job,
             ticket,
             cc,
+            stopwatch: Stopwatch::new(&job.exchanges, cc, &url),
             url,
             target,
             redirects: 0,
@@ -131,6 +141,7 @@ impl<'j> FlagFetch<'j> {
 
     /// Reads a response's status and headers; says where its body goes.
     pub fn on_head(&mut self, head: &Head<'_>) -> Result<(), FetchError> {
+        self.stopwatch.head(head);
         self.status = Some(head.status);
         self.version = head.version;
         let retry_after = head.retry_after.and_then(parse_retry_after);
@@ -148,7 +159,7 @@ impl<'j> FlagFetch<'j> {
                 head.retry_after,
             ))),
         };
-        self.reading = reading.map_err(|e| self.stamp(e))?;
+        self.reading = reading.map_err(|e| self.failed(e))?;
         Ok(())
     }
 
@@ -211,13 +222,14 @@ impl<'j> FlagFetch<'j> {
 
     /// Takes the next chunk of the current body.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Flow, FetchError> {
+        self.stopwatch.fed(chunk.len());
         let fed = match &mut self.reading {
             Reading::Nothing => Ok(Flow::More),
             Reading::Metadata(capped) => capped.feed(chunk).map(|()| Flow::More),
             Reading::Flag(sink) => sink.feed(chunk).map(|()| Flow::More),
             Reading::Drain(drain, _) => Ok(drain.feed(chunk)),
         };
-        fed.map_err(|e| self.stamp(e))
+        fed.map_err(|e| self.failed(e))
     }
 
     /// Reading the body failed: a failure of the attempt, unless the body was not needed
@@ -225,13 +237,14 @@ impl<'j> FlagFetch<'j> {
     pub fn read_failed(&mut self, e: FetchError) -> Result<(), FetchError> {
         match self.reading {
             Reading::Drain(..) => Ok(()),
-            _ => Err(self.stamp(e)),
+            _ => Err(self.failed(e)),
         }
     }
 
     /// The body has ended (or enough of it was read): the code's result, or `None` when
     /// another request is needed (a redirect, or the flag after its metadata).
     pub fn on_end(&mut self) -> Result<Option<Fetched>, FetchError> {
+        self.stopwatch.body_ended();
         let ended = match std::mem::replace(&mut self.reading, Reading::Nothing) {
             Reading::Nothing => Ok(None),
             Reading::Drain(_, Verdict::NotFound) => Ok(Some(Fetched::NotFound {
@@ -251,6 +264,7 @@ impl<'j> FlagFetch<'j> {
                 None
             }),
             Reading::Flag(sink) => sink.commit().map(|(path, bytes)| {
+                self.stopwatch.saved();
                 Some(Fetched::Saved {
                     path,
                     bytes,
@@ -258,7 +272,19 @@ impl<'j> FlagFetch<'j> {
                 })
             }),
         };
-        ended.map_err(|e| self.stamp(e))
+        match ended {
+            // Another request follows at once: a new exchange.
+            Ok(None) => self.stopwatch.sending(&self.url),
+            Ok(Some(_)) => self.stopwatch.close(),
+            Err(_) => {}
+        }
+        ended.map_err(|e| self.failed(e))
+    }
+
+    /// A failure of this fetch in its current exchange, stamped (see [`Self::stamp`]).
+    fn failed(&mut self, e: FetchError) -> FetchError {
+        self.stopwatch.failed();
+        self.stamp(e)
     }
 
     /// Gives a failure the status of the response it happened in, if it has none.

@@ -23,6 +23,7 @@
 //! - [`client_hardening`]: the client against a local attacker and hostile input.
 //! - [`listen_queue`]: what a server that takes one connection at a time sees of the pace.
 //! - [`one_path`]: the same response gives the same result in every mode.
+//! - [`phases`]: where each request's time went (`timings`, `connection`), in every mode.
 //! - [`pictures`]: `--timeline` and `--trace`.
 //! - [`proxy`]: which proxy each request goes through, and how, in every mode.
 
@@ -37,6 +38,7 @@ mod fault_server;
 mod h2_faults;
 mod listen_queue;
 mod one_path;
+mod phases;
 mod pictures;
 #[cfg(unix)]
 mod pipeline;
