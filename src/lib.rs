@@ -12,6 +12,7 @@
 //! - [`download`]: `get_flag`, `download_one` and `download_many` in three modes.
 //! - [`save`]: atomic writes into the output folder.
 //! - [`output`]: the report files a user names (timeline, trace, exports), written whole.
+//! - [`har`]: `--har`, the run as an HTTP Archive.
 //! - [`report`]: the book's report, `-v` lines and the progress bar.
 //! - [`bench`](mod@bench): `flags-dl bench`, the timing experiment, its exports and chart.
 //! - [`text`]: outside text made safe for file names and terminals.
@@ -33,6 +34,7 @@ mod countries;
 mod download;
 pub mod error;
 mod files;
+mod har;
 mod interrupt;
 mod limits;
 mod output;
@@ -226,6 +228,15 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     let pictures = [
         ("the timeline", &args.output.timeline),
         ("the trace", &args.output.trace),
+        // Phases (issue 20): `--har -` is standard output, not a file.
+        (
+            "the HAR",
+            &args
+                .output
+                .har
+                .clone()
+                .filter(|p| p.as_os_str() != har::STDOUT),
+        ),
     ];
     for (what, path) in pictures {
         if let Some(path) = path {
@@ -254,6 +265,12 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     if args.output.timeline.is_some() || args.output.trace.is_some() {
         job.recorder = Some(Default::default());
     }
+    // Phases (issue 20): what the HAR and the pictures need of every exchange.
+    let keep = download::phases::Keep {
+        exchanges: job.recorder.is_some() || args.output.har.is_some(),
+        headers: args.output.har.is_some(),
+    };
+    job.exchanges = std::sync::Arc::new(download::phases::ExchangeLog::new(keep));
     interrupt::watch(job.cancel.clone(), job.saver.clone());
 
     let run = RunInfo {
@@ -321,6 +338,9 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
             args.output.timeline.as_deref(),
             args.output.trace.as_deref(),
         )?;
+    }
+    if let Some(path) = &args.output.har {
+        har::write_har(path, &job.exchanges)?;
     }
     if let Some(reason) = tls_failure {
         return Err(Error::Tls(reason).into());

@@ -71,7 +71,7 @@ fn as_ms<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Phases {
-    /// The phases in [`PHASE_NAMES`]' order.
+    /// The phases in order: queued, dns, connect, tls, wait, receive, save.
     pub fn all(&self) -> [Option<Duration>; 7] {
         [
             self.queued,
@@ -226,7 +226,6 @@ impl Connections {
 
 /// One exchange, as `--har` and the timeline need it.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // read by --har, the next step
 pub struct Exchange {
     /// Upper case.
     pub cc: String,
@@ -325,7 +324,6 @@ impl ExchangeLog {
     }
 
     /// When the run started, by the clock and by the wall.
-    #[allow(dead_code)] // read by --har, the next step
     pub fn started(&self) -> (Instant, SystemTime) {
         let state = lock(&self.state);
         (state.start, state.wall)
@@ -352,7 +350,6 @@ impl ExchangeLog {
     }
 
     /// Every exchange kept, in the order they ended.
-    #[allow(dead_code)] // read by --har, the next step
     pub fn exchanges(&self) -> Vec<Exchange> {
         lock(&self.state).kept.clone()
     }

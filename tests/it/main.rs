@@ -4,6 +4,7 @@
 //! [`fault_server`] in this process), with a time limit.
 //!
 //! - [`download`]: the download command as a user sees it (report, exit status, files).
+//! - [`har`]: `--har`, the run as an HTTP Archive 1.2, checked against its schema.
 //! - [`h2_faults`]: the failure promises over HTTP/2 (reset streams, GOAWAY, timeouts).
 //! - [`pipeline`]: stdin, `--list`, `--json`, `-q`, pipes, colour, the environment,
 //!   completions, the man page, `--help` and the exit codes (Unix only).
@@ -36,6 +37,7 @@ mod client_hardening;
 mod download;
 mod fault_server;
 mod h2_faults;
+mod har;
 mod listen_queue;
 mod one_path;
 mod phases;
