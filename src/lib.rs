@@ -326,12 +326,14 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<Exit> {
     let elapsed = started.elapsed();
     if let Some(recorder) = &job.recorder {
         let attempts = recorder.attempts();
+        let exchanges = job.exchanges.exchanges();
         let picture = timeline::Run {
             mode,
             max_req: actual_req,
             started,
             ended: started + elapsed,
             attempts: &attempts,
+            exchanges: &exchanges,
         };
         timeline::write_pictures(
             &picture,

@@ -310,6 +310,12 @@ pub fn run_once(
     job.proxies = std::sync::Arc::new(crate::proxy::ProxyRules::from_env());
     if spec.timeline.is_some() || spec.trace.is_some() {
         job.recorder = Some(Default::default());
+        // Phases (issue 20): the waterfall's exchanges.
+        let keep = crate::download::phases::Keep {
+            exchanges: true,
+            headers: false,
+        };
+        job.exchanges = std::sync::Arc::new(crate::download::phases::ExchangeLog::new(keep));
     }
     let mut measured = Measured::default();
     let started = Instant::now();
@@ -331,12 +337,14 @@ pub fn run_once(
     measured.elapsed = started.elapsed();
     if let Some(recorder) = &job.recorder {
         let attempts = recorder.attempts();
+        let exchanges = job.exchanges.exchanges();
         let run = crate::timeline::Run {
             mode,
             max_req,
             started,
             ended: started + measured.elapsed,
             attempts: &attempts,
+            exchanges: &exchanges,
         };
         crate::timeline::write_pictures(&run, spec.timeline.as_deref(), spec.trace.as_deref())?;
     }
