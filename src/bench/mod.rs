@@ -9,6 +9,7 @@
 //! - [`child`]: each run in a child process, and what it cost (memory, threads, CPU).
 //! - [`summary`]: median, min, max, throughput and speed-up per (mode, HTTP version,
 //!   max-req).
+//! - [`phases`]: where each run's time went, phase by phase (queued, connect, wait...).
 //! - [`table`]: the table on stdout.
 //! - [`export`]: the JSON, CSV and Markdown files, rewritten as runs finish.
 //! - [`plot`]: the SVG chart.
@@ -19,6 +20,7 @@
 pub mod args;
 pub mod child;
 pub mod export;
+pub mod phases;
 pub mod plot;
 pub mod run;
 pub mod summary;

@@ -48,6 +48,10 @@ pub struct RunRecord {
     pub peak_threads: usize,
     /// Its user plus system CPU time, from its start to its exit.
     pub cpu_s: f64,
+    /// Each phase's median over its exchanges: for the line's medians, not exported per
+    /// run (the CSV is flat).
+    #[serde(skip)]
+    pub phases: super::phases::PhaseMedians,
 }
 
 /// Where and what every run downloads.
@@ -191,6 +195,7 @@ impl Runner<'_> {
                     peak_rss_bytes: measured.peak_rss_bytes,
                     peak_threads: measured.peak_threads,
                     cpu_s: measured.cpu_s,
+                    phases: measured.phases,
                 });
                 on_run(&records)?;
             }
@@ -263,6 +268,9 @@ pub struct Measured {
     pub peak_threads: usize,
     #[serde(default)]
     pub cpu_s: f64,
+    /// Each phase's median over the run's exchanges.
+    #[serde(default)]
+    pub phases: super::phases::PhaseMedians,
 }
 
 impl Measured {
@@ -310,13 +318,13 @@ pub fn run_once(
     job.proxies = std::sync::Arc::new(crate::proxy::ProxyRules::from_env());
     if spec.timeline.is_some() || spec.trace.is_some() {
         job.recorder = Some(Default::default());
-        // Phases (issue 20): the waterfall's exchanges.
-        let keep = crate::download::phases::Keep {
-            exchanges: true,
-            headers: false,
-        };
-        job.exchanges = std::sync::Arc::new(crate::download::phases::ExchangeLog::new(keep));
     }
+    // Phases (issue 20): every exchange kept, for the waterfall and the phases' medians.
+    let keep = crate::download::phases::Keep {
+        exchanges: true,
+        headers: false,
+    };
+    job.exchanges = std::sync::Arc::new(crate::download::phases::ExchangeLog::new(keep));
     let mut measured = Measured::default();
     let started = Instant::now();
     download::download_many(mode, &job, &mut |event| {
@@ -348,6 +356,7 @@ pub fn run_once(
         };
         crate::timeline::write_pictures(&run, spec.timeline.as_deref(), spec.trace.as_deref())?;
     }
+    measured.phases = super::phases::PhaseMedians::of_exchanges(&job.exchanges.exchanges());
     measured.peak_in_flight = job.pace.stats().peak_in_flight;
     measured.interrupted = cancel.is_cancelled();
     drop(job);

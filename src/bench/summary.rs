@@ -37,6 +37,8 @@ pub struct Summary {
     pub peak_threads: usize,
     /// The sequential median divided by this one; `None` without a sequential row.
     pub speedup: Option<f64>,
+    /// Where the time went: each phase's median over the runs (see [`super::phases`]).
+    pub phases: super::phases::PhaseMedians,
 }
 
 /// The rows of `configs` that have at least one run in `records`, in the order of
@@ -71,6 +73,7 @@ pub fn summarize(configs: &[Config], records: &[RunRecord], code_count: usize) -
                 peak_rss_bytes: runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0),
                 peak_threads: runs.iter().map(|r| r.peak_threads).max().unwrap_or(0),
                 speedup: None,
+                phases: super::phases::PhaseMedians::of_runs(runs.iter().map(|r| &r.phases)),
             })
         })
         .collect();
@@ -171,6 +174,7 @@ mod tests {
             peak_rss_bytes: 8 << 20,
             peak_threads: 3,
             cpu_s: 0.125,
+            phases: Default::default(),
         }
     }
 
