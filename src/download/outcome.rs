@@ -116,9 +116,10 @@ pub fn conclude(
     }
     outcome.elapsed = started.elapsed();
     if let Some(timings) = job.exchanges.conclude(cc) {
-        // From the end of its first queueing: what queued before it is `timings.queued`.
+        // From the end of its first queueing (what queued before it is `timings.queued`)
+        // to its last exchange's end, as the phases measured them.
         if let Some(ready) = timings.first_ready {
-            outcome.elapsed = ready.elapsed();
+            outcome.elapsed = timings.last_end.saturating_duration_since(ready);
         }
         outcome.timings = Some(timings.phases);
         outcome.connection = timings.connection;

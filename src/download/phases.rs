@@ -282,7 +282,8 @@ struct CodeState {
     queue_from: Option<Instant>,
     /// Where its first exchange's queueing ended: the start of the record's `ms`.
     first_ready: Option<Instant>,
-    last: Option<(Phases, Option<ConnectionUse>)>,
+    /// The last exchange's phases, connection and end.
+    last: Option<(Phases, Option<ConnectionUse>, Instant)>,
 }
 
 /// What an outcome gets of its exchanges.
@@ -293,6 +294,8 @@ pub struct CodeTimings {
     pub connection: Option<ConnectionUse>,
     /// When its first exchange stopped queueing.
     pub first_ready: Option<Instant>,
+    /// When its last exchange ended (its file saved, for a flag).
+    pub last_end: Instant,
 }
 
 impl Default for ExchangeLog {
@@ -341,11 +344,12 @@ impl ExchangeLog {
     /// Takes what `cc`'s exchanges say for its outcome.
     pub fn conclude(&self, cc: &str) -> Option<CodeTimings> {
         let code = lock(&self.state).codes.remove(cc)?;
-        let (phases, connection) = code.last?;
+        let (phases, connection, last_end) = code.last?;
         Some(CodeTimings {
             phases,
             connection,
             first_ready: code.first_ready,
+            last_end,
         })
     }
 
@@ -376,7 +380,7 @@ impl ExchangeLog {
         code.queue_from = Some(exchange.end);
         code.first_ready
             .get_or_insert(exchange.start + exchange.phases.queued.unwrap_or_default());
-        code.last = Some((exchange.phases, exchange.connection));
+        code.last = Some((exchange.phases, exchange.connection, exchange.end));
         if self.keep.exchanges {
             state.kept.push(exchange);
         }
