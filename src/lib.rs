@@ -7,7 +7,8 @@
 //! - [`cli`]: the command line (clap), read once into plain configuration; `main.rs`
 //!   parses it and calls [`run()`]. Only `cli` (and `main.rs`) know clap.
 //! - [`run`](mod@run): one run of the downloader, the one orchestration of the download
-//!   command and of each bench run: start, build the job, download, report, draw.
+//!   command and of each bench run: start, build the job, download, report, draw, write
+//!   the HAR.
 //! - [`codes`]: which country codes to fetch (the book's `expand_cc_args`).
 //! - [`countries`]: the compiled-in data set, 194 codes with names and TLDs.
 //! - [`site`]: where flags come from: server labels, base URLs, the reachability check.
@@ -16,9 +17,12 @@
 //! - [`download`]: `get_flag`, `download_one` and `download_many` in three modes, paced
 //!   to the server (`download::pace`: requests in flight, new connections).
 //! - [`save`]: atomic writes into the output folder, and the flags' file names.
-//! - [`output`]: the report files a user names (timeline, trace, exports), written whole.
+//! - [`output`]: the report files a user names (timeline, trace, HAR, exports), written
+//!   whole.
 //! - [`report`]: the book's report, `-v` lines and the progress bar.
-//! - [`timeline`]: a run drawn: the SVG timeline and the Chrome trace.
+//! - [`har`]: `--har`, the run as an HTTP Archive, from its exchanges' phases.
+//! - [`timeline`]: a run drawn: the SVG timeline (each code's requests as a waterfall of
+//!   their phases) and the Chrome trace.
 //! - [`bench`](mod@bench): `flags-dl bench`, the timing experiment, its exports and chart.
 //! - [`text`]: outside text made safe for file names and terminals.
 //! - [`address`]: a URL shown with its password masked; whether a host is this machine.
@@ -30,7 +34,7 @@
 //!
 //! The layers, each naming only those below it (`scripts/imports.py` checks that no
 //! circle forms): `main.rs` and this file; `cli`; `bench`; `run`; then `report`,
-//! `timeline` and `download`, with the modules they share beneath them.
+//! `timeline`, `har` and `download`, with the modules they share beneath them.
 
 #![forbid(unsafe_code)]
 // The library is the binary's inside, public only as far as main.rs and the tests need:
@@ -46,6 +50,7 @@ mod countries;
 mod download;
 pub mod error;
 mod files;
+mod har;
 mod interrupt;
 mod limits;
 mod output;

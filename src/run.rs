@@ -7,8 +7,10 @@
 //! - [`requests_in_flight`](RunStart::requests_in_flight): the one rule for `-m`, for this
 //!   server and machine.
 //! - [`one`]: one run. Its [`Job`] built complete, every attempt recorded when the run is
-//!   to be drawn, `download_many`, each event handed to the caller (the download command
-//!   reports it, the bench counts it), then the timeline and trace drawn.
+//!   to be drawn, every exchange's phases kept when the run is to be drawn or written as
+//!   a HAR (or when the caller wants them: the bench's phase medians), `download_many`,
+//!   each event handed to the caller (the download command reports it, the bench counts
+//!   it), then the timeline and trace drawn and the HAR written.
 //! - [`download()`]: the download command around one run: the codes, the output folder, the
 //!   report, the exit status.
 //!
@@ -16,6 +18,7 @@
 
 use crate::codes::{self, Selection};
 use crate::download::mode::InFlightLimit;
+use crate::download::phases::{Exchange, Keep, Phases};
 use crate::download::trust::Trust;
 use crate::download::{self, DownloadStatus, ErrorKind, Event, Job, Mode, Parts, Settings};
 use crate::error::{Error, Exit};
@@ -128,6 +131,11 @@ pub struct Plan {
     pub parts: Parts,
     pub settings: Settings,
     pub pictures: Pictures,
+    /// `--har`: where to write the run as an HTTP Archive (`-`: standard output).
+    pub har: Option<PathBuf>,
+    /// Keep every exchange for the caller, in [`Ran::exchanges`], even if nothing is drawn
+    /// or written of them (the bench's phase medians).
+    pub keep_exchanges: bool,
 }
 
 /// How one run went, besides the events its caller saw.
@@ -137,22 +145,35 @@ pub struct Ran {
     pub elapsed: Duration,
     /// What the pace saw: the most requests in flight, connections, refusals.
     pub pace: download::pace::Stats,
+    /// Every exchange's phases, summed phase by phase.
+    pub timings: Phases,
+    /// Every exchange, in the order they ended, if the plan kept them (for its pictures,
+    /// its HAR or [`Plan::keep_exchanges`]); empty otherwise.
+    pub exchanges: Vec<Exchange>,
 }
 
 /// One run of `plan`: its job built (before the clock starts: setting up is not
-/// downloading), every attempt recorded if the run is to be drawn, every code downloaded
-/// with each event handed to `on_event` as it comes, then the pictures drawn.
+/// downloading), every attempt recorded if the run is to be drawn, every exchange kept if
+/// it is to be drawn or written as a HAR, every code downloaded with each event handed to
+/// `on_event` as it comes, then the pictures drawn and the HAR written.
 pub fn one(plan: Plan, on_event: &mut dyn FnMut(Event)) -> anyhow::Result<Ran> {
     let Plan {
         mode,
         parts,
         settings,
         pictures,
+        har,
+        keep_exchanges,
     } = plan;
-    let job = Job::new(parts, &settings, pictures.asked().then(Arc::default));
+    let keep = Keep {
+        exchanges: keep_exchanges || pictures.asked() || har.is_some(),
+        headers: har.is_some(),
+    };
+    let job = Job::new(parts, &settings, pictures.asked().then(Arc::default), keep);
     let started = Instant::now();
     download::download_many(mode, &job, on_event)?;
     let elapsed = started.elapsed();
+    let exchanges = job.exchanges.exchanges();
     if let Some(recorder) = &job.recorder {
         let attempts = recorder.attempts();
         let picture = crate::timeline::Run {
@@ -161,6 +182,7 @@ pub fn one(plan: Plan, on_event: &mut dyn FnMut(Event)) -> anyhow::Result<Ran> {
             started,
             ended: started + elapsed,
             attempts: &attempts,
+            exchanges: &exchanges,
         };
         crate::timeline::write_pictures(
             &picture,
@@ -168,9 +190,14 @@ pub fn one(plan: Plan, on_event: &mut dyn FnMut(Event)) -> anyhow::Result<Ran> {
             pictures.trace.as_deref(),
         )?;
     }
+    if let Some(path) = &har {
+        crate::har::write_har(path, &job.exchanges)?;
+    }
     Ok(Ran {
         elapsed,
         pace: job.pace.stats(),
+        timings: job.exchanges.total(),
+        exchanges,
     })
 }
 
@@ -187,6 +214,8 @@ pub struct DownloadConfig {
     pub out_dir: PathBuf,
     pub report: report::Form,
     pub pictures: Pictures,
+    /// `--har`: where to write the run as an HTTP Archive (`-`: standard output).
+    pub har: Option<PathBuf>,
     pub settings: Settings,
     /// `--cacert`: more certificate authorities to trust.
     pub cacert: Option<PathBuf>,
@@ -216,11 +245,17 @@ pub fn download(config: DownloadConfig) -> anyhow::Result<Exit> {
     // Only once there is a server to download from, so a failed start leaves no folder.
     save::prepare_output_dir(&config.out_dir)?;
     // As the output folder: a report that cannot be written fails now, not after the run.
-    let pictures = [
-        ("the timeline", &config.pictures.timeline),
-        ("the trace", &config.pictures.trace),
+    let har = config
+        .har
+        .as_ref()
+        .filter(|path| path.as_os_str() != crate::har::STDOUT);
+    let files = [
+        ("the timeline", config.pictures.timeline.as_ref()),
+        ("the trace", config.pictures.trace.as_ref()),
+        // `--har -` is standard output, not a file.
+        ("the HAR", har),
     ];
-    for (what, path) in pictures {
+    for (what, path) in files {
         if let Some(path) = path {
             crate::output::check(what, path)?;
         }
@@ -272,6 +307,8 @@ pub fn download(config: DownloadConfig) -> anyhow::Result<Exit> {
         },
         settings: config.settings,
         pictures: config.pictures,
+        har: config.har,
+        keep_exchanges: false,
     };
     let ran = one(plan, &mut |event| {
         if write_error.is_some() || tls_failure.is_some() {
@@ -319,6 +356,7 @@ pub fn download(config: DownloadConfig) -> anyhow::Result<Exit> {
         connections: ran.pace.connections,
         late_connects: ran.pace.late_connects,
         http2,
+        timings: ran.timings,
     };
     reporter.finish(&run, &end).context(STDOUT)?;
     drop(start);

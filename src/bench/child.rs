@@ -98,6 +98,9 @@ pub struct Measured {
     pub peak_threads: usize,
     #[serde(default)]
     pub cpu_s: f64,
+    /// Each phase's median over the run's exchanges.
+    #[serde(default)]
+    pub phases: super::phases::PhaseMedians,
 }
 
 impl Measured {
@@ -150,6 +153,9 @@ pub fn run_once(
             timeline: spec.timeline.clone(),
             trace: spec.trace.clone(),
         },
+        har: None,
+        // Phases (issue 20): every exchange, for the run's phase medians.
+        keep_exchanges: true,
     };
     let mut measured = Measured::default();
     let ran = crate::run::one(plan, &mut |event| {
@@ -168,6 +174,7 @@ pub fn run_once(
         tick();
     })?;
     measured.elapsed = ran.elapsed;
+    measured.phases = super::phases::PhaseMedians::of_exchanges(&ran.exchanges);
     measured.peak_in_flight = ran.pace.peak_in_flight;
     measured.interrupted = cancel.is_cancelled();
     // Removed here; one the OS will not let us remove is litter in the temp folder, not a

@@ -107,6 +107,7 @@ fn csv_header() -> Vec<String> {
         peak_rss_bytes: 0,
         peak_threads: 0,
         cpu_s: 0.0,
+        phases: Default::default(),
     };
     let mut writer = csv::Writer::from_writer(Vec::new());
     if writer.serialize(&blank).is_err() {
@@ -149,6 +150,38 @@ pub fn markdown(rows: &[Summary]) -> String {
             r.peak_threads
         ));
     }
+    out.push_str(&where_the_time_went(rows));
+    out
+}
+
+/// The phases' medians per line (see [`super::phases`]): what each mode waited for. A
+/// table of its own after the first, so that both stay readable.
+fn where_the_time_went(rows: &[Summary]) -> String {
+    let mut out = String::from(
+        "\nWhere the time went: each phase's median per request, in ms (the median over the runs; – where no request had it)\n\n\
+         | mode | HTTP | -m |",
+    );
+    for name in super::phases::NAMES {
+        out.push_str(&format!(" {name} |"));
+    }
+    out.push_str("\n|:-----|:-----|---:|");
+    out.push_str(&"---:|".repeat(super::phases::NAMES.len()));
+    out.push('\n');
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} |",
+            r.mode,
+            r.protocol(),
+            r.max_req
+        ));
+        for phase in r.phases.all() {
+            match phase {
+                Some(ms) => out.push_str(&format!(" {ms:.1} |")),
+                None => out.push_str(" – |"),
+            }
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -174,6 +207,7 @@ mod tests {
             peak_rss_bytes: 8 << 20,
             peak_threads: 3,
             cpu_s: 0.125,
+            phases: Default::default(),
         }
     }
 
@@ -211,13 +245,13 @@ mod tests {
         );
         let mut h2 = record(Mode::Async, 4, 1, 0.125);
         (h2.http_offered, h2.http_version) = (Http::H2, Some("2".into()));
-        let records = [
-            record(Mode::Sequential, 1, 1, 1.0),
-            record(Mode::Async, 4, 1, 0.25),
-            h2,
-        ];
+        let mut sequential = record(Mode::Sequential, 1, 1, 1.0);
+        sequential.phases.queued_ms = Some(800.0);
+        sequential.phases.wait_ms = Some(100.25);
+        let records = [sequential, record(Mode::Async, 4, 1, 0.25), h2];
         let text = markdown(&summarize(&configs, &records, 5));
-        let lines: Vec<&str> = text.lines().collect();
+        let (table, phases) = text.split_once("\n\n").unwrap();
+        let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 5);
         assert!(lines[0].starts_with("| mode | HTTP | -m |"));
         assert_eq!(
@@ -232,5 +266,17 @@ mod tests {
             lines[4],
             "| async | HTTP/2 | 4 | 4 | 0.125 | 0.125 | 0.125 | 40.0 | 0 | 8.0× | 8.0 | 3 |"
         );
+        // Where the time went: a line per summary, each phase's median or a dash.
+        let lines: Vec<&str> = phases.lines().collect();
+        assert!(lines[0].starts_with("Where the time went"), "{phases}");
+        assert_eq!(
+            lines[2],
+            "| mode | HTTP | -m | queued | dns | connect | tls | wait | receive | save |"
+        );
+        assert_eq!(
+            lines[4],
+            "| sequential | HTTP/1.1 | 1 | 800.0 | – | – | – | 100.2 | – | – |"
+        );
+        assert_eq!(lines.len(), 7);
     }
 }

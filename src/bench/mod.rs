@@ -10,6 +10,8 @@
 //!   ([`crate::run::one`]), and what it cost (memory, threads, CPU).
 //! - [`summary`]: median, min, max, throughput and speed-up per (mode, HTTP version,
 //!   max-req).
+//! - [`phases`]: where each run's time went, phase by phase (queued, connect, wait...).
+//! - [`stats`]: the median both take.
 //! - [`table`]: the table on stdout.
 //! - [`export`]: the JSON, CSV and Markdown files, rewritten as runs finish.
 //! - [`plot`]: the SVG chart.
@@ -20,9 +22,11 @@
 
 pub mod child;
 pub mod export;
+pub mod phases;
 pub mod plan;
 pub mod plot;
 pub mod run;
+pub mod stats;
 pub mod summary;
 pub mod table;
 

@@ -521,6 +521,7 @@ mod tests {
             peak_rss_bytes: 8 << 20,
             peak_threads: 3,
             speedup: None,
+            phases: Default::default(),
         }
     }
 

@@ -48,6 +48,10 @@ pub struct RunRecord {
     pub peak_threads: usize,
     /// Its user plus system CPU time, from its start to its exit.
     pub cpu_s: f64,
+    /// Each phase's median over its exchanges: for the line's medians, not exported per
+    /// run (the CSV is flat).
+    #[serde(skip)]
+    pub phases: super::phases::PhaseMedians,
 }
 
 /// Where and what every run downloads.
@@ -190,6 +194,7 @@ impl Runner<'_> {
                     peak_rss_bytes: measured.peak_rss_bytes,
                     peak_threads: measured.peak_threads,
                     cpu_s: measured.cpu_s,
+                    phases: measured.phases,
                 });
                 on_run(&records)?;
             }

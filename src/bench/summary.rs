@@ -8,6 +8,7 @@
 
 use super::plan::{versions, Config, Http};
 use super::run::RunRecord;
+use super::stats::median;
 use crate::download::Mode;
 
 /// One (mode, HTTP version, max-req) over its timed runs.
@@ -37,6 +38,8 @@ pub struct Summary {
     pub peak_threads: usize,
     /// The sequential median divided by this one; `None` without a sequential row.
     pub speedup: Option<f64>,
+    /// Where the time went: each phase's median over the runs (see [`super::phases`]).
+    pub phases: super::phases::PhaseMedians,
 }
 
 /// The rows of `configs` that have at least one run in `records`, in the order of
@@ -71,6 +74,7 @@ pub fn summarize(configs: &[Config], records: &[RunRecord], code_count: usize) -
                 peak_rss_bytes: runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0),
                 peak_threads: runs.iter().map(|r| r.peak_threads).max().unwrap_or(0),
                 speedup: None,
+                phases: super::phases::PhaseMedians::of_runs(runs.iter().map(|r| &r.phases)),
             })
         })
         .collect();
@@ -102,21 +106,6 @@ impl Summary {
     pub fn protocol(&self) -> String {
         protocol(self.http_offered, self.http_version.as_deref())
     }
-}
-
-/// The middle value; the mean of the two middle values for an even count.
-pub fn median(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    Some(if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    })
 }
 
 fn per_second(count: usize, secs: f64) -> f64 {
@@ -161,15 +150,8 @@ mod tests {
             peak_rss_bytes: 8 << 20,
             peak_threads: 3,
             cpu_s: 0.125,
+            phases: Default::default(),
         }
-    }
-
-    #[test]
-    fn median_of_odd_even_and_no_values() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
-        assert_eq!(median(&[7.0]), Some(7.0));
-        assert_eq!(median(&[]), None);
     }
 
     #[test]

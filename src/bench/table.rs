@@ -243,6 +243,7 @@ pub(crate) mod tests {
             peak_rss_bytes: 8 << 20,
             peak_threads: 3,
             speedup: Some(4.0 / median_s),
+            phases: Default::default(),
         }
     }
 

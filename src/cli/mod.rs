@@ -274,6 +274,12 @@ pub struct OutputArgs {
     /// thread or task), which Perfetto and chrome://tracing open.
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
+
+    /// Write the run as an HTTP Archive (HAR 1.2): one entry per request, with its
+    /// headers, status, sizes and timings, for the tools that read browsers' archives;
+    /// `-` for standard output (with -q, so the report does not mix with it).
+    #[arg(long, value_name = "FILE.har")]
+    pub har: Option<PathBuf>,
 }
 
 impl OutputArgs {
@@ -299,10 +305,24 @@ impl OutputArgs {
         }
     }
 
-    /// The files asked for with `--timeline` and `--trace`: their folders must exist, so
-    /// that a run never ends unable to write what it was asked for.
+    /// The files asked for with `--timeline`, `--trace` and `--har`: their folders must
+    /// exist, so that a run never ends unable to write what it was asked for; and `--har -`
+    /// must not share standard output with the report.
     pub fn check_pictures(&self) -> Result<(), String> {
-        for (option, path) in [("--timeline", &self.timeline), ("--trace", &self.trace)] {
+        let har = self.har.as_ref();
+        if har.is_some_and(|path| path.as_os_str() == crate::har::STDOUT) && !self.quiet {
+            return Err(
+                "--har - writes the HAR on standard output, where the report goes: add -q (failures then go to stderr) or give a file name"
+                    .into(),
+            );
+        }
+        let har = har.filter(|path| path.as_os_str() != crate::har::STDOUT);
+        let files = [
+            ("--timeline", self.timeline.as_ref()),
+            ("--trace", self.trace.as_ref()),
+            ("--har", har),
+        ];
+        for (option, path) in files {
             let Some(path) = path else { continue };
             let dir = crate::output::folder(path);
             if !dir.is_dir() {
@@ -520,6 +540,7 @@ impl DownloadArgs {
             out_dir: self.output_dir.clone(),
             report: self.output.form(),
             pictures: self.output.pictures(),
+            har: self.output.har.clone(),
             settings: self.reliability.settings(),
             cacert: self.reliability.cacert.clone(),
             proxies: self.proxy.rules(),

@@ -45,6 +45,8 @@ pub async fn get_flag(
         let sent = client.execute(request).await;
         let mut response = sent
             .map_err(|e| describe_reqwest(&e, job).before_response(closed_before_response(&e)))?;
+        // Phases (issue 20): the connection the answer came over.
+        fetch.answered_over(super::timed::answered_over(&response));
         fetch.on_response(response.status(), response.version(), response.headers())?;
         loop {
             match response.chunk().await {
@@ -92,7 +94,7 @@ pub async fn download_one(client: reqwest::Client, job: Arc<Job>, cc: String) ->
             match attempts.next_step(&job, &cc, fetched, || format!("task {cc}")) {
                 Step::Resend => {}
                 Step::Retry(wait) => break wait,
-                Step::Done(outcome) => return outcome,
+                Step::Done(outcome) => return *outcome,
             }
         };
         drop(ticket);
@@ -192,6 +194,11 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
         .pool_max_idle_per_host(job.max_req)
         // Redirects are followed by `FlagFetch`, the same way in every mode.
         .redirect(reqwest::redirect::Policy::none())
+        // Phases (issue 20): each connection timed, inside the pace's layer (see `timed`).
+        .dns_resolver(Arc::new(super::timed::TimedResolver))
+        .connector_layer(super::timed::TimedConnectLayer(
+            job.exchanges.connections.clone(),
+        ))
         // New connections open at the run's pace (see `pace`).
         .connector_layer(PacedConnectLayer(job.pace.clone()))
         // hyper's HTTP/1.1 parser reads up to some 400 KB of head; HTTP/2's list would

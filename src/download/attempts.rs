@@ -23,7 +23,10 @@
 //! ```
 //!
 //! An attempt starts in [`Attempts::begin`] and ends in [`Attempts::next_step`]: the one
-//! place where an exchange with the server begins and ends, whichever client made it.
+//! place where an attempt at the server begins and ends, whichever client made it. Its
+//! exchanges (each request and its answer: a redirect, `metadata.json`, a resend) are
+//! timed within it by [`FlagFetch`](super::response::FlagFetch) (see [`super::phases`]);
+//! a retry's first exchange queues from the end of its wait, which is decided here.
 
 use super::failure::{FetchError, Resend, Retry};
 use super::job::Job;
@@ -42,8 +45,9 @@ pub enum Step {
     /// The attempt failed and is tried again after this wait (the backoff, or the server's
     /// `Retry-After`), admitted anew.
     Retry(Duration),
-    /// The code is done: its outcome.
-    Done(Outcome),
+    /// The code is done: its outcome (boxed: with its phases, an outcome is large for a
+    /// value handed back after every request).
+    Done(Box<Outcome>),
 }
 
 /// What the rules make of a request's end (see [`decide`]).
@@ -159,9 +163,12 @@ impl Attempts {
         match (decision, fetched) {
             (Decision::Retry(wait), Err(e)) => {
                 self.last_answer = (e.http_status, e.http_version);
+                // Phases (issue 20): whichever way the mode waits, the retry's first
+                // exchange queues from the end of its wait.
+                job.exchanges.queue_from(cc, Instant::now() + wait);
                 Step::Retry(wait)
             }
-            (_, fetched) => Step::Done(self.conclude(job, cc, fetched)),
+            (_, fetched) => Step::Done(Box::new(self.conclude(job, cc, fetched))),
         }
     }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    time, Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+    time, Buffers, ConnectionDetails, Connector, NextTimeout, Transport,
 };
 
 /// An agent whose pool keeps up to `connections` idle connections to the server, so that
@@ -26,7 +26,8 @@ use ureq::unversioned::transport::{
 pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
     let plain = Arc::new(CachingResolver::default());
     let route = Route {
-        direct: Arc::new(DefaultConnector::new()),
+        // Phases (issue 20): ureq's chain, with TCP timed apart from TLS.
+        direct: super::timed::connector_chain(),
         proxies: job.proxies.clone(),
         via: job
             .proxies
@@ -41,7 +42,11 @@ pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
         resolver: plain.clone(),
     };
     let connector = PacedConnector {
-        inner: route,
+        // Phases (issue 20): each connection timed, inside the pace (see `timed`).
+        inner: super::timed::TimedConnector {
+            inner: route,
+            connections: job.exchanges.connections.clone(),
+        },
         pace: job.pace.clone(),
     };
     let resolver = RouteResolver {
@@ -115,7 +120,8 @@ impl Resolver for RouteResolver {
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         match proxy_for(&self.proxies, uri) {
             Some(proxy) if proxy.scheme.proxy_resolves() => Ok(self.empty()),
-            _ => self.plain.resolve(uri, config, timeout),
+            // Phases (issue 20): the lookup timed for the connection it is made for.
+            _ => super::timed::timed_lookup(uri, || self.plain.resolve(uri, config, timeout)),
         }
     }
 }
@@ -136,7 +142,7 @@ impl Resolver for RouteResolver {
 /// opening slot while holding the first; here it runs the plain connector instead.
 #[derive(Debug)]
 struct Route {
-    direct: Arc<DefaultConnector>,
+    direct: Arc<super::timed::BoxedConnector>,
     proxies: Arc<ProxyRules>,
     /// Each proxy the run may use, with the agent's settings naming it.
     via: Vec<(ProxyChoice, ureq::config::Config)>,
@@ -435,6 +441,8 @@ pub fn get_flag_blocking(
             let closed = matches!(&e, ureq::Error::Io(io) if is_closed_connection(io));
             describe_ureq(e, job, fetch.url()).before_response(closed)
         })?;
+        // Phases (issue 20): the answer comes over the connection the request was written on.
+        fetch.answered_over(super::timed::sent_on_this_thread());
         fetch.on_response(response.status(), response.version(), response.headers())?;
         let mut reader = response.body_mut().as_reader();
         loop {
@@ -497,7 +505,7 @@ fn describe_ureq(e: ureq::Error, job: &Job, url: &str) -> FetchError {
 /// Through a proxy, the attempt is the connection to the proxy and its handshake.
 #[derive(Debug)]
 struct PacedConnector {
-    inner: Route,
+    inner: super::timed::TimedConnector<Route>,
     pace: Arc<Pace>,
 }
 

@@ -6,6 +6,7 @@
 //! pictures, is in [`super::outcome`], with the rest that reads an attempt's result.
 
 use super::pace::{Pace, PaceMode};
+use super::phases::{ExchangeLog, Keep};
 use super::record::Recorder;
 use super::retry::RetryPolicy;
 use super::trust::Trust;
@@ -98,13 +99,21 @@ pub struct Job {
     /// How fast to go at the server: requests in flight (at most `max_req`) and new
     /// connections, shared by every request of the run.
     pub pace: Arc<Pace>,
+    /// Every exchange's phases (see [`super::phases`]), and the connections they used.
+    pub exchanges: Arc<ExchangeLog>,
 }
 
 impl Job {
     /// The job of `parts` with the limits and options of `settings`, keeping every attempt
-    /// in `recorder` if given: complete, nothing to set afterwards. With
+    /// in `recorder` if given, and of its exchanges what `keep` asks for (each code's last
+    /// is always kept, for its outcome): complete, nothing to set afterwards. With
     /// `--skip-existing`, the output folder is read here, once.
-    pub fn new(parts: Parts, settings: &Settings, recorder: Option<Arc<Recorder>>) -> Job {
+    pub fn new(
+        parts: Parts,
+        settings: &Settings,
+        recorder: Option<Arc<Recorder>>,
+        keep: Keep,
+    ) -> Job {
         let Parts {
             base_url,
             codes,
@@ -134,11 +143,12 @@ impl Job {
             recorder,
             cancel,
             pace: Arc::new(Pace::new(max_req, settings.max_wait, settings.pace)),
+            exchanges: Arc::new(ExchangeLog::new(keep)),
         }
     }
 
     /// A job of `codes` from `base_url` into `dir`, with settings fit for a test and
-    /// nothing else given: no trust store, no proxy, no recorder.
+    /// nothing else given: no trust store, no proxy, no recorder, no exchange kept.
     #[cfg(test)]
     pub fn for_tests(base_url: &str, codes: &[&str], dir: &std::path::Path) -> Job {
         let parts = Parts {
@@ -161,7 +171,7 @@ impl Job {
             max_wait: Duration::from_secs(60),
             pace: PaceMode::Auto,
         };
-        Job::new(parts, &settings, None)
+        Job::new(parts, &settings, None, Keep::default())
     }
 
     /// The existing file that lets `--skip-existing` skip `cc`, if any.

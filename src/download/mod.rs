@@ -31,10 +31,12 @@ pub mod job;
 pub mod mode;
 pub mod outcome;
 pub mod pace;
+pub mod phases;
 pub mod pool;
 pub mod record;
 pub mod response;
 pub mod retry;
+pub mod timed;
 pub mod trust;
 
 pub use failure::ErrorKind;
@@ -64,6 +66,7 @@ pub fn download_many(mode: Mode, job: &Job, on_event: &mut dyn FnMut(Event)) -> 
     let loopback = direct && crate::address::is_loopback(&job.base_url);
     job.pace
         .set_route(loopback, job.base_url.starts_with("https:"));
+    job.exchanges.restart();
     match mode {
         Mode::Async => asyncio::run_tasks(job, on_event),
         // The book's thread pool: `max_req` OS threads, each on its own kept-alive

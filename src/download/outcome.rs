@@ -4,6 +4,7 @@
 
 use super::failure::{Failure, FetchError};
 use super::job::Job;
+use super::phases::{ConnectionUse, Phases};
 use super::record::{Attempt, Ended};
 use super::response::Fetched;
 use std::path::PathBuf;
@@ -75,6 +76,10 @@ pub struct Outcome {
     pub http_status: Option<u16>,
     /// The HTTP version of the last answer: `1.0`, `1.1` or `2`.
     pub http_version: Option<&'static str>,
+    /// The phases of its last exchange (see [`super::phases`]).
+    pub timings: Option<Phases>,
+    /// The connection its last exchange went over.
+    pub connection: Option<ConnectionUse>,
 }
 
 impl Outcome {
@@ -89,6 +94,8 @@ impl Outcome {
             attempts: 0,
             http_status: None,
             http_version: None,
+            timings: None,
+            connection: None,
         }
     }
 
@@ -142,5 +149,14 @@ pub fn conclude(
         }
     }
     outcome.elapsed = started.elapsed();
+    if let Some(timings) = job.exchanges.conclude(cc) {
+        // From the end of its first queueing (what queued before it is `timings.queued`)
+        // to its last exchange's end, as the phases measured them.
+        if let Some(ready) = timings.first_ready {
+            outcome.elapsed = timings.last_end.saturating_duration_since(ready);
+        }
+        outcome.timings = Some(timings.phases);
+        outcome.connection = timings.connection;
+    }
     outcome
 }

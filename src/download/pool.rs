@@ -222,7 +222,7 @@ fn attempt(
         match attempts.next_step(job, cc, fetched, track) {
             Step::Resend => {}
             Step::Retry(wait) => return Some(Err(wait)),
-            Step::Done(outcome) => return Some(Ok(outcome)),
+            Step::Done(outcome) => return Some(Ok(*outcome)),
         }
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! loop {
-//!     send fetch.request()?           -> fetch.on_response(status, version, headers)?
+//!     send fetch.request()?           -> fetch.answered_over(connection)
+//!                                        fetch.on_response(status, version, headers)?
 //!     for each chunk of the body      -> fetch.feed(chunk)?   (stop at Flow::Enough)
 //!     a read error                    -> fetch.read_failed(e)?
 //!     at the end                      -> if let Some(done) = fetch.on_end()? { return done }
@@ -24,6 +25,7 @@ use super::body::{Capped, Drain, FlagSink, Flow};
 use super::failure::{ErrorKind, FetchError};
 use super::job::Job;
 use super::pace::Ticket;
+use super::phases::{Over, Stopwatch};
 use super::retry::parse_retry_after;
 use crate::save::{flag_file_name, safe_flag_name};
 use crate::site::{flag_url, metadata_url};
@@ -79,6 +81,8 @@ pub struct Head<'a> {
     /// The header fields: how many, and their bytes (see [`MAX_HEADERS`]).
     pub fields: usize,
     pub field_bytes: usize,
+    /// All its header fields, for `--har`.
+    pub headers: Option<&'a hyper::HeaderMap>,
 }
 
 impl<'a> Head<'a> {
@@ -107,6 +111,7 @@ impl<'a> Head<'a> {
                 .iter()
                 .map(|(name, value)| name.as_str().len() + value.len() + 4)
                 .sum(),
+            headers: Some(headers),
         }
     }
 }
@@ -148,6 +153,8 @@ pub struct FlagFetch<'j> {
     /// The HTTP version it was answered in.
     version: Option<&'static str>,
     reading: Reading<'j>,
+    /// Times each exchange: the first goes out as the fetch is made.
+    stopwatch: Stopwatch<'j>,
 }
 
 impl<'j> FlagFetch<'j> {
@@ -162,6 +169,7 @@ impl<'j> FlagFetch<'j> {
             job,
             ticket,
             cc,
+            stopwatch: Stopwatch::new(&job.exchanges, cc),
             url,
             target,
             redirects: 0,
@@ -182,17 +190,26 @@ impl<'j> FlagFetch<'j> {
     }
 
     /// The next request, as both clients send it: a GET of [`FlagFetch::url`] with the
-    /// same header fields.
-    pub fn request(&self) -> Result<hyper::Request<()>, FetchError> {
+    /// same header fields. Its exchange begins here, for its phases (see
+    /// [`super::phases`]): the client sends it at once.
+    pub fn request(&mut self) -> Result<hyper::Request<()>, FetchError> {
         use hyper::header::{ACCEPT, USER_AGENT};
-        hyper::Request::get(&self.url)
+        let request = hyper::Request::get(&self.url)
             .header(USER_AGENT, concat!("flags-dl/", env!("CARGO_PKG_VERSION")))
             .header(ACCEPT, "*/*")
             .body(())
             .map_err(|e| {
                 let shown = crate::text::short(&crate::address::shown_url(&self.url));
                 FetchError::new(ErrorKind::Other, format!("cannot request {shown}: {e}"))
-            })
+            })?;
+        self.stopwatch.sending(&self.url, request.headers());
+        Ok(request)
+    }
+
+    /// The response about to be read came over this connection, as its client tells it:
+    /// for the exchange's phases (see [`super::phases`]).
+    pub fn answered_over(&mut self, over: Over) {
+        self.stopwatch.answered_over(over);
     }
 
     /// Reads a response's head as either client parsed it: [`FlagFetch::on_head`].
@@ -212,6 +229,8 @@ impl<'j> FlagFetch<'j> {
         if head.fields > MAX_FIELDS || head.field_bytes > MAX_HEADERS {
             return Err(FetchError::headers_too_large(MAX_HEADERS));
         }
+        self.stopwatch
+            .head(head.status, head.version, head.content_type, head.headers);
         self.status = Some(head.status);
         self.version = head.version;
         let retry_after = head.retry_after.and_then(parse_retry_after);
@@ -229,7 +248,7 @@ impl<'j> FlagFetch<'j> {
                 head.retry_after,
             ))),
         };
-        self.reading = reading.map_err(|e| self.stamp(e))?;
+        self.reading = reading.map_err(|e| self.failed(e))?;
         Ok(())
     }
 
@@ -292,13 +311,14 @@ impl<'j> FlagFetch<'j> {
 
     /// Takes the next chunk of the current body.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Flow, FetchError> {
+        self.stopwatch.fed(chunk.len());
         let fed = match &mut self.reading {
             Reading::Nothing => Ok(Flow::More),
             Reading::Metadata(capped) => capped.feed(chunk).map(|()| Flow::More),
             Reading::Flag(sink) => sink.feed(chunk).map(|()| Flow::More),
             Reading::Drain(drain, _) => Ok(drain.feed(chunk)),
         };
-        fed.map_err(|e| self.stamp(e))
+        fed.map_err(|e| self.failed(e))
     }
 
     /// Reading the body failed: a failure of the attempt, unless the body was not needed
@@ -306,13 +326,14 @@ impl<'j> FlagFetch<'j> {
     pub fn read_failed(&mut self, e: FetchError) -> Result<(), FetchError> {
         match self.reading {
             Reading::Drain(..) => Ok(()),
-            _ => Err(self.stamp(e)),
+            _ => Err(self.failed(e)),
         }
     }
 
     /// The body has ended (or enough of it was read): the code's result, or `None` when
     /// another request is needed (a redirect, or the flag after its metadata).
     pub fn on_end(&mut self) -> Result<Option<Fetched>, FetchError> {
+        self.stopwatch.body_ended();
         let ended = match std::mem::replace(&mut self.reading, Reading::Nothing) {
             Reading::Nothing => Ok(None),
             Reading::Drain(_, Verdict::NotFound) => Ok(Some(Fetched::NotFound {
@@ -332,6 +353,7 @@ impl<'j> FlagFetch<'j> {
                 None
             }),
             Reading::Flag(sink) => sink.commit().map(|(path, bytes)| {
+                self.stopwatch.saved();
                 Some(Fetched::Saved {
                     path,
                     bytes,
@@ -339,7 +361,17 @@ impl<'j> FlagFetch<'j> {
                 })
             }),
         };
-        ended.map_err(|e| self.stamp(e))
+        if ended.is_ok() {
+            // The exchange is over; another request, if one follows, opens the next.
+            self.stopwatch.close();
+        }
+        ended.map_err(|e| self.failed(e))
+    }
+
+    /// A failure of this fetch in its current exchange, stamped (see [`Self::stamp`]).
+    fn failed(&mut self, e: FetchError) -> FetchError {
+        self.stopwatch.failed();
+        self.stamp(e)
     }
 
     /// Gives a failure the status of the response it happened in, if it has none.

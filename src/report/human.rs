@@ -73,7 +73,19 @@ pub fn final_report(out: &mut dyn Write, counter: &Counter, elapsed: Duration) -
 
 /// The `-v` line for one code: `BR OK`, `XX not found`, `YY error: HTTP 418 I'm a teapot`.
 /// A code that needed more than one attempt says so (errors carry it in their reason).
+/// A code that made a request ends with its last exchange's phases in short form
+/// (`  [q 0.9 c 1.2 w 502.3 r 0.3 s 0.1 ms]`, see
+/// [`Phases::short`](crate::download::phases::Phases::short)).
 pub fn verbose_line(outcome: &Outcome, paint: Paint) -> String {
+    let line = outcome_words(outcome, paint);
+    match &outcome.timings {
+        Some(timings) => format!("{line}  [{} ms]", timings.short()),
+        None => line,
+    }
+}
+
+/// How a code ended, in `-v`'s words.
+fn outcome_words(outcome: &Outcome, paint: Paint) -> String {
     let cc = &outcome.cc;
     match &outcome.status {
         DownloadStatus::Ok if outcome.attempts > 1 => {

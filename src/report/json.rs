@@ -2,6 +2,7 @@
 //! object. The fields are documented in README.md and kept stable: add, never rename.
 
 use super::{Reporter, RunEnd, RunInfo};
+use crate::download::phases::{ConnectionUse, Phases};
 use crate::download::{DownloadStatus, ErrorKind, Outcome};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -24,6 +25,10 @@ pub struct CodeRecord {
     pub error: Option<String>,
     /// What kind of failure, for scripts to match on: `http_status`, `timeout`, …
     pub error_kind: Option<ErrorKind>,
+    /// Where its last exchange's time went, in ms (see `download::phases`).
+    pub timings: Option<Phases>,
+    /// The connection its last exchange went over: `id` and `new`.
+    pub connection: Option<ConnectionUse>,
 }
 
 impl CodeRecord {
@@ -50,6 +55,8 @@ impl CodeRecord {
             http_version: outcome.http_version,
             error: failure.map(ToString::to_string),
             error_kind: failure.map(|f| f.kind),
+            timings: outcome.timings,
+            connection: outcome.connection,
         }
     }
 }
@@ -83,6 +90,9 @@ pub struct RunTotals<'a> {
     pub connections: u32,
     /// Connection attempts abandoned as late and opened again.
     pub late_connects: u32,
+    /// Every exchange's phases summed, in ms: a slow server shows in `wait`, a slow pace
+    /// in `queued`.
+    pub timings: Phases,
 }
 
 /// `{"wait": {...}}`: the server asked the run to wait, or the run gave up waiting.
@@ -164,6 +174,7 @@ impl<W: Write> Reporter for Json<W> {
                 pace_lowered: end.pace_lowered,
                 connections: end.connections,
                 late_connects: end.late_connects,
+                timings: end.timings,
             },
         })
     }
@@ -186,7 +197,7 @@ mod tests {
         outcome.http_version = Some("1.1");
         assert_eq!(
             serde_json::to_string(&CodeRecord::new(&outcome)).unwrap(),
-            r#"{"cc":"br","status":"ok","path":"downloaded/br.gif","bytes":11623,"ms":12,"attempts":1,"http_status":200,"http_version":"1.1","error":null,"error_kind":null}"#
+            r#"{"cc":"br","status":"ok","path":"downloaded/br.gif","bytes":11623,"ms":12,"attempts":1,"http_status":200,"http_version":"1.1","error":null,"error_kind":null,"timings":null,"connection":null}"#
         );
     }
 }

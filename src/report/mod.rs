@@ -67,6 +67,8 @@ pub struct RunEnd {
     pub late_connects: u32,
     /// Some answer came over HTTP/2, so requests shared connections.
     pub http2: bool,
+    /// Every exchange's phases, summed phase by phase.
+    pub timings: crate::download::phases::Phases,
 }
 
 /// Receives a run's events and shows them.

@@ -94,10 +94,20 @@ fn a_tiny_bench_prints_its_table_and_writes_every_export() {
     );
     assert!(rows[1].starts_with("sequential,1.1,1.1,1,1,1,"), "{csv}");
 
-    // Markdown: a header, its rule, one row per line.
+    // Each line keeps where its time went: the phases' medians, a wait for every line.
+    for line in json["summary"].as_array().unwrap() {
+        let wait = line["phases"]["wait_ms"].as_f64();
+        assert!(wait.is_some_and(|ms| ms > 0.0), "{line}");
+    }
+
+    // Markdown: a header, its rule, one row per line; then where the time went, the same.
     let md = std::fs::read_to_string(file("bench.md")).unwrap();
+    let (md, phases) = md.split_once("\n\n").unwrap();
     let rows: Vec<&str> = md.lines().collect();
     assert_eq!(rows.len(), 2 + LINES.len(), "{md}");
+    let phase_rows: Vec<&str> = phases.lines().skip(2).collect();
+    assert_eq!(phase_rows.len(), 2 + LINES.len(), "{phases}");
+    assert!(phase_rows[0].contains("| queued |"), "{phases}");
     assert!(
         rows[0].starts_with("| mode |") && rows[1].starts_with("|:--"),
         "{md}"

@@ -4,6 +4,7 @@
 //! [`fault_server`] in this process), with a time limit.
 //!
 //! - [`download`]: the download command as a user sees it (report, exit status, files).
+//! - [`har`]: `--har`, the run as an HTTP Archive 1.2, checked against its schema.
 //! - [`h2_faults`]: the failure promises over HTTP/2 (reset streams, GOAWAY, timeouts).
 //! - [`pipeline`]: stdin, `--list`, `--json`, `-q`, pipes, colour, the environment,
 //!   completions, the man page, `--help` and the exit codes (Unix only).
@@ -23,6 +24,7 @@
 //! - [`client_hardening`]: the client against a local attacker and hostile input.
 //! - [`listen_queue`]: what a server that takes one connection at a time sees of the pace.
 //! - [`one_path`]: the same response gives the same result in every mode.
+//! - [`phases`]: where each request's time went (`timings`, `connection`), in every mode.
 //! - [`pictures`]: `--timeline` and `--trace`.
 //! - [`proxy`]: which proxy each request goes through, and how, in every mode.
 
@@ -35,8 +37,10 @@ mod client_hardening;
 mod download;
 mod fault_server;
 mod h2_faults;
+mod har;
 mod listen_queue;
 mod one_path;
+mod phases;
 mod pictures;
 #[cfg(unix)]
 mod pipeline;

@@ -53,6 +53,15 @@ fn a_timeline_shows_one_bar_per_code_and_max_req_in_flight() {
         attributes(&svg, r#"class="in-flight""#, "data-peak"),
         ["50"]
     );
+    // The gauge: every code queued from the start, at most -m of them on the wire.
+    assert_eq!(attributes(&svg, r#"class="queued""#, "data-peak"), ["194"]);
+    let wire: Vec<usize> = attributes(&svg, r#"class="on-the-wire""#, "data-peak")
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(matches!(wire[..], [n] if (1..=50).contains(&n)), "{wire:?}");
+    // The waterfall: each code waited for the server's 0.2 s, in the wait phase.
+    assert!(attributes(&svg, r#"data-phase="wait""#, "width").len() >= 194);
     // Bars lie within the run: x from the plot's left edge, never past its right.
     for x in attributes(&svg, r#"class="bar""#, "x") {
         let x: f64 = x.parse().unwrap();

@@ -16,7 +16,7 @@ use crate::fault_server::{flag_path, gif_bytes, metadata_path, FaultServer, Scen
 use crate::harness::{
     all_codes, assert_decodable_gif, bin_path, check_each, command, file_names, flags_dl,
     parse_ndjson, raw_request, report, scratch, shared_flags, show, split_verbose, text, tool,
-    Report, Scratch, Server, Spawned, Summary, Tally,
+    without_phases, Report, Scratch, Server, Spawned, Summary, Tally,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -718,7 +718,7 @@ fn interrupt_mid_run(mode: &str, signal: &str) {
     // The report's header, then the first code done: the run is mid-way.
     let mut stdout = String::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !stdout.lines().any(|l| l.ends_with(" OK")) {
+    while !stdout.lines().any(|l| without_phases(l).ends_with(" OK")) {
         let left = deadline.saturating_duration_since(Instant::now());
         match child.next_line(left) {
             Ok(line) => stdout.push_str(&line),

@@ -31,7 +31,7 @@ pub use child::Spawned;
 pub use data::{all_codes, assert_decodable_gif, gif_names, shared_flags, POP20_SORTED};
 pub use http::{raw_request, raw_request_with, RawResponse};
 pub use ndjson::{json_run, parse_ndjson, CodeLine, JsonRun, Status, Summary};
-pub use report::{report, split_verbose, Report, Tally};
+pub use report::{report, split_verbose, without_phases, Report, Tally};
 pub use run::{
     assert_exit, assert_no_stderr, assert_no_stdout, assert_stderr_has, assert_stdout_has,
     bin_path, command, file_names, flags_dl, lines, one_stderr_line, run, run_env, run_stdin,

@@ -32,6 +32,49 @@ pub struct CodeLine {
     pub http_version: Option<String>,
     pub error: Option<String>,
     pub error_kind: Option<String>,
+    /// Where its last exchange's time went, in ms.
+    pub timings: Option<Timings>,
+    /// The connection its last exchange went over.
+    pub connection: Option<Connection>,
+}
+
+/// A record's `timings` (and the summary's): each phase in ms, `null` where it did not
+/// happen.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timings {
+    pub queued: Option<f64>,
+    pub dns: Option<f64>,
+    pub connect: Option<f64>,
+    pub tls: Option<f64>,
+    pub wait: Option<f64>,
+    pub receive: Option<f64>,
+    pub save: Option<f64>,
+}
+
+impl Timings {
+    /// Everything after `queued`: for a code fetched in one exchange, its `ms`.
+    pub fn after_queue(&self) -> f64 {
+        [
+            self.dns,
+            self.connect,
+            self.tls,
+            self.wait,
+            self.receive,
+            self.save,
+        ]
+        .iter()
+        .flatten()
+        .sum()
+    }
+}
+
+/// A record's `connection`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    pub id: u64,
+    pub new: bool,
 }
 
 /// The last line: `{"summary": {...}}`.
@@ -66,9 +109,10 @@ enum Kind {
     StrOrNull,
     UintOrNull,
     Bool,
+    ObjectOrNull,
 }
 
-const CODE_FIELDS: [(&str, Kind); 10] = [
+const CODE_FIELDS: [(&str, Kind); 12] = [
     ("cc", Kind::Str),
     ("status", Kind::Str),
     ("path", Kind::StrOrNull),
@@ -79,9 +123,11 @@ const CODE_FIELDS: [(&str, Kind); 10] = [
     ("http_version", Kind::StrOrNull),
     ("error", Kind::StrOrNull),
     ("error_kind", Kind::StrOrNull),
+    ("timings", Kind::ObjectOrNull),
+    ("connection", Kind::ObjectOrNull),
 ];
 
-const SUMMARY_FIELDS: [(&str, Kind); 14] = [
+const SUMMARY_FIELDS: [(&str, Kind); 15] = [
     ("ok", Kind::Uint),
     ("not_found", Kind::Uint),
     ("error", Kind::Uint),
@@ -96,6 +142,7 @@ const SUMMARY_FIELDS: [(&str, Kind); 14] = [
     ("pace_lowered", Kind::Uint),
     ("connections", Kind::Uint),
     ("late_connects", Kind::Uint),
+    ("timings", Kind::ObjectOrNull),
 ];
 
 const WAIT_FIELDS: [(&str, Kind); 5] = [
@@ -119,6 +166,7 @@ fn check_fields(object: &Map<String, Value>, fields: &[(&str, Kind)], line: &str
             Kind::StrOrNull => value.is_string() || value.is_null(),
             Kind::UintOrNull => value.is_u64() || value.is_null(),
             Kind::Bool => value.is_boolean(),
+            Kind::ObjectOrNull => value.is_object() || value.is_null(),
         };
         assert!(
             fits,
