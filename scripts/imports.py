@@ -12,7 +12,7 @@ is `crate`. A child module naming its parent (`super::Job`) is an arrow too, and
 
 Prints the circles (strongly connected sets of two or more modules), first between
 the top-level modules (`download`, `bench`, `cli`...), then between files, and the
-arrows from a lower layer (download, serve, save, report, timeline) to `cli`, `bench`,
+arrows from a lower layer (download, serve, save, report, timeline, har) to `cli`, `bench`,
 lib.rs or clap. Exits 1 if there is any of these, so it can stand in a check. `--edges`
 also prints every arrow. Standard library only.
 
@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
-LOWER = ("download", "serve", "save", "report", "timeline")
+LOWER = ("download", "serve", "save", "report", "timeline", "har")
 
 
 def module_of(path: Path) -> str:

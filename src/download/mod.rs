@@ -19,8 +19,11 @@
 //! asks it before each request and connection.
 //!
 //! Around them: a run's settings and handles ([`job`]), complete when built; the modes and
-//! the one rule for `-m` ([`mode`]); the certificate authorities trusted ([`trust`]); and
-//! every attempt kept for the pictures ([`record`]).
+//! the one rule for `-m` ([`mode`]); the certificate authorities trusted ([`trust`]);
+//! every attempt kept for the pictures ([`record`]); and where each exchange's time went
+//! ([`phases`]: queued, dns, connect, tls, wait, receive, save), measured the same way in
+//! every mode, by `response`'s [`FlagFetch`](response::FlagFetch) and `attempts` for both
+//! clients, and by each client's connector for the connections it opens ([`timed`]).
 
 pub mod asyncio;
 pub mod attempts;
