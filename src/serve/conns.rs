@@ -69,7 +69,7 @@ impl Registry {
             state: Mutex::new(State {
                 asked: false,
                 preparing: 0,
-                answers: HashMap::new(),
+                answers: Vec::new(),
                 next_answer: 0,
                 last_moved: Instant::now(),
             }),
@@ -129,28 +129,47 @@ pub struct Conn {
     next_stream: Mutex<Option<CancellationToken>>,
 }
 
+/// What a connection is doing. Every request passes through it several times (asked,
+/// answered, each chunk, the end), so it is kept cheap: one lock each time, the clock
+/// read only where a time is kept (an answer's start and each chunk taken), and answers
+/// in a plain list (one at a time over HTTP/1.1, a stream each over HTTP/2).
 #[derive(Debug)]
 struct State {
     /// A whole request has come in on it.
     asked: bool,
     /// Requests whose answer the server is preparing.
     preparing: usize,
-    /// Answers being sent, by number.
-    answers: HashMap<u64, Answer>,
+    /// Answers being sent.
+    answers: Vec<Answer>,
     next_answer: u64,
-    /// The accept, the last request, the last chunk an answer sent or the end of the last
-    /// answer, whichever came last.
+    /// The accept, the last chunk an answer sent or the end of the last answer, whichever
+    /// came last. (A request is not counted: while it is prepared, nothing is held
+    /// against the connection, and its end counts.)
     last_moved: Instant,
+}
+
+impl State {
+    fn answer(&mut self, id: u64) -> Option<&mut Answer> {
+        self.answers.iter_mut().find(|answer| answer.id == id)
+    }
+
+    /// Forgets an answer, if it is still there (a stalled HTTP/2 one is forgotten when
+    /// its stream is reset).
+    fn remove(&mut self, id: u64) -> Option<Answer> {
+        let at = self.answers.iter().position(|answer| answer.id == id)?;
+        Some(self.answers.swap_remove(at))
+    }
 }
 
 #[derive(Debug)]
 struct Answer {
+    id: u64,
     /// When the protocol last took a chunk of it (or it began).
     moved: Instant,
     /// Its body is waiting for the server (a read of its file), not for the client.
     server_side: bool,
-    /// Resets its HTTP/2 stream.
-    reset: CancellationToken,
+    /// Resets its HTTP/2 stream; none over HTTP/1.1, where a stall closes the connection.
+    reset: Option<CancellationToken>,
 }
 
 impl Drop for Conn {
@@ -185,12 +204,12 @@ impl Conn {
     /// server prepares an answer or an answer's body waits for the server.
     fn still_since(&self, now: Instant) -> Option<(Instant, bool)> {
         let state = self.state();
-        if state.preparing > 0 || state.answers.values().any(|a| a.server_side) {
+        if state.preparing > 0 || state.answers.iter().any(|a| a.server_side) {
             return None;
         }
         let moved = state
             .answers
-            .values()
+            .iter()
             .map(|a| a.moved)
             .chain([state.last_moved])
             .max()
@@ -201,19 +220,23 @@ impl Conn {
     /// A whole request came in: the server prepares its answer until the returned guard
     /// becomes an answer ([`Preparing::answer`]) or is dropped.
     pub fn request(self: &Arc<Self>) -> Preparing {
-        let reset = CancellationToken::new();
         {
             let mut state = self.state();
             state.asked = true;
             state.preparing += 1;
-            state.last_moved = Instant::now();
         }
-        // hyper spawns the request's HTTP/2 stream right after it asked for the answer's
-        // future, on the same thread: the executor takes this for it.
-        *lock(&self.next_stream) = Some(reset.clone());
+        // Only an HTTP/2 stream can be reset alone; over HTTP/1.1 a stalled answer closes
+        // the connection, so no reset is made for each request.
+        let reset = self.http2.load(Ordering::Relaxed).then(|| {
+            let reset = CancellationToken::new();
+            // hyper spawns the request's HTTP/2 stream right after it asked for the
+            // answer's future, on the same thread: the executor takes this for it.
+            *lock(&self.next_stream) = Some(reset.clone());
+            reset
+        });
         Preparing {
-            conn: self.clone(),
-            reset: Some(reset),
+            conn: Some(self.clone()),
+            reset,
         }
     }
 
@@ -245,33 +268,24 @@ impl Conn {
             let now = Instant::now();
             let wait = {
                 let mut state = self.state();
-                let stalled: Vec<u64> = state
-                    .answers
-                    .iter()
-                    .filter(|(_, a)| !a.server_side && now.duration_since(a.moved) >= limit)
-                    .map(|(&id, _)| id)
-                    .collect();
-                if !stalled.is_empty() {
+                let stalled = |a: &Answer| !a.server_side && now.duration_since(a.moved) >= limit;
+                if state.answers.iter().any(stalled) {
                     if !self.http2.load(Ordering::Relaxed) {
                         return;
                     }
-                    for id in &stalled {
-                        if let Some(answer) = state.answers.remove(id) {
-                            answer.reset.cancel();
+                    for answer in state.answers.extract_if(.., |a| stalled(a)) {
+                        if let Some(reset) = answer.reset {
+                            reset.cancel();
                         }
                     }
-                    let others_moving = state.preparing > 0
-                        || state
-                            .answers
-                            .values()
-                            .any(|a| a.server_side || now.duration_since(a.moved) < limit);
+                    let others_moving = state.preparing > 0 || !state.answers.is_empty();
                     if !others_moving {
                         return;
                     }
                 }
                 state
                     .answers
-                    .values()
+                    .iter()
                     .filter(|a| !a.server_side)
                     .map(|a| (a.moved + limit).saturating_duration_since(now))
                     .min()
@@ -285,57 +299,61 @@ impl Conn {
 /// A request whose answer the server is preparing.
 #[derive(Debug)]
 pub struct Preparing {
-    conn: Arc<Conn>,
+    /// Taken when it becomes an answer, which then does its bookkeeping.
+    conn: Option<Arc<Conn>>,
     reset: Option<CancellationToken>,
 }
 
 impl Preparing {
     /// The answer is ready: its body is now watched as it is sent.
-    pub fn answer(mut self, body: super::ServeBody) -> super::ServeBody {
-        let reset = self.reset.take().expect("taken once");
+    ///
+    /// The body is wrapped, not boxed again: hyper takes any body type.
+    pub fn answer(mut self, body: super::ServeBody) -> Watched {
+        let conn = self.conn.take().expect("answered once");
         let id = {
-            let mut state = self.conn.state();
+            let now = Instant::now();
+            let mut state = conn.state();
+            // No longer preparing: the answer's start is the end of the preparing, at
+            // once and under the same lock, so no checker ever sees neither.
+            state.preparing -= 1;
+            state.last_moved = now;
             let id = state.next_answer;
             state.next_answer += 1;
-            state.answers.insert(
+            state.answers.push(Answer {
                 id,
-                Answer {
-                    moved: Instant::now(),
-                    server_side: false,
-                    reset,
-                },
-            );
+                moved: now,
+                server_side: false,
+                reset: self.reset.take(),
+            });
             id
         };
         Watched {
             body,
-            conn: self.conn.clone(),
+            conn,
             id,
+            ended: false,
         }
-        .boxed()
-        // `self` is dropped here: no longer preparing.
     }
 }
 
 impl Drop for Preparing {
     fn drop(&mut self) {
-        let mut state = self.conn.state();
-        state.preparing -= 1;
-        state.last_moved = Instant::now();
+        // Dropped unanswered (the client went, or the request's future was dropped).
+        if let Some(conn) = &self.conn {
+            let mut state = conn.state();
+            state.preparing -= 1;
+            state.last_moved = Instant::now();
+        }
     }
 }
 
 /// An answer's body, telling its connection each time the protocol takes a chunk.
-struct Watched {
+pub struct Watched {
     body: super::ServeBody,
     conn: Arc<Conn>,
     id: u64,
-}
-
-impl Watched {
-    fn boxed(self) -> super::ServeBody {
-        http_body_util::BodyExt::boxed_unsync(self)
-    }
+    /// Its last chunk was taken, and the connection told: nothing left to do on drop.
+    ended: bool,
 }
 
 impl Body for Watched {
@@ -347,13 +365,31 @@ impl Body for Watched {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if self.ended {
+            return polled;
+        }
+        // The body is done once it says so after a chunk (hyper then takes no more, and
+        // drops it), or yields nothing more.
+        let ended = match &polled {
+            Poll::Ready(Some(Ok(_))) => self.body.is_end_stream(),
+            Poll::Ready(_) => true,
+            Poll::Pending => false,
+        };
+        let now = Instant::now();
         let mut state = self.conn.state();
-        if let Some(answer) = state.answers.get_mut(&self.id) {
+        if ended {
+            // The end of the answer is this chunk's taking: the drop that follows need
+            // not take the lock or read the clock again.
+            state.remove(self.id);
+            state.last_moved = now;
+        } else if let Some(answer) = state.answer(self.id) {
             // Asked for the next chunk: the client took the last one.
-            answer.moved = Instant::now();
+            answer.moved = now;
             // Pending, the body waits for the server's own work.
             answer.server_side = polled.is_pending();
         }
+        drop(state);
+        self.ended = ended;
         polled
     }
 
@@ -368,9 +404,12 @@ impl Body for Watched {
 
 impl Drop for Watched {
     fn drop(&mut self) {
-        let mut state = self.conn.state();
-        state.answers.remove(&self.id);
-        state.last_moved = Instant::now();
+        // Dropped before its end: the client went, or its stream was reset.
+        if !self.ended {
+            let mut state = self.conn.state();
+            state.remove(self.id);
+            state.last_moved = Instant::now();
+        }
     }
 }
 
@@ -483,10 +522,37 @@ mod tests {
         assert_eq!(started.elapsed(), limit, "HTTP/1.1: the connection goes");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_is_done_with_its_last_chunk_not_when_its_body_is_dropped() {
+        let registry = Arc::new(Registry::default());
+        let conn = registry.add();
+        let limit = Duration::from_secs(10);
+        let mut answer = conn.request().answer(body());
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            answer.frame().await.unwrap().unwrap();
+        }
+        let last_chunk = Instant::now();
+        tokio::select! {
+            () = conn.idle_past(limit) => {}
+            () = tokio::time::sleep(2 * limit) => panic!("the body is done"),
+        }
+        assert_eq!(last_chunk.elapsed(), limit, "idle from the last chunk");
+        assert!(answer.frame().await.is_none());
+        drop(answer);
+    }
+
+    #[test]
+    fn over_http1_a_request_makes_no_stream_reset() {
+        let registry = Arc::new(Registry::default());
+        let conn = registry.add();
+        let preparing = conn.request();
+        assert!(preparing.reset.is_none());
+        assert!(lock(&conn.next_stream).is_none(), "no stream to spawn");
+    }
+
     /// An HTTP/2 connection with one answer out, and the reset its executor would take.
-    fn http2_with_one_answer(
-        registry: &Arc<Registry>,
-    ) -> (Arc<Conn>, CancellationToken, super::super::ServeBody) {
+    fn http2_with_one_answer(registry: &Arc<Registry>) -> (Arc<Conn>, CancellationToken, Watched) {
         let conn = registry.add();
         conn.set_http2();
         let preparing = conn.request();

@@ -10,7 +10,7 @@
 use super::body::{streamed, unavailable, whole, ServeBody};
 use super::budget::{Budget, ConnectionFiles};
 use super::data::{Content, Served};
-use hyper::header::{HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 
 use hyper::{Response, StatusCode};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// hold one more open; else 503.
 pub(super) fn respond(
     served: Served,
-    content_type: &str,
+    content_type: &'static str,
     request: &HeaderMap,
     budget: &Budget,
     files: Option<&ConnectionFiles>,
@@ -30,7 +30,7 @@ pub(super) fn respond(
         if unchanged_since(request, modified) {
             return Response::builder()
                 .status(StatusCode::NOT_MODIFIED)
-                .header("last-modified", modified.to_string())
+                .header(header::LAST_MODIFIED, modified.to_string())
                 .body(whole(bytes::Bytes::new()))
                 .expect("a 304 with a date is valid");
         }
@@ -52,19 +52,18 @@ pub(super) fn respond(
         }
     };
     let mut response = Response::new(body);
+    // Names as hyper's constants, not strings: a string name is parsed on every insert,
+    // and this is every flag's answer.
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, len.into());
     headers.insert(
-        "content-type",
-        HeaderValue::from_str(content_type).expect("content types are ours, plain ASCII"),
-    );
-    headers.insert("content-length", len.into());
-    headers.insert(
-        "x-content-type-options",
+        header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     if let Some(modified) = modified {
         headers.insert(
-            "last-modified",
+            header::LAST_MODIFIED,
             HeaderValue::from_str(&modified.to_string()).expect("an HTTP date is ASCII"),
         );
     }
@@ -134,7 +133,11 @@ mod tests {
 
     /// [`respond`] with the embedded server's budget, for a request made without a
     /// connection.
-    fn answer(served: Served, content_type: &str, request: &HeaderMap) -> Response<ServeBody> {
+    fn answer(
+        served: Served,
+        content_type: &'static str,
+        request: &HeaderMap,
+    ) -> Response<ServeBody> {
         respond(served, content_type, request, &Budget::default(), None)
     }
 

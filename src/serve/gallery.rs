@@ -11,6 +11,7 @@
 //! without JavaScript; its script only keeps the figures live.
 
 use super::body::{not_found, plain, sized, ServeBody};
+use super::budget::ConnectionFiles;
 use super::data::{FileKind, FlagData};
 use super::listing::escape_html;
 use super::live::Snapshot;
@@ -30,7 +31,12 @@ pub(super) fn is_page(path: &str) -> bool {
 }
 
 /// The answer to a request for one of the page's paths (see [`is_page`]).
-pub(super) async fn answer<B>(server: &FlagServer, req: &Request<B>) -> Response<ServeBody> {
+/// `files` are those of the request's connection (none for a request made without one).
+pub(super) async fn answer<B>(
+    server: &FlagServer,
+    req: &Request<B>,
+    files: Option<&ConnectionFiles>,
+) -> Response<ServeBody> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -75,7 +81,6 @@ pub(super) async fn answer<B>(server: &FlagServer, req: &Request<B>) -> Response
             };
             match server.data.get(cc, FileKind::Gif, &server.budget).await {
                 Ok(Some(served)) => {
-                    let files = req.extensions().get::<super::budget::ConnectionFiles>();
                     let mut response =
                         files::respond(served, "image/gif", req.headers(), &server.budget, files);
                     response

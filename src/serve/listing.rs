@@ -17,6 +17,7 @@
 
 use super::beneath::{open_beneath, open_regular_beneath};
 use super::body::{not_found, sized, ServeBody};
+use super::budget::ConnectionFiles;
 use super::data::{FlagData, GeneratedFlag};
 use super::files;
 use bytes::Bytes;
@@ -39,7 +40,12 @@ const LINK: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 pub const MAX_LISTED: usize = 10_000;
 
 /// The answer to a request under `/flags` that is not a flag file's usual path.
-pub(super) async fn answer<B>(server: &super::FlagServer, req: &Request<B>) -> Response<ServeBody> {
+/// `files` are those of the request's connection (none for a request made without one).
+pub(super) async fn answer<B>(
+    server: &super::FlagServer,
+    req: &Request<B>,
+    files: Option<&ConnectionFiles>,
+) -> Response<ServeBody> {
     let data = &server.data;
     let path = req.uri().path();
     let Some(rest) = path.strip_prefix("/flags") else {
@@ -85,14 +91,7 @@ pub(super) async fn answer<B>(server: &super::FlagServer, req: &Request<B>) -> R
         // Served as a flag is: opened again beneath the folder, within the budget.
         Found::File(relative, content_type) => match data.file_at(relative, &server.budget).await {
             Ok(Some(served)) => {
-                let conn_files = req.extensions().get::<super::budget::ConnectionFiles>();
-                files::respond(
-                    served,
-                    content_type,
-                    req.headers(),
-                    &server.budget,
-                    conn_files,
-                )
+                files::respond(served, content_type, req.headers(), &server.budget, files)
             }
             Ok(None) => not_found(),
             Err(super::data::Unavailable) => super::body::unavailable(),

@@ -138,27 +138,29 @@ impl FlagServer {
         self.handle_from(req, None).await
     }
 
-    /// Answers one request that came on `peer`'s connection: the gallery's at once (see
-    /// [`gallery`]); any other after the delay, maybe failed, else the flag, the listing or
-    /// file ([`listing`]), or 404; then logs it. A flag request is counted in the live
-    /// figures, per connection and client.
+    /// Answers one request that came on the connection `origin`: the gallery's at once
+    /// (see [`gallery`]); any other after the delay, maybe failed, else the flag, the
+    /// listing or file ([`listing`]), or 404; then logs it. A flag request is counted in
+    /// the live figures, per connection and client.
     ///
     /// It takes any request body type, so tests can call it without a socket.
     pub async fn handle_from<B>(
         &self,
         req: Request<B>,
-        peer: Option<&live::Peer>,
+        origin: Option<&Origin>,
     ) -> Response<ServeBody> {
+        let files = origin.map(|origin| &origin.files);
         // The gallery and what it loads: no faults, not counted, not logged.
         if gallery::is_page(req.uri().path()) {
-            return gallery::answer(self, &req).await;
+            return gallery::answer(self, &req, files).await;
         }
-        let start = Instant::now();
+        // The clock is read for the log line only.
+        let start = (!self.quiet).then(Instant::now);
         let version = req.version();
         let path = req.uri().path();
         let flag = parse_flag_path(path);
         // A flag request is in flight from now, through the delay, until it is answered.
-        let _answering = flag.map(|_| self.live.answering(peer));
+        let _answering = flag.map(|_| self.live.answering(origin.map(|origin| &origin.peer)));
         let draw = self.inject.draw();
         if !draw.delay.is_zero() {
             // A generated flag is made during the delay, the server's think time, not
@@ -179,24 +181,21 @@ impl FlagServer {
         } else {
             match flag {
                 Some((cc, kind)) => match self.data.get(cc, kind, &self.budget).await {
-                    Ok(Some(served)) => {
-                        let files = req.extensions().get::<ConnectionFiles>();
-                        files::respond(
-                            served,
-                            kind.content_type(),
-                            req.headers(),
-                            &self.budget,
-                            files,
-                        )
-                    }
+                    Ok(Some(served)) => files::respond(
+                        served,
+                        kind.content_type(),
+                        req.headers(),
+                        &self.budget,
+                        files,
+                    ),
                     Ok(None) => not_found(),
                     Err(data::Unavailable) => unavailable(),
                 },
                 // A folder's listing, or another file of --dir; else 404.
-                None => listing::answer(self, &req).await,
+                None => listing::answer(self, &req, files).await,
             }
         };
-        if !self.quiet {
+        if let Some(start) = start {
             let label = match flag {
                 Some((cc, FileKind::Gif)) => cc.to_ascii_uppercase(),
                 Some((cc, FileKind::Metadata)) => format!("{} metadata", cc.to_ascii_uppercase()),
@@ -227,6 +226,16 @@ impl FlagServer {
         }
         response
     }
+}
+
+/// The connection a request came on, as its answer needs it: passed to
+/// [`FlagServer::handle_from`] rather than in each request's extensions, which would
+/// cost every request a map of its own.
+pub struct Origin {
+    /// Its client, in the live figures.
+    pub peer: live::Peer,
+    /// The files its answers may hold open at once.
+    pub files: ConnectionFiles,
 }
 
 /// Drives one connection until it ends, is closed for room, has had nothing to do for the
@@ -324,11 +333,14 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let conn = registry.add();
-        let peer = Arc::new(server.live.peer(client.ip()));
+        let origin = Arc::new(Origin {
+            peer: server.live.peer(client.ip()),
+            files: ConnectionFiles::default(),
+        });
         connections.spawn(serve_connection(
             stream,
             conn,
-            peer,
+            origin,
             permit,
             server.clone(),
             limits,
@@ -376,7 +388,7 @@ fn newcomer_waits(listener: &TcpListener) -> bool {
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     conn: Arc<Conn>,
-    peer: Arc<live::Peer>,
+    origin: Arc<Origin>,
     permit: OwnedSemaphorePermit,
     server: Arc<FlagServer>,
     limits: Limits,
@@ -384,21 +396,19 @@ async fn serve_connection(
 ) {
     let _permit = permit;
     let tls = server.tls.clone();
-    let files = ConnectionFiles::default();
     let asked = conn.clone();
     let bypass = latency::Bypass::default();
     let page_asked = bypass.clone();
-    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         // A whole request: its answer is prepared, then watched as it is sent.
         let preparing = asked.request();
         if gallery::is_page(req.uri().path()) {
             // The server's own page pays no `--latency` (see `latency`).
             page_asked.set();
         }
-        req.extensions_mut().insert(files.clone());
-        let (server, peer) = (server.clone(), peer.clone());
+        let (server, origin) = (server.clone(), origin.clone());
         async move {
-            let response = server.handle_from(req, Some(&peer)).await;
+            let response = server.handle_from(req, Some(&origin)).await;
             Ok::<_, std::convert::Infallible>(response.map(|body| preparing.answer(body)))
         }
     });
