@@ -153,7 +153,7 @@ pub struct FlagFetch<'j> {
     /// The HTTP version it was answered in.
     version: Option<&'static str>,
     reading: Reading<'j>,
-    /// Times each exchange: the first goes out as the fetch is made.
+    /// Times each exchange, from [`FlagFetch::request`] to the answer's end.
     stopwatch: Stopwatch<'j>,
 }
 
