@@ -136,6 +136,9 @@ pub struct Plan {
     /// Keep every exchange for the caller, in [`Ran::exchanges`], even if nothing is drawn
     /// or written of them (the bench's phase medians).
     pub keep_exchanges: bool,
+    /// Time each exchange though nothing is kept: the report shows the phases (NDJSON,
+    /// `-v`). Keeping exchanges times them too.
+    pub measure: bool,
 }
 
 /// How one run went, besides the events its caller saw.
@@ -164,9 +167,12 @@ pub fn one(plan: Plan, on_event: &mut dyn FnMut(Event)) -> anyhow::Result<Ran> {
         pictures,
         har,
         keep_exchanges,
+        measure,
     } = plan;
+    let exchanges = keep_exchanges || pictures.asked() || har.is_some();
     let keep = Keep {
-        exchanges: keep_exchanges || pictures.asked() || har.is_some(),
+        measure: measure || exchanges,
+        exchanges,
         headers: har.is_some(),
     };
     let job = Job::new(parts, &settings, pictures.asked().then(Arc::default), keep);
@@ -309,6 +315,11 @@ pub fn download(config: DownloadConfig) -> anyhow::Result<Exit> {
         pictures: config.pictures,
         har: config.har,
         keep_exchanges: false,
+        // What the report shows of each code's phases: NDJSON's and `-v`'s lines.
+        measure: matches!(
+            config.report,
+            report::Form::Json | report::Form::Human { verbose: true, .. }
+        ),
     };
     let ran = one(plan, &mut |event| {
         if write_error.is_some() || tls_failure.is_some() {

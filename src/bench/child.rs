@@ -156,6 +156,7 @@ pub fn run_once(
         har: None,
         // Phases (issue 20): every exchange, for the run's phase medians.
         keep_exchanges: true,
+        measure: true,
     };
     let mut measured = Measured::default();
     let ran = crate::run::one(plan, &mut |event| {

@@ -194,16 +194,19 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
         .pool_max_idle_per_host(job.max_req)
         // Redirects are followed by `FlagFetch`, the same way in every mode.
         .redirect(reqwest::redirect::Policy::none())
-        // Phases (issue 20): each connection timed, inside the pace's layer (see `timed`).
-        .dns_resolver(Arc::new(super::timed::TimedResolver))
-        .connector_layer(super::timed::TimedConnectLayer(
-            job.exchanges.connections.clone(),
-        ))
-        // New connections open at the run's pace (see `pace`).
-        .connector_layer(PacedConnectLayer(job.pace.clone()))
         // hyper's HTTP/1.1 parser reads up to some 400 KB of head; HTTP/2's list would
         // be refused past 16 KiB: up to the same as ureq, so that `FlagFetch` decides.
         .http2_max_header_list_size(CLIENT_MAX_HEADERS as u32);
+    if job.exchanges.measuring() {
+        // Phases (issue 20): each connection timed, inside the pace's layer (see `timed`).
+        builder = builder
+            .dns_resolver(Arc::new(super::timed::TimedResolver))
+            .connector_layer(super::timed::TimedConnectLayer(
+                job.exchanges.connections.clone(),
+            ));
+    }
+    // New connections open at the run's pace (see `pace`).
+    builder = builder.connector_layer(PacedConnectLayer(job.pace.clone()));
     if job.http1_only {
         builder = builder.http1_only();
     }

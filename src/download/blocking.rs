@@ -46,6 +46,7 @@ pub fn agent(job: &Job, connections: usize) -> ureq::Agent {
         inner: super::timed::TimedConnector {
             inner: route,
             connections: job.exchanges.connections.clone(),
+            measure: job.exchanges.measuring(),
         },
         pace: job.pace.clone(),
     };

@@ -271,9 +271,15 @@ pub struct Exchange {
     pub failed: bool,
 }
 
-/// What a run keeps beyond each code's last exchange.
+/// What a run measures and keeps beyond each code's last exchange.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Keep {
+    /// Time each exchange at all: for NDJSON, `-v`, the pictures, the HAR and the bench.
+    /// A run that shows none of them is not timed, so that it costs what it did before the
+    /// phases (measured: +8% of `--every -m 200` against nginx, every exchange timed and
+    /// nothing shown; see BENCHMARKS.md); its codes' `ms` is then from their first request
+    /// to their outcome, as before.
+    pub measure: bool,
     /// Every exchange (for `--har`, `--timeline` and `--trace`).
     pub exchanges: bool,
     /// Their response headers too (for `--har`).
@@ -354,8 +360,16 @@ impl ExchangeLog {
         (state.start, state.wall)
     }
 
+    /// Whether the run's exchanges are timed (see [`Keep::measure`]).
+    pub fn measuring(&self) -> bool {
+        self.keep.measure
+    }
+
     /// `cc`'s next exchange starts queueing at `at` (a retry's wait has ended).
     pub fn queue_from(&self, cc: &str, at: Instant) {
+        if !self.keep.measure {
+            return;
+        }
         lock(&self.state)
             .codes
             .entry(cc.to_string())
@@ -416,7 +430,9 @@ impl ExchangeLog {
 pub struct Stopwatch<'j> {
     log: &'j ExchangeLog,
     cc: &'j str,
-    open: Option<Open>,
+    /// Boxed: a stopwatch lives in every request's future, and an open exchange is some
+    /// 450 bytes that a run which times nothing would carry in each of them.
+    open: Option<Box<Open>>,
 }
 
 /// The exchange in progress.
@@ -458,13 +474,17 @@ impl<'j> Stopwatch<'j> {
     /// it, if any, is over.
     pub fn sending(&mut self, url: &str, headers: &HeaderMap) {
         self.close();
+        if !self.log.keep.measure {
+            // Not timed: no exchange is opened, so every mark below does nothing.
+            return;
+        }
         let now = Instant::now();
         let request_headers = if self.log.keep.headers {
             fields(headers)
         } else {
             Vec::new()
         };
-        self.open = Some(Open {
+        self.open = Some(Box::new(Open {
             url: url.to_string(),
             start: self.log.queue_start(self.cc).min(now),
             sent: now,
@@ -482,7 +502,7 @@ impl<'j> Stopwatch<'j> {
             content_type: None,
             body_bytes: 0,
             failed: false,
-        });
+        }));
     }
 
     /// The answer is coming over this connection.
@@ -553,7 +573,7 @@ impl<'j> Stopwatch<'j> {
     /// Closes the open exchange, if any, into the log.
     pub fn close(&mut self) {
         if let Some(open) = self.open.take() {
-            self.log.add(open.close(self.cc));
+            self.log.add((*open).close(self.cc));
         }
     }
 }

@@ -235,6 +235,9 @@ impl<In: Transport> Connector<In> for Boxed {
 pub struct TimedConnector<C> {
     pub inner: C,
     pub connections: Arc<Connections>,
+    /// Whether the run times its exchanges (see `phases::Keep::measure`): if not, the
+    /// connection is passed on as it is.
+    pub measure: bool,
 }
 
 impl<C: Connector<(), Out = Box<dyn Transport>>> Connector<()> for TimedConnector<C> {
@@ -245,6 +248,9 @@ impl<C: Connector<(), Out = Box<dyn Transport>>> Connector<()> for TimedConnecto
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
+        if !self.measure {
+            return self.inner.connect(details, chained);
+        }
         let started = Instant::now();
         TCP_UP.set(None);
         // ureq looks the name up just before it asks for a connection.
