@@ -17,6 +17,7 @@ use super::failure::{
 };
 use super::outcome::Outcome;
 use super::pace::{Late, Pace};
+use super::phases::Connections;
 use super::response::{Fetched, FlagFetch, CLIENT_MAX_HEADERS, MAX_HEADERS};
 use super::{Event, Job};
 use crate::proxy::ProxyChoice;
@@ -197,16 +198,17 @@ pub fn client(job: &Job) -> anyhow::Result<reqwest::Client> {
         // hyper's HTTP/1.1 parser reads up to some 400 KB of head; HTTP/2's list would
         // be refused past 16 KiB: up to the same as ureq, so that `FlagFetch` decides.
         .http2_max_header_list_size(CLIENT_MAX_HEADERS as u32);
-    if job.exchanges.measuring() {
-        // Phases (issue 20): each connection timed, inside the pace's layer (see `timed`).
-        builder = builder
-            .dns_resolver(Arc::new(super::timed::TimedResolver))
-            .connector_layer(super::timed::TimedConnectLayer(
-                job.exchanges.connections.clone(),
-            ));
+    // Phases (issue 20): each connection timed where the pace opens it (see `timed`), in
+    // a run that shows them.
+    let timed = job.exchanges.measuring();
+    if timed {
+        builder = builder.dns_resolver(Arc::new(super::timed::TimedResolver));
     }
     // New connections open at the run's pace (see `pace`).
-    builder = builder.connector_layer(PacedConnectLayer(job.pace.clone()));
+    builder = builder.connector_layer(PacedConnectLayer {
+        pace: job.pace.clone(),
+        timed: timed.then(|| job.exchanges.connections.clone()),
+    });
     if job.http1_only {
         builder = builder.http1_only();
     }
@@ -374,9 +376,14 @@ fn describe_reqwest(e: &reqwest::Error, job: &Job) -> FetchError {
 
 /// Opens each new connection at the run's pace: waits for an opening slot, and abandons an
 /// attempt that is late compared with the others (see [`Pace`]), so that the request goes
-/// out again at once on a new one instead of waiting for TCP's retransmission.
+/// out again at once on a new one instead of waiting for TCP's retransmission. Where the
+/// run's phases are shown, it also times each attempt once its slot is had
+/// ([`super::timed::opened`]).
 #[derive(Clone)]
-struct PacedConnectLayer(Arc<Pace>);
+struct PacedConnectLayer {
+    pace: Arc<Pace>,
+    timed: Option<Arc<Connections>>,
+}
 
 impl<S> tower_layer::Layer<S> for PacedConnectLayer {
     type Service = PacedConnect<S>;
@@ -384,7 +391,8 @@ impl<S> tower_layer::Layer<S> for PacedConnectLayer {
     fn layer(&self, inner: S) -> PacedConnect<S> {
         PacedConnect {
             inner,
-            pace: self.0.clone(),
+            pace: self.pace.clone(),
+            timed: self.timed.clone(),
         }
     }
 }
@@ -393,6 +401,7 @@ impl<S> tower_layer::Layer<S> for PacedConnectLayer {
 struct PacedConnect<S> {
     inner: S,
     pace: Arc<Pace>,
+    timed: Option<Arc<Connections>>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -401,7 +410,7 @@ impl<S, R> tower_service::Service<R> for PacedConnect<S>
 where
     S: tower_service::Service<R, Error = BoxError> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    S::Response: Send + 'static,
+    S::Response: hyper_util::client::legacy::connect::Connection + Send + 'static,
     R: Send + 'static,
 {
     type Response = S::Response;
@@ -421,12 +430,20 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let pace = self.pace.clone();
+        let timed = self.timed.clone();
         Box::pin(async move {
             // Until a first attempt came up to a far server, nothing says how long one
             // takes: look again this often.
             const LOOK_AGAIN: Duration = Duration::from_millis(10);
             let slot = pace.open().await;
-            let mut connect = std::pin::pin!(inner.call(request));
+            let mut connect = std::pin::pin!(async move {
+                match &timed {
+                    Some(connections) => {
+                        super::timed::opened(connections, inner.call(request)).await
+                    }
+                    None => inner.call(request).await,
+                }
+            });
             loop {
                 let wait = match pace.late_after() {
                     Late::Never => {

@@ -4,8 +4,8 @@
 //! will carry, so that the first exchange on it can claim its timings (see
 //! [`super::phases`]).
 //!
-//! - reqwest ([`TimedConnectLayer`], [`TimedResolver`]): the layer wraps reqwest's whole
-//!   connector, which does TCP and TLS in one call, so `connect` covers both and `tls` is
+//! - reqwest ([`opened`], [`TimedResolver`]): the pace's connector layer times reqwest's
+//!   whole connector, which does TCP and TLS in one call, so `connect` covers both and `tls` is
 //!   `None`. A connection is known by its local address, which reqwest gives each
 //!   response (`HttpInfo`). The name lookup runs inside the layer's future, so the
 //!   resolver finds the connection it resolves for in [`LOOKING_UP`], set by the layer
@@ -18,7 +18,6 @@
 //!   by a tag its transport ([`Tagged`]) carries.
 
 use super::phases::{ConnKey, Connections, Opened, Over};
-use hyper_util::client::legacy::connect::Connection as _;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -49,73 +48,37 @@ thread_local! {
     static SENT_ON: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// Times each connection reqwest opens (see the module's notes). Added before the pace's
-/// layer, so inside it: the wait for an opening slot is the request's `queued`.
-#[derive(Clone)]
-pub struct TimedConnectLayer(pub Arc<Connections>);
-
-impl<S> tower_layer::Layer<S> for TimedConnectLayer {
-    type Service = TimedConnect<S>;
-
-    fn layer(&self, inner: S) -> TimedConnect<S> {
-        TimedConnect {
-            inner,
-            connections: self.0.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct TimedConnect<S> {
-    inner: S,
-    connections: Arc<Connections>,
-}
-
-impl<S, R> tower_service::Service<R> for TimedConnect<S>
+/// Opens one of reqwest's connections with `connect`, timing it (see the module's notes)
+/// and registering it in `connections` under its local address. The pace's connector
+/// layer (`asyncio::PacedConnect`) calls it once the opening slot is had, so the wait for
+/// the slot is the request's `queued`, not its `connect`.
+pub async fn opened<C, F>(connections: &Connections, connect: F) -> Result<C, BoxError>
 where
-    S: tower_service::Service<R, Error = BoxError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Response: hyper_util::client::legacy::connect::Connection + Send + 'static,
-    R: Send + 'static,
+    F: Future<Output = Result<C, BoxError>>,
+    C: hyper_util::client::legacy::connect::Connection,
 {
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+    let started = Instant::now();
+    let slot = LookupSlot::default();
+    let connection = InScope {
+        slot: slot.clone(),
+        inner: Box::pin(connect),
     }
-
-    fn call(&mut self, request: R) -> Self::Future {
-        // The service that was polled ready is the one to call (tower's rule for clones).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let connections = self.connections.clone();
-        Box::pin(async move {
-            let started = Instant::now();
-            let slot = LookupSlot::default();
-            let connection = InScope {
-                slot: slot.clone(),
-                inner: Box::pin(async move { inner.call(request).await }),
-            }
-            .await?;
-            let took = started.elapsed();
-            let mut extras = hyper::http::Extensions::new();
-            connection.connected().get_extras(&mut extras);
-            if let Some(info) = extras.get::<hyper_util::client::legacy::connect::HttpInfo>() {
-                let dns = *slot.lock().unwrap_or_else(|e| e.into_inner());
-                let opened = Opened {
-                    started,
-                    dns,
-                    connect: took.saturating_sub(dns.unwrap_or_default()),
-                    tls: None,
-                    remote: Some(info.remote_addr()),
-                };
-                connections.opened(ConnKey::Local(info.local_addr()), opened);
-            }
-            Ok(connection)
-        })
+    .await?;
+    let took = started.elapsed();
+    let mut extras = hyper::http::Extensions::new();
+    connection.connected().get_extras(&mut extras);
+    if let Some(info) = extras.get::<hyper_util::client::legacy::connect::HttpInfo>() {
+        let dns = *slot.lock().unwrap_or_else(|e| e.into_inner());
+        let opened = Opened {
+            started,
+            dns,
+            connect: took.saturating_sub(dns.unwrap_or_default()),
+            tls: None,
+            remote: Some(info.remote_addr()),
+        };
+        connections.opened(ConnKey::Local(info.local_addr()), opened);
     }
+    Ok(connection)
 }
 
 /// Polls a connector's future with [`LOOKING_UP`] naming its connection, and only then.
